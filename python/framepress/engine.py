@@ -1,0 +1,220 @@
+"""The public engine API: `probe` and `transcode`, over the native `_engine` module.
+
+The native side does the media work with the GIL released; this module resolves the ladder,
+writes outputs aside and moves them into place on success (so nothing partial is ever left), and
+turns the native result into plain dataclasses.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from . import _engine
+from .errors import Cancelled, HardwareError, InputError, OutputError
+from .hls import write_master_playlist
+from .ladder import Ladder, LadderLike, load_ladder
+
+HWACCEL_MODES = ("auto", "cpu", "cuda")
+PROGRESS_INTERVAL_S = 0.25
+
+
+@dataclass
+class StreamInfo:
+    index: int
+    type: str
+    codec: str
+    bitrate: int = 0
+    width: int = 0
+    height: int = 0
+    fps: float = 0.0
+    pix_fmt: str = ""
+    rotation: float = 0.0
+    frames: int = 0
+    sample_rate: int = 0
+    channels: int = 0
+
+
+@dataclass
+class MediaInfo:
+    path: str
+    format: str
+    duration: float
+    bitrate: int
+    streams: list[StreamInfo]
+
+    @property
+    def video(self) -> Optional[StreamInfo]:
+        return next((s for s in self.streams if s.type == "video"), None)
+
+    @property
+    def audio(self) -> Optional[StreamInfo]:
+        return next((s for s in self.streams if s.type == "audio"), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Progress:
+    fraction: float      # 0..1 of the source's duration
+    frames: int          # video frames decoded so far
+    elapsed: float       # seconds since the transcode started
+    fps: float           # decoded frames per second so far
+
+
+@dataclass
+class Rendition:
+    name: str
+    path: str
+    width: int
+    height: int
+    frames: int
+    bytes: int
+    bitrate: int
+    encode_fps: float
+    codec: str = ""
+    codec_string: str = ""      # RFC 6381, e.g. avc1.640028
+    playlist: str = ""          # media playlist path when HLS was written
+    has_audio: bool = False
+
+
+@dataclass
+class TranscodeResult:
+    renditions: list[Rendition]
+    hwaccel_used: str
+    hwaccel_reason: str
+    seconds: dict[str, float]
+    decoded_frames: int
+    hls_master: str = ""
+    source: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class CancelToken:
+    """Thread-safe cancel flag; `cancel()` from any thread stops a running transcode within a second."""
+
+    def __init__(self) -> None:
+        self._flag = _engine.CancelFlag()
+
+    def cancel(self) -> None:
+        self._flag.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._flag.cancelled()
+
+
+def _check_input(path: str | os.PathLike) -> str:
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"source {str(p)!r} does not exist or is not a file", step="open")
+    return str(p)
+
+
+def probe(path: str | os.PathLike) -> MediaInfo:
+    raw = _engine.probe(_check_input(path))
+    return MediaInfo(path=str(path), format=raw["format"], duration=raw["duration"],
+                     bitrate=raw["bitrate"], streams=[StreamInfo(**s) for s in raw["streams"]])
+
+
+def hw_capabilities() -> dict[str, Any]:
+    """What this process can use: CUDA device, NVDEC codecs, NVENC encoders (probed once)."""
+    return dict(_engine.hw_capabilities())
+
+
+def _throttled(cb: Optional[Callable[[Progress], None]]):
+    if cb is None:
+        return None
+    last = [0.0]
+
+    def call(fraction: float, frames: int, elapsed: float) -> None:
+        now = time.monotonic()
+        if fraction < 1.0 and now - last[0] < PROGRESS_INTERVAL_S:
+            return
+        last[0] = now
+        cb(Progress(fraction=min(1.0, fraction), frames=frames, elapsed=elapsed,
+                    fps=frames / elapsed if elapsed > 0 else 0.0))
+    return call
+
+
+def _native_config(ladder: Ladder, hls: bool, hwaccel: str, threads: int) -> dict[str, Any]:
+    return {
+        "gop_seconds": ladder.gop_seconds,
+        "segment_seconds": ladder.segment_seconds,
+        "audio_bitrate": ladder.audio.bitrate,
+        "hls": hls,
+        "hwaccel": hwaccel,
+        "threads": threads,
+        "rungs": [{"name": r.name, "height": r.height, "codec": r.codec, "bitrate": r.bitrate,
+                   "crf": -1 if r.crf is None else r.crf, "preset": r.preset, "profile": r.profile,
+                   "maxrate": r.maxrate, "bufsize": r.bufsize} for r in ladder.rungs],
+    }
+
+
+def _prepare_output_dir(out_dir: Path) -> Path:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=".framepress-", dir=out_dir))
+    except OSError as exc:
+        raise OutputError(f"cannot write to output directory {str(out_dir)!r}: {exc.strerror}",
+                          step="prepare output") from None
+
+
+def _move_into_place(staging: Path, out_dir: Path) -> None:
+    """Replace earlier outputs of the same names; each rename is atomic on one filesystem."""
+    try:
+        for item in sorted(staging.iterdir()):
+            target = out_dir / item.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            os.replace(item, target)
+    except OSError as exc:
+        raise OutputError(f"cannot move outputs into {str(out_dir)!r}: {exc.strerror}",
+                          step="publish outputs") from None
+
+
+def transcode(source: str | os.PathLike, out_dir: str | os.PathLike, ladder: LadderLike = "default",
+              *, hls: bool = False, hwaccel: str = "auto",
+              on_progress: Optional[Callable[[Progress], None]] = None,
+              cancel: Optional[CancelToken] = None, threads: int = 0) -> TranscodeResult:
+    """Transcode `source` to every rung of `ladder` under `out_dir` (see DESIGN §2)."""
+    if hwaccel not in HWACCEL_MODES:
+        raise HardwareError(f"hwaccel must be one of {', '.join(HWACCEL_MODES)}, not {hwaccel!r}")
+    lad = load_ladder(ladder)
+    src = _check_input(source)
+    out = Path(out_dir)
+    staging = _prepare_output_dir(out)
+    token = cancel or CancelToken()
+    try:
+        raw = _engine.transcode(src, str(staging), _native_config(lad, hls, hwaccel, threads),
+                                _throttled(on_progress), token._flag)
+        started = time.monotonic()
+        renditions = [Rendition(**r) for r in raw["renditions"]]
+        if hls:
+            write_master_playlist(staging / "hls", renditions, raw["fps"])
+        seconds = dict(raw["seconds"])
+        _move_into_place(staging, out)
+        seconds["publish"] = time.monotonic() - started
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    for r in renditions:
+        r.path = str(out / Path(r.path).name)
+        if r.playlist:
+            r.playlist = str(out / "hls" / Path(r.playlist).name)
+    return TranscodeResult(renditions=renditions, hwaccel_used=raw["hwaccel_used"],
+                           hwaccel_reason=raw["hwaccel_reason"], seconds=seconds,
+                           decoded_frames=raw["decoded_frames"],
+                           hls_master=str(out / "hls" / "master.m3u8") if hls else "",
+                           source=raw.get("source", {}))
+
+
+__all__ = ["probe", "transcode", "hw_capabilities", "CancelToken", "Progress", "MediaInfo",
+           "StreamInfo", "Rendition", "TranscodeResult", "Cancelled"]
