@@ -1,0 +1,168 @@
+// The one binding file: converts options and results, releases the GIL for all native work, and
+// maps engine errors onto framepress.errors classes.
+#include <pybind11/functional.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "framepress/HwDevice.h"
+#include "framepress/Demuxer.h"
+#include "framepress/Transcoder.h"
+#include "framepress/error.h"
+
+namespace py = pybind11;
+using namespace pybind11::literals;
+
+namespace {
+
+const char* error_class(fp::ErrorKind kind) {
+  switch (kind) {
+    case fp::ErrorKind::Input: return "InputError";
+    case fp::ErrorKind::Encode: return "EncodeError";
+    case fp::ErrorKind::Output: return "OutputError";
+    case fp::ErrorKind::Cancelled: return "Cancelled";
+    case fp::ErrorKind::Hardware: return "HardwareError";
+  }
+  return "FramepressError";
+}
+
+py::dict to_dict(const fp::MediaInfo& info) {
+  py::list streams;
+  for (const auto& s : info.streams)
+    streams.append(py::dict("index"_a = s.index, "type"_a = s.type, "codec"_a = s.codec, "bitrate"_a = s.bitrate,
+                            "width"_a = s.width, "height"_a = s.height, "fps"_a = s.fps, "pix_fmt"_a = s.pix_fmt,
+                            "rotation"_a = s.rotation, "frames"_a = s.frames, "sample_rate"_a = s.sample_rate,
+                            "channels"_a = s.channels));
+  return py::dict("format"_a = info.format, "duration"_a = info.duration, "bitrate"_a = info.bitrate,
+                  "streams"_a = streams);
+}
+
+py::dict to_dict(const fp::HwCapabilities& c) {
+  return py::dict("cuda"_a = c.cuda, "cuda_error"_a = c.cuda_error, "nvdec_codecs"_a = c.nvdec_codecs,
+                  "nvenc_encoders"_a = c.nvenc_encoders);
+}
+
+fp::TranscodeOptions options_from(const py::dict& cfg) {
+  fp::TranscodeOptions o;
+  o.gop_seconds = cfg["gop_seconds"].cast<double>();
+  o.segment_seconds = cfg["segment_seconds"].cast<double>();
+  o.audio_bitrate = cfg["audio_bitrate"].cast<int64_t>();
+  o.hls = cfg["hls"].cast<bool>();
+  o.hwaccel = cfg["hwaccel"].cast<std::string>();
+  o.threads = cfg["threads"].cast<int>();
+  for (auto item : cfg["rungs"]) {
+    auto r = item.cast<py::dict>();
+    fp::RungOptions rung;
+    rung.name = r["name"].cast<std::string>();
+    rung.height = r["height"].cast<int>();
+    rung.codec = r["codec"].cast<std::string>();
+    rung.bitrate = r["bitrate"].cast<int64_t>();
+    rung.crf = r["crf"].cast<int>();
+    rung.preset = r["preset"].cast<std::string>();
+    rung.profile = r["profile"].cast<std::string>();
+    rung.maxrate = r["maxrate"].cast<int64_t>();
+    rung.bufsize = r["bufsize"].cast<int64_t>();
+    o.rungs.push_back(rung);
+  }
+  return o;
+}
+
+py::dict to_dict(const fp::TranscodeResult& res) {
+  py::list renditions;
+  for (const auto& r : res.renditions)
+    renditions.append(py::dict("name"_a = r.name, "path"_a = r.path, "width"_a = r.width, "height"_a = r.height,
+                               "frames"_a = r.frames, "bytes"_a = r.bytes, "bitrate"_a = r.bitrate,
+                               "encode_fps"_a = r.encode_fps, "codec"_a = r.codec, "codec_string"_a = r.codec_string,
+                               "playlist"_a = r.playlist, "has_audio"_a = r.has_audio));
+  return py::dict("renditions"_a = renditions, "hwaccel_used"_a = res.hwaccel_used,
+                  "hwaccel_reason"_a = res.hwaccel_reason, "seconds"_a = res.seconds,
+                  "decoded_frames"_a = res.decoded_frames, "fps"_a = res.fps, "source"_a = to_dict(res.source));
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_engine, m) {
+  m.doc() = "framepress native engine (FFmpeg)";
+  av_log_set_level(AV_LOG_ERROR);
+
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const fp::Error& e) {
+      py::object cls = py::module_::import("framepress.errors").attr(error_class(e.kind));
+      py::object exc = cls(e.what(), "step"_a = e.step, "ffmpeg_message"_a = e.ffmpeg_message);
+      PyErr_SetObject(cls.ptr(), exc.ptr());
+    }
+  });
+
+  py::class_<fp::CancelFlag, fp::CancelFlagPtr>(m, "CancelFlag")
+      .def(py::init<>())
+      .def("cancel", [](fp::CancelFlag& f) { f.cancelled.store(true); })
+      .def("cancelled", [](const fp::CancelFlag& f) { return f.cancelled.load(); });
+
+  m.def("probe", [](const std::string& path) {
+    fp::MediaInfo info;
+    {
+      py::gil_scoped_release release;
+      info = fp::Demuxer(path).info();
+    }
+    return to_dict(info);
+  }, "path"_a);
+
+  m.def("transcode", [](const std::string& input, const std::string& out_dir, const py::dict& config,
+                        py::object on_progress, fp::CancelFlagPtr cancel) {
+    fp::TranscodeOptions options = options_from(config);
+    fp::ProgressFn progress;
+    if (!on_progress.is_none()) {
+      // Called on the decoding thread; takes the GIL only for the call. An exception in the
+      // callback cancels the job rather than unwinding through native code.
+      progress = [on_progress, cancel](double fraction, int64_t frames, double elapsed) {
+        py::gil_scoped_acquire gil;
+        try {
+          on_progress(fraction, frames, elapsed);
+        } catch (py::error_already_set& e) {
+          e.discard_as_unraisable("framepress progress callback");
+          if (cancel) cancel->cancelled.store(true);
+        }
+      };
+    }
+    fp::TranscodeResult result;
+    {
+      py::gil_scoped_release release;
+      result = fp::Transcoder(input, out_dir, std::move(options), progress, cancel).run();
+    }
+    return to_dict(result);
+  }, "input"_a, "out_dir"_a, "config"_a, "on_progress"_a, "cancel"_a);
+
+  m.def("hw_capabilities", [] {
+    fp::HwCapabilities caps;
+    {
+      py::gil_scoped_release release;
+      caps = fp::HwDevice::capabilities();
+    }
+    return to_dict(caps);
+  });
+
+  m.def("choose_hwaccel", [](const std::string& requested, const py::dict& caps, const std::string& source_codec,
+                             const std::vector<std::string>& rung_codecs) {
+    fp::HwCapabilities c;
+    c.cuda = caps["cuda"].cast<bool>();
+    c.cuda_error = caps.contains("cuda_error") ? caps["cuda_error"].cast<std::string>() : "";
+    c.nvdec_codecs = caps["nvdec_codecs"].cast<std::vector<std::string>>();
+    c.nvenc_encoders = caps["nvenc_encoders"].cast<std::vector<std::string>>();
+    auto choice = fp::HwDevice::choose(requested, c, source_codec, rung_codecs);
+    return py::make_tuple(choice.mode, choice.reason);
+  }, "requested"_a, "capabilities"_a, "source_codec"_a, "rung_codecs"_a,
+     "Pure hardware selection, exposed for tests: (mode, reason).");
+
+  m.def("plan", [](const py::dict& config, int width, int height) {
+    py::list out;
+    for (const auto& p : fp::Transcoder::plan(options_from(config).rungs, width, height))
+      out.append(py::make_tuple(p.rung.name, p.width, p.height));
+    return out;
+  }, "config"_a, "width"_a, "height"_a, "Rendition sizes for a source size: [(name, width, height)].");
+
+  m.def("versions", [] {
+    return py::dict("libavcodec"_a = AV_STRINGIFY(LIBAVCODEC_VERSION), "libavformat"_a = AV_STRINGIFY(LIBAVFORMAT_VERSION),
+                    "libavutil"_a = AV_STRINGIFY(LIBAVUTIL_VERSION), "ffmpeg"_a = av_version_info());
+  });
+}

@@ -1,0 +1,23 @@
+// Scales decoded frames to one rung's size and pixel format (bicubic, like FFmpeg's scale filter).
+#pragma once
+
+#include "framepress/ffmpeg.h"
+
+namespace fp {
+
+class Scaler {
+ public:
+  Scaler(int width, int height, AVPixelFormat format);
+
+  // A frame of the target size and format; the source itself (a new reference, no copy) when it
+  // already matches. Timestamps and colour properties are carried over.
+  UniqueFrame scale(const AVFrame* src);
+
+ private:
+  int width_, height_;
+  AVPixelFormat format_;
+  SwsContext* sws_ = nullptr;  // owned through holder_; sws_getCachedContext may replace it
+  UniqueSws holder_;
+};
+
+}  // namespace fp

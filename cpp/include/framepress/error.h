@@ -1,0 +1,31 @@
+// The engine's one exception type; the binding maps each kind to a Python class.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+#include "framepress/ffmpeg.h"
+
+namespace fp {
+
+enum class ErrorKind { Input, Encode, Output, Cancelled, Hardware };
+
+class Error : public std::runtime_error {
+ public:
+  Error(ErrorKind kind, std::string step, const std::string& message, std::string ffmpeg_message = "")
+      : std::runtime_error(message), kind(kind), step(std::move(step)), ffmpeg_message(std::move(ffmpeg_message)) {}
+  ErrorKind kind;
+  std::string step;
+  std::string ffmpeg_message;
+};
+
+// Throws `kind` when an FFmpeg call returned a negative error code.
+inline int check(int ret, ErrorKind kind, const std::string& step, const std::string& what) {
+  if (ret < 0) {
+    std::string text = av_error_text(ret);
+    throw Error(kind, step, what + ": " + text, text);
+  }
+  return ret;
+}
+
+}  // namespace fp

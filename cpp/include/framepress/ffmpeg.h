@@ -1,0 +1,82 @@
+// RAII ownership for every FFmpeg object the engine touches, and FFmpeg error text.
+#pragma once
+
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/avutil.h>
+#include <libavutil/dict.h>
+#include <libavutil/display.h>
+#include <libavutil/hwcontext.h>
+#include <libavutil/opt.h>
+#include <libavutil/pixdesc.h>
+#include <libswresample/swresample.h>
+#include <libswscale/swscale.h>
+#include <libavutil/audio_fifo.h>
+}
+
+#include <memory>
+#include <string>
+
+namespace fp {
+
+struct FormatInputDeleter { void operator()(AVFormatContext* c) const { avformat_close_input(&c); } };
+struct FormatOutputDeleter {
+  void operator()(AVFormatContext* c) const {
+    if (c && c->pb && !(c->oformat->flags & AVFMT_NOFILE)) avio_closep(&c->pb);
+    avformat_free_context(c);
+  }
+};
+struct CodecContextDeleter { void operator()(AVCodecContext* c) const { avcodec_free_context(&c); } };
+struct FrameDeleter { void operator()(AVFrame* f) const { av_frame_free(&f); } };
+struct PacketDeleter { void operator()(AVPacket* p) const { av_packet_free(&p); } };
+struct SwsDeleter { void operator()(SwsContext* s) const { sws_freeContext(s); } };
+struct SwrDeleter { void operator()(SwrContext* s) const { swr_free(&s); } };
+struct BufferRefDeleter { void operator()(AVBufferRef* b) const { av_buffer_unref(&b); } };
+struct DictDeleter { void operator()(AVDictionary* d) const { av_dict_free(&d); } };
+struct AudioFifoDeleter { void operator()(AVAudioFifo* f) const { av_audio_fifo_free(f); } };
+
+using UniqueFormatInput = std::unique_ptr<AVFormatContext, FormatInputDeleter>;
+using UniqueFormatOutput = std::unique_ptr<AVFormatContext, FormatOutputDeleter>;
+using UniqueCodecContext = std::unique_ptr<AVCodecContext, CodecContextDeleter>;
+using UniqueFrame = std::unique_ptr<AVFrame, FrameDeleter>;
+using UniquePacket = std::unique_ptr<AVPacket, PacketDeleter>;
+using UniqueSws = std::unique_ptr<SwsContext, SwsDeleter>;
+using UniqueSwr = std::unique_ptr<SwrContext, SwrDeleter>;
+using UniqueBufferRef = std::unique_ptr<AVBufferRef, BufferRefDeleter>;
+using UniqueAudioFifo = std::unique_ptr<AVAudioFifo, AudioFifoDeleter>;
+
+// AVDictionary options passed to an FFmpeg open call; frees what FFmpeg leaves in it.
+class Options {
+ public:
+  Options() = default;
+  Options(const Options&) = delete;
+  Options& operator=(const Options&) = delete;
+  ~Options() { av_dict_free(&dict_); }
+  Options& set(const char* key, const std::string& value) {
+    av_dict_set(&dict_, key, value.c_str(), 0);
+    return *this;
+  }
+  AVDictionary** ptr() { return &dict_; }
+
+ private:
+  AVDictionary* dict_ = nullptr;
+};
+
+inline UniqueFrame make_frame() { return UniqueFrame(av_frame_alloc()); }
+inline UniquePacket make_packet() { return UniquePacket(av_packet_alloc()); }
+
+// A new reference to the same frame buffers (no pixel copy).
+inline UniqueFrame ref_frame(const AVFrame* src) {
+  UniqueFrame f = make_frame();
+  if (f && av_frame_ref(f.get(), src) < 0) f.reset();
+  return f;
+}
+
+inline std::string av_error_text(int err) {
+  char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
+  av_strerror(err, buf, sizeof(buf));
+  return buf;
+}
+
+}  // namespace fp

@@ -1,0 +1,81 @@
+// Plain option and result structs shared by the engine's classes and the binding.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace fp {
+
+struct RungOptions {
+  std::string name;
+  int height = 0;                 // target short side of the picture
+  std::string codec = "h264";     // h264 | hevc | av1
+  int64_t bitrate = 0;            // bits/s; 0 with crf >= 0 means constant quality
+  int crf = -1;
+  std::string preset = "veryfast";
+  std::string profile;
+  int64_t maxrate = 0;            // 0: equal to bitrate
+  int64_t bufsize = 0;            // 0: twice the bitrate
+};
+
+struct TranscodeOptions {
+  std::vector<RungOptions> rungs;
+  double gop_seconds = 2.0;
+  double segment_seconds = 4.0;
+  int64_t audio_bitrate = 128000;
+  bool hls = false;
+  std::string hwaccel = "auto";   // auto | cpu | cuda
+  int threads = 0;                // 0: all cores
+};
+
+struct StreamInfo {
+  int index = 0;
+  std::string type;
+  std::string codec;
+  int64_t bitrate = 0;
+  int width = 0, height = 0;
+  double fps = 0;
+  std::string pix_fmt;
+  double rotation = 0;
+  int64_t frames = 0;
+  int sample_rate = 0, channels = 0;
+};
+
+struct MediaInfo {
+  std::string format;
+  double duration = 0;
+  int64_t bitrate = 0;
+  std::vector<StreamInfo> streams;
+};
+
+struct RenditionResult {
+  std::string name, path, playlist, codec, codec_string;
+  int width = 0, height = 0;
+  int64_t frames = 0, bytes = 0, bitrate = 0;
+  double encode_fps = 0;
+  bool has_audio = false;
+};
+
+struct TranscodeResult {
+  std::vector<RenditionResult> renditions;
+  std::string hwaccel_used, hwaccel_reason;
+  std::map<std::string, double> seconds;
+  int64_t decoded_frames = 0;
+  double fps = 0;                 // source frame rate (average), for playlists
+  MediaInfo source;
+};
+
+// Called from the decoding thread: (fraction of duration, frames decoded, elapsed seconds).
+using ProgressFn = std::function<void(double, int64_t, double)>;
+
+struct CancelFlag {
+  std::atomic<bool> cancelled{false};
+};
+using CancelFlagPtr = std::shared_ptr<CancelFlag>;
+
+}  // namespace fp

@@ -1,0 +1,135 @@
+#include "framepress/Encoder.h"
+
+#include <cmath>
+#include <cstdio>
+#include <map>
+
+#include "framepress/error.h"
+
+namespace fp {
+
+namespace {
+
+// x264/x265 preset names mapped onto SVT-AV1's numeric presets (higher is faster).
+int svt_preset(const std::string& preset) {
+  static const std::map<std::string, int> presets = {
+      {"ultrafast", 12}, {"superfast", 11}, {"veryfast", 10}, {"faster", 9}, {"fast", 8},
+      {"medium", 7},     {"slow", 6},       {"slower", 5},     {"veryslow", 4}, {"placebo", 2}};
+  auto it = presets.find(preset);
+  if (it != presets.end()) return it->second;
+  try {
+    return std::stoi(preset);
+  } catch (...) {
+    throw Error(ErrorKind::Encode, "open encoder", "unknown av1 preset " + preset);
+  }
+}
+
+void set_private(AVCodecContext* ctx, const char* key, const std::string& value) {
+  check(av_opt_set(ctx->priv_data, key, value.c_str(), 0), ErrorKind::Encode, "open encoder",
+        std::string("invalid encoder option ") + key + "=" + value);
+}
+
+}  // namespace
+
+const char* Encoder::encoder_name(const std::string& codec) {
+  if (codec == "h264") return "libx264";
+  if (codec == "hevc") return "libx265";
+  if (codec == "av1") return "libsvtav1";
+  throw Error(ErrorKind::Encode, "open encoder", "unsupported codec " + codec);
+}
+
+Encoder::Encoder(const RungOptions& rung, const EncoderSetup& s) : codec_(rung.codec) {
+  const char* name = encoder_name(rung.codec);
+  const AVCodec* codec = avcodec_find_encoder_by_name(name);
+  if (!codec) throw Error(ErrorKind::Encode, "open encoder", std::string("encoder ") + name + " is not available");
+  ctx_.reset(avcodec_alloc_context3(codec));
+  AVCodecContext* c = ctx_.get();
+  c->width = s.width;
+  c->height = s.height;
+  c->pix_fmt = AV_PIX_FMT_YUV420P;
+  c->sample_aspect_ratio = s.sample_aspect;
+  c->time_base = s.time_base;
+  c->framerate = s.frame_rate;
+  c->thread_count = s.threads;
+  if (s.global_header) c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+  if (s.color_from) {
+    c->color_range = s.color_from->color_range == AVCOL_RANGE_JPEG ? AVCOL_RANGE_MPEG : s.color_from->color_range;
+    c->color_primaries = s.color_from->color_primaries;
+    c->color_trc = s.color_from->color_trc;
+    c->colorspace = s.color_from->colorspace;
+    c->chroma_sample_location = s.color_from->chroma_location;
+  }
+  // A fixed GOP of gop_seconds: every rung gets its keyframes on the same frames (forced by the
+  // transcoder), and no encoder adds its own (no scene cuts, no open GOPs).
+  double fps = s.frame_rate.num && s.frame_rate.den ? av_q2d(s.frame_rate) : 25.0;
+  int gop = std::max(1, static_cast<int>(std::lround(s.gop_seconds * fps)));
+  c->gop_size = gop;
+  c->keyint_min = gop;
+  if (rung.crf < 0) {
+    c->bit_rate = rung.bitrate;
+    c->rc_max_rate = rung.maxrate > 0 ? rung.maxrate : rung.bitrate;
+    c->rc_buffer_size = static_cast<int>(rung.bufsize > 0 ? rung.bufsize : 2 * rung.bitrate);
+  }
+  if (!rung.profile.empty()) set_private(c, "profile", rung.profile);
+
+  if (rung.codec == "h264") {
+    set_private(c, "preset", rung.preset);
+    set_private(c, "forced-idr", "1");
+    set_private(c, "x264-params", "scenecut=0:open-gop=0");
+    if (rung.crf >= 0) set_private(c, "crf", std::to_string(rung.crf));
+  } else if (rung.codec == "hevc") {
+    set_private(c, "preset", rung.preset);
+    set_private(c, "forced-idr", "1");
+    std::string params = "scenecut=0:open-gop=0:log-level=error:keyint=" + std::to_string(gop) +
+                         ":min-keyint=" + std::to_string(gop);
+    set_private(c, "x265-params", params);
+    if (rung.crf >= 0) set_private(c, "crf", std::to_string(rung.crf));
+  } else {  // av1
+    set_private(c, "preset", std::to_string(svt_preset(rung.preset)));
+    if (rung.crf >= 0) set_private(c, "crf", std::to_string(rung.crf));
+    c->rc_max_rate = 0;  // SVT-AV1 takes VBR with a target; capped CRF is not in this version
+    c->rc_buffer_size = 0;
+  }
+  check(avcodec_open2(c, codec, nullptr), ErrorKind::Encode, "open encoder",
+        std::string("cannot open encoder ") + name);
+}
+
+void Encoder::send(const AVFrame* frame) {
+  int ret = avcodec_send_frame(ctx_.get(), frame);
+  if (ret == AVERROR_EOF) return;
+  check(ret, ErrorKind::Encode, "encode", std::string("encoder ") + ctx_->codec->name + " failed");
+}
+
+bool Encoder::receive(AVPacket* pkt) {
+  int ret = avcodec_receive_packet(ctx_.get(), pkt);
+  if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return false;
+  check(ret, ErrorKind::Encode, "encode", std::string("encoder ") + ctx_->codec->name + " failed");
+  return true;
+}
+
+std::string Encoder::codec_string() const {
+  const AVCodecContext* c = ctx_.get();
+  char buf[64];
+  if (codec_ == "h264") {
+    // Profile, constraint flags and level straight from the SPS in the Annex B extradata.
+    const uint8_t* d = c->extradata;
+    for (int i = 0; d && i + 7 < c->extradata_size; ++i) {
+      if (d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1 && (d[i + 3] & 0x1f) == 7) {
+        std::snprintf(buf, sizeof(buf), "avc1.%02x%02x%02x", d[i + 4], d[i + 5], d[i + 6]);
+        return buf;
+      }
+    }
+    return "avc1.640028";
+  }
+  if (codec_ == "hevc") {
+    int profile = c->profile > 0 ? c->profile : 1;
+    int level = c->level > 0 ? c->level : 120;
+    std::snprintf(buf, sizeof(buf), "hvc1.%d.%d.L%d.B0", profile, profile == 1 ? 6 : 4, level);
+    return buf;
+  }
+  int level = c->level > 0 ? c->level : 8;
+  std::snprintf(buf, sizeof(buf), "av01.0.%02dM.08", level);
+  return buf;
+}
+
+}  // namespace fp

@@ -1,0 +1,97 @@
+#include "framepress/HwDevice.h"
+
+#include <algorithm>
+#include <mutex>
+
+#include "framepress/error.h"
+
+namespace fp {
+
+namespace {
+
+UniqueBufferRef g_cuda;
+HwCapabilities g_caps;
+std::once_flag g_once;
+
+bool contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+bool nvdec_supports(const AVCodec* dec) {
+  for (int i = 0;; ++i) {
+    const AVCodecHWConfig* cfg = avcodec_get_hw_config(dec, i);
+    if (!cfg) return false;
+    if (cfg->device_type == AV_HWDEVICE_TYPE_CUDA && (cfg->methods & AV_CODEC_HW_CONFIG_METHOD_HW_DEVICE_CTX))
+      return true;
+  }
+}
+
+// An NVENC encoder counts only if it opens: datacenter GPUs such as the H100 have none.
+bool nvenc_opens(const char* name) {
+  const AVCodec* codec = avcodec_find_encoder_by_name(name);
+  if (!codec) return false;
+  UniqueCodecContext ctx(avcodec_alloc_context3(codec));
+  ctx->width = 256;
+  ctx->height = 256;
+  ctx->pix_fmt = AV_PIX_FMT_YUV420P;
+  ctx->time_base = AVRational{1, 25};
+  return avcodec_open2(ctx.get(), codec, nullptr) >= 0;
+}
+
+void probe() {
+  AVBufferRef* dev = nullptr;
+  // A machine without CUDA is normal: keep FFmpeg from logging the failed library load.
+  const int level = av_log_get_level();
+  av_log_set_level(AV_LOG_QUIET);
+  int ret = av_hwdevice_ctx_create(&dev, AV_HWDEVICE_TYPE_CUDA, nullptr, nullptr, 0);
+  av_log_set_level(level);
+  if (ret < 0) {
+    g_caps.cuda_error = "no CUDA device (" + av_error_text(ret) + ")";
+    return;
+  }
+  g_cuda.reset(dev);
+  g_caps.cuda = true;
+  for (AVCodecID id : {AV_CODEC_ID_H264, AV_CODEC_ID_HEVC, AV_CODEC_ID_AV1, AV_CODEC_ID_VP9, AV_CODEC_ID_MPEG2VIDEO}) {
+    const AVCodec* dec = avcodec_find_decoder(id);
+    if (dec && nvdec_supports(dec)) g_caps.nvdec_codecs.push_back(avcodec_get_name(id));
+  }
+  for (const char* name : {"h264_nvenc", "hevc_nvenc", "av1_nvenc"})
+    if (nvenc_opens(name)) g_caps.nvenc_encoders.push_back(name);
+}
+
+}  // namespace
+
+const HwCapabilities& HwDevice::capabilities() {
+  std::call_once(g_once, probe);
+  return g_caps;
+}
+
+AVBufferRef* HwDevice::cuda() {
+  capabilities();
+  return g_cuda.get();
+}
+
+HwChoice HwDevice::choose(const std::string& requested, const HwCapabilities& caps, const std::string& source_codec,
+                          const std::vector<std::string>& rung_codecs) {
+  if (requested == "cpu") return {"cpu", "cpu requested"};
+  if (requested != "auto" && requested != "cuda")
+    throw Error(ErrorKind::Hardware, "select hardware", "hwaccel must be auto, cpu or cuda, not " + requested);
+  std::string why;
+  if (!caps.cuda)
+    why = caps.cuda_error.empty() ? "no CUDA device" : caps.cuda_error;
+  else if (!contains(caps.nvdec_codecs, source_codec))
+    why = "NVDEC cannot decode " + source_codec;
+  if (!why.empty()) {
+    if (requested == "cuda") throw Error(ErrorKind::Hardware, "select hardware", "hwaccel=cuda unavailable: " + why);
+    return {"cpu", why};
+  }
+  bool all_nvenc = !rung_codecs.empty() && std::all_of(rung_codecs.begin(), rung_codecs.end(), [&](const std::string& c) {
+    return contains(caps.nvenc_encoders, c + "_nvenc");
+  });
+  // Frames are decoded on the GPU either way; encoding stays on the CPU encoders, which this
+  // version uses for every GPU (the NVENC encode path is not built yet).
+  if (all_nvenc) return {"hybrid", "NVDEC decode; NVENC present but this build encodes on the CPU"};
+  return {"hybrid", "NVDEC decode, CPU encoders (this GPU has no NVENC for the ladder's codecs)"};
+}
+
+}  // namespace fp

@@ -1,0 +1,61 @@
+#include "framepress/Muxer.h"
+
+#include <cstring>
+
+#include "framepress/error.h"
+
+namespace fp {
+
+Muxer::Muxer(const std::string& path, const char* format, const std::map<std::string, std::string>& options)
+    : path_(path), options_(options), scratch_(make_packet()) {
+  AVFormatContext* raw = nullptr;
+  check(avformat_alloc_output_context2(&raw, nullptr, format, path.c_str()), ErrorKind::Output, "open output",
+        "cannot create " + std::string(format) + " output " + path);
+  ctx_.reset(raw);
+}
+
+int Muxer::add_stream(const AVCodecContext* enc, const uint8_t* display_matrix) {
+  AVStream* st = avformat_new_stream(ctx_.get(), nullptr);
+  if (!st) throw Error(ErrorKind::Output, "open output", "cannot add stream to " + path_);
+  check(avcodec_parameters_from_context(st->codecpar, enc), ErrorKind::Output, "open output",
+        "cannot copy codec parameters");
+  st->time_base = enc->time_base;
+  st->sample_aspect_ratio = enc->sample_aspect_ratio;
+  st->avg_frame_rate = enc->framerate;
+  if (display_matrix) {
+    uint8_t* sd = av_stream_new_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, sizeof(int32_t) * 9);
+    if (sd) std::memcpy(sd, display_matrix, sizeof(int32_t) * 9);
+  }
+  return st->index;
+}
+
+void Muxer::write_header() {
+  if (!(ctx_->oformat->flags & AVFMT_NOFILE)) {
+    check(avio_open(&ctx_->pb, path_.c_str(), AVIO_FLAG_WRITE), ErrorKind::Output, "open output",
+          "cannot write " + path_);
+  }
+  Options opts;
+  for (const auto& [k, v] : options_) opts.set(k.c_str(), v);
+  check(avformat_write_header(ctx_.get(), opts.ptr()), ErrorKind::Output, "write header",
+        "cannot write header of " + path_);
+  header_written_ = true;
+}
+
+void Muxer::write(const AVPacket* pkt, int stream, AVRational src_tb) {
+  check(av_packet_ref(scratch_.get(), pkt), ErrorKind::Output, "mux", "out of memory");
+  scratch_->stream_index = stream;
+  av_packet_rescale_ts(scratch_.get(), src_tb, ctx_->streams[stream]->time_base);
+  check(av_interleaved_write_frame(ctx_.get(), scratch_.get()), ErrorKind::Output, "mux",
+        "cannot write to " + path_);
+}
+
+void Muxer::finish() {
+  if (!header_written_) return;
+  check(av_write_trailer(ctx_.get()), ErrorKind::Output, "write trailer", "cannot finish " + path_);
+  header_written_ = false;
+  if (ctx_->pb && !(ctx_->oformat->flags & AVFMT_NOFILE)) {
+    check(avio_closep(&ctx_->pb), ErrorKind::Output, "close output", "cannot close " + path_);
+  }
+}
+
+}  // namespace fp

@@ -1,0 +1,269 @@
+#include "framepress/Transcoder.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include "framepress/AudioTranscoder.h"
+#include "framepress/Decoder.h"
+#include "framepress/Demuxer.h"
+#include "framepress/HwDevice.h"
+#include "framepress/RungWorker.h"
+#include "framepress/error.h"
+
+namespace fp {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+int even(double v) { return std::max(2, static_cast<int>(std::lround(v / 2.0)) * 2); }
+
+int cores() { return std::max(1u, std::thread::hardware_concurrency()); }
+
+// Encoder threads per rung: the rungs already run in parallel, so each encoder gets a share of
+// the cores instead of all of them (fewer frame threads also means better compression).
+// FRAMEPRESS_ENCODER_THREADS overrides it.
+int encoder_threads(int total, size_t rungs) {
+  if (const char* env = std::getenv("FRAMEPRESS_ENCODER_THREADS")) return std::max(0, std::atoi(env));
+  (void)rungs;
+  return total;
+}
+
+// Too many undecodable packets and the source is not worth a rendition.
+bool mostly_corrupt(int64_t corrupt, int64_t decoded) { return corrupt > 0 && corrupt * 4 > decoded + 4; }
+
+}  // namespace
+
+std::vector<Transcoder::Plan> Transcoder::plan(const std::vector<RungOptions>& rungs, int width, int height) {
+  std::vector<Plan> plans;
+  const bool portrait = height > width;
+  const int short_side = std::min(width, height);
+  auto size_for = [&](int target_short) {
+    double scale = static_cast<double>(target_short) / short_side;
+    int w = portrait ? even(target_short) : even(width * scale);
+    int h = portrait ? even(height * scale) : even(target_short);
+    if (target_short >= short_side) {  // never upscale: the source size, rounded down to even
+      w = std::max(2, width & ~1);
+      h = std::max(2, height & ~1);
+    }
+    return std::pair<int, int>{w, h};
+  };
+  for (const auto& r : rungs) {
+    if (r.height > short_side) continue;
+    auto [w, h] = size_for(r.height);
+    plans.push_back({r, w, h});
+  }
+  if (plans.empty() && !rungs.empty()) {
+    // Smaller than every rung: one rendition at its own size with the lowest rung's settings.
+    auto lowest = *std::min_element(rungs.begin(), rungs.end(),
+                                     [](const RungOptions& a, const RungOptions& b) { return a.height < b.height; });
+    auto [w, h] = size_for(short_side);
+    lowest.name = std::to_string(std::min(w, h)) + "p";
+    lowest.height = std::min(w, h);
+    plans.push_back({lowest, w, h});
+  }
+  return plans;
+}
+
+Transcoder::Transcoder(std::string input, std::string out_dir, TranscodeOptions options, ProgressFn progress,
+                       CancelFlagPtr cancel)
+    : input_(std::move(input)), out_dir_(std::move(out_dir)), options_(std::move(options)),
+      progress_(std::move(progress)), cancel_(cancel ? std::move(cancel) : std::make_shared<CancelFlag>()) {}
+
+Transcoder::~Transcoder() = default;
+
+TranscodeResult Transcoder::run() {
+  const auto started = Clock::now();
+  TranscodeResult result;
+  Demuxer demuxer(input_, cancel_);
+  result.source = demuxer.info();
+  AVStream* vst = demuxer.video_stream();
+  if (!vst) throw Error(ErrorKind::Input, "open", input_ + " has no video stream");
+  if (vst->codecpar->width <= 0 || vst->codecpar->height <= 0)
+    throw Error(ErrorKind::Input, "open", input_ + " has a video stream without dimensions");
+
+  std::vector<std::string> rung_codecs;
+  for (const auto& r : options_.rungs) rung_codecs.push_back(r.codec);
+  const std::string source_codec = avcodec_get_name(vst->codecpar->codec_id);
+  const bool wants_gpu = options_.hwaccel != "cpu";
+  HwChoice hw = HwDevice::choose(options_.hwaccel, wants_gpu ? HwDevice::capabilities() : HwCapabilities{},
+                                 source_codec, rung_codecs);
+  result.hwaccel_used = hw.mode;
+  result.hwaccel_reason = hw.reason;
+
+  const int threads = options_.threads > 0 ? options_.threads : cores();
+  Decoder decoder(vst, threads, hw.mode == "cpu" ? nullptr : HwDevice::cuda());
+  std::unique_ptr<AudioTranscoder> audio;
+  if (demuxer.audio_stream()) audio = std::make_unique<AudioTranscoder>(demuxer.audio_stream(), options_.audio_bitrate);
+
+  std::filesystem::create_directories(out_dir_);
+  if (options_.hls) std::filesystem::create_directories(out_dir_ + "/hls");
+
+  AVRational frame_rate = vst->avg_frame_rate.num ? vst->avg_frame_rate : vst->r_frame_rate;
+  if (!frame_rate.num || !frame_rate.den) frame_rate = AVRational{25, 1};
+  result.fps = av_q2d(frame_rate);
+  AVRational sar = vst->sample_aspect_ratio.num ? vst->sample_aspect_ratio : vst->codecpar->sample_aspect_ratio;
+  if (!sar.num) sar = AVRational{1, 1};
+
+  RungContext ctx;
+  ctx.out_dir = out_dir_;
+  ctx.hls = options_.hls;
+  ctx.gop_seconds = options_.gop_seconds;
+  ctx.segment_seconds = options_.segment_seconds;
+  ctx.time_base = vst->time_base;
+  ctx.frame_rate = frame_rate;
+  ctx.sample_aspect = sar;
+  ctx.display_matrix = av_stream_get_side_data(vst, AV_PKT_DATA_DISPLAYMATRIX, nullptr);
+  ctx.audio = audio ? audio->encoder() : nullptr;
+
+  auto plans = plan(options_.rungs, vst->codecpar->width, vst->codecpar->height);
+  ctx.encoder_threads = encoder_threads(threads, plans.size());
+  std::atomic<bool> abort{false};
+  std::vector<std::unique_ptr<RungWorker>> rungs;
+  for (const auto& p : plans) rungs.push_back(std::make_unique<RungWorker>(p.rung, p.width, p.height, ctx, abort));
+  for (auto& r : rungs) r->start();
+  result.seconds["open"] = since(started);
+
+  // Whatever happens below, rung threads stop before this frame's objects go away.
+  struct StopRungs {
+    std::vector<std::unique_ptr<RungWorker>>& rungs;
+    ~StopRungs() {
+      for (auto& r : rungs) r->abort();
+      for (auto& r : rungs) r->join();
+    }
+  } stop_rungs{rungs};
+
+  const double duration = demuxer.duration_seconds();
+  const double start_time = vst->start_time != AV_NOPTS_VALUE ? vst->start_time * av_q2d(vst->time_base) : 0;
+  const double half_frame = 0.5 / result.fps;
+  double next_key = -1;
+  int64_t last_pts = AV_NOPTS_VALUE;
+  int64_t decoded = 0;
+  double decode_s = 0, audio_s = 0, last_report = -1;
+  UniquePacket pkt = make_packet();
+  UniqueFrame frame = make_frame();
+  UniqueFrame downloaded;
+
+  auto check_stop = [&] {
+    if (cancel_->cancelled.load()) throw Error(ErrorKind::Cancelled, "transcode", "cancelled");
+    if (abort.load())
+      for (auto& r : rungs)
+        if (r->error()) std::rethrow_exception(r->error());
+  };
+
+  auto deliver = [&](AVFrame* f) {
+    AVFrame* src = f;
+    if (f->format == AV_PIX_FMT_CUDA) {  // hybrid: download once, every rung scales on the CPU
+      downloaded = make_frame();
+      check(av_hwframe_transfer_data(downloaded.get(), f, 0), ErrorKind::Encode, "download frame",
+            "cannot copy a frame from the GPU");
+      av_frame_copy_props(downloaded.get(), f);
+      src = downloaded.get();
+    }
+    int64_t pts = src->best_effort_timestamp;
+    if (pts == AV_NOPTS_VALUE) pts = last_pts == AV_NOPTS_VALUE ? 0 : last_pts + 1;
+    if (last_pts != AV_NOPTS_VALUE && pts <= last_pts) pts = last_pts + 1;  // encoders need rising pts
+    last_pts = pts;
+    src->pts = pts;
+    // Keyframes on a fixed time grid: the same decision for every rung.
+    const double t = pts * av_q2d(vst->time_base);
+    bool key = false;
+    if (next_key < 0 || t >= next_key - half_frame) {
+      key = true;
+      if (next_key < 0) next_key = t;
+      while (next_key <= t + half_frame) next_key += options_.gop_seconds;
+    }
+    ++decoded;
+    for (auto& r : rungs) {
+      RungItem item;
+      item.frame = ref_frame(src);
+      item.keyframe = key;
+      if (!r->push(std::move(item))) check_stop();
+    }
+    check_stop();
+    double elapsed = since(started);
+    if (progress_ && elapsed - last_report >= 0.1) {
+      last_report = elapsed;
+      double fraction = duration > 0 ? std::clamp((t - start_time) / duration, 0.0, 1.0) : 0.0;
+      progress_(fraction, decoded, elapsed);
+    }
+  };
+
+  auto broadcast_audio = [&](const AVPacket* p) {
+    for (auto& r : rungs) {
+      RungItem item;
+      item.audio = make_packet();
+      check(av_packet_ref(item.audio.get(), p), ErrorKind::Output, "mux", "out of memory");
+      if (!r->push(std::move(item))) check_stop();
+    }
+  };
+
+  auto drain_decoder = [&] {
+    auto t0 = Clock::now();
+    while (decoder.receive(frame.get())) {
+      decode_s += since(t0);
+      deliver(frame.get());
+      av_frame_unref(frame.get());
+      t0 = Clock::now();
+    }
+    decode_s += since(t0);
+  };
+
+  while (true) {
+    check_stop();
+    if (!demuxer.read(pkt.get())) break;
+    if (pkt->stream_index == demuxer.video_index()) {
+      auto t0 = Clock::now();
+      decoder.send(pkt.get());
+      decode_s += since(t0);
+      drain_decoder();
+    } else if (audio && pkt->stream_index == demuxer.audio_index()) {
+      auto t0 = Clock::now();
+      try {
+        audio->push(pkt.get(), broadcast_audio);
+      } catch (const Error& e) {
+        if (e.kind != ErrorKind::Input) throw;  // a corrupt audio packet is skipped, not fatal
+      }
+      audio_s += since(t0);
+    }
+    av_packet_unref(pkt.get());
+  }
+  decoder.send(nullptr);
+  drain_decoder();
+  if (audio) audio->push(nullptr, broadcast_audio);
+
+  if (decoded == 0)
+    throw Error(ErrorKind::Input, "decode", input_ + ": no video frame could be decoded (corrupt or truncated)");
+  if (mostly_corrupt(decoder.corrupt_packets(), decoded))
+    throw Error(ErrorKind::Input, "decode",
+                input_ + ": " + std::to_string(decoder.corrupt_packets()) + " corrupt video packets against " +
+                    std::to_string(decoded) + " frames");
+
+  for (auto& r : rungs) r->finish();
+  for (auto& r : rungs) r->join();
+  check_stop();
+
+  result.decoded_frames = decoded;
+  double scale_s = 0, encode_s = 0, mux_s = 0;
+  for (auto& r : rungs) {
+    result.renditions.push_back(r->result());
+    scale_s += r->scale_seconds();
+    encode_s += r->encode_seconds();
+    mux_s += r->mux_seconds();
+  }
+  result.seconds["decode"] = decode_s;
+  result.seconds["audio"] = audio_s;
+  result.seconds["scale"] = scale_s;
+  result.seconds["encode"] = encode_s;
+  result.seconds["mux"] = mux_s;
+  result.seconds["total"] = since(started);
+  if (progress_) progress_(1.0, decoded, since(started));
+  return result;
+}
+
+}  // namespace fp
