@@ -1,0 +1,132 @@
+"""Escalation notices: a durable message on ``framepress.escalations`` and an optional webhook.
+
+The task's status and ``escalated`` event are the record (the worker writes them); these are the
+notifications. The queue message is published with confirms, so it is part of escalating; the
+webhook is best effort: retried with backoff, failures logged, never raised.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timezone
+from typing import Any, Callable, Optional
+
+import pika
+
+log = logging.getLogger(__name__)
+
+ESCALATIONS_QUEUE = "framepress.escalations"
+WEBHOOK_ENV = "FRAMEPRESS_ESCALATION_WEBHOOK"
+
+
+def build_message(task_id: str, stage: Optional[str], error: str, attempts: int, *,
+                  at: Optional[datetime] = None, kind: str = "", **extra: Any) -> dict:
+    """The escalation notice: what an operator needs to decide retry or resolve."""
+    msg = {
+        "task_id": str(task_id),
+        "stage": stage or "",
+        "error": str(error)[:4000],
+        "attempts": int(attempts),
+        "at": (at or datetime.now(timezone.utc)).isoformat(),
+    }
+    if kind:
+        msg["kind"] = kind            # "permanent" | "exhausted"
+    msg.update({k: v for k, v in extra.items() if v is not None})
+    return msg
+
+
+def declare_queue(channel, queue: str = ESCALATIONS_QUEUE) -> None:
+    """Idempotent: a durable classic queue, so anything (a script, an alert bridge) can read it
+    with no arguments to match."""
+    channel.queue_declare(queue=queue, durable=True)
+
+
+def publish(channel, message: dict, queue: str = ESCALATIONS_QUEUE) -> None:
+    """Publish persistently to the escalations queue (declared first, idempotently)."""
+    declare_queue(channel, queue)
+    channel.basic_publish(
+        exchange="", routing_key=queue, body=json.dumps(message).encode(),
+        properties=pika.BasicProperties(content_type="application/json", delivery_mode=2,
+                                        type="framepress.escalation"))
+
+
+def post_webhook(url: str, message: dict, *, attempts: int = 3, backoff: float = 0.5,
+                 timeout: float = 5.0, sleep: Callable[[float], None] = time.sleep) -> bool:
+    """POST the message as JSON; retry on connection errors and 5xx/429. Never raises.
+
+    Returns True when the hook answered 2xx. A 4xx other than 408/429 is not retried: the hook
+    refused the payload and will refuse it again.
+    """
+    body = json.dumps(message).encode()
+    delay = backoff
+    for attempt in range(1, attempts + 1):
+        req = urllib.request.Request(url, data=body, method="POST",
+                                     headers={"Content-Type": "application/json",
+                                              "User-Agent": "framepress-escalation"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                if 200 <= resp.status < 300:
+                    return True
+                reason = f"HTTP {resp.status}"
+                retry = True
+        except urllib.error.HTTPError as exc:
+            reason = f"HTTP {exc.code}"
+            retry = exc.code >= 500 or exc.code in (408, 429)
+        except Exception as exc:  # connection refused, timeout, DNS: all worth another try
+            reason = f"{type(exc).__name__}: {exc}"
+            retry = True
+        # The URL may carry a token in its query string: log only scheme://host/path.
+        log.warning("escalation webhook %s failed (attempt %d/%d): %s",
+                    _redact(url), attempt, attempts, reason)
+        if not retry or attempt == attempts:
+            break
+        sleep(delay)
+        delay *= 2
+    log.error("escalation webhook gave up for task %s", message.get("task_id"))
+    return False
+
+
+def _redact(url: str) -> str:
+    from urllib.parse import urlsplit
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+def notify_webhook(message: dict, url: Optional[str] = None, *, background: bool = True,
+                   **kwargs: Any) -> Optional[threading.Thread]:
+    """Send the webhook if one is configured (argument or FRAMEPRESS_ESCALATION_WEBHOOK).
+
+    In the background by default, so a slow hook does not hold up the worker's next task.
+    """
+    url = url or os.environ.get(WEBHOOK_ENV, "")
+    if not url:
+        return None
+    if not background:
+        post_webhook(url, message, **kwargs)
+        return None
+    t = threading.Thread(target=post_webhook, args=(url, message), kwargs=kwargs,
+                         name="escalation-webhook", daemon=True)
+    t.start()
+    return t
+
+
+def escalate(channel, message: dict, *, webhook_url: Optional[str] = None,
+             metric: Optional[Callable[[], None]] = None,
+             queue: str = ESCALATIONS_QUEUE) -> Optional[threading.Thread]:
+    """Publish the notice, count it, and fire the webhook. The publish may raise (the caller
+    retries the whole escalation); the metric and webhook never do."""
+    if channel is not None:
+        publish(channel, message, queue)
+    if metric is not None:
+        try:
+            metric()
+        except Exception:
+            log.exception("escalation metric failed")
+    return notify_webhook(message, webhook_url)

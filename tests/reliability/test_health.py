@@ -1,0 +1,60 @@
+import threading
+
+from framepress.health import Health
+
+from fakeclock import FakeClock
+
+
+def test_healthz_needs_a_live_heartbeat():
+    clock = FakeClock()
+    h = Health(heartbeat_interval=5, stuck_after=60, clock=clock)
+    assert h.healthz() == (False, "heartbeat has not started")
+    h.beat()
+    assert h.healthz() == (True, "ok")
+    clock.advance(16)
+    ok, why = h.healthz()
+    assert not ok and "no heartbeat" in why
+
+
+def test_dead_heartbeat_thread_is_unhealthy():
+    h = Health()
+    t = threading.Thread(target=h.beat)
+    t.start()
+    t.join()
+    assert h.healthz() == (False, "heartbeat thread died")
+
+
+def test_engine_stuck_only_while_a_task_runs():
+    clock = FakeClock()
+    h = Health(heartbeat_interval=5, stuck_after=30, clock=clock)
+    h.beat()
+    clock.advance(100)
+    h.beat()
+    assert h.healthz()[0]                 # idle for long: fine
+    h.task_started("t1")
+    clock.advance(20)
+    h.progress()
+    clock.advance(25)
+    h.beat()
+    assert h.healthz()[0] and not h.engine_stuck()
+    clock.advance(10)
+    h.beat()
+    ok, why = h.healthz()
+    assert not ok and "engine stuck" in why and "t1" in why
+    assert h.engine_stuck() and h.stalled_for() == 35
+    h.task_finished()
+    assert h.healthz()[0] and h.stalled_for() == 0
+
+
+def test_readyz():
+    h = Health()
+    assert h.readyz() == (False, "not connected to the broker")
+    h.set_connected(True)
+    assert h.readyz() == (True, "ok")
+    h.set_paused("s3 breaker open")
+    assert h.readyz() == (False, "paused: s3 breaker open")
+    h.set_paused("")
+    h.set_draining()
+    assert h.readyz() == (False, "draining") and h.draining
+    snap = h.snapshot()
+    assert snap["ready"] is False and snap["ready_reason"] == "draining"
