@@ -1,2 +1,162 @@
-"""Commands registered on `framepress` (filled in by its owner)."""
-from . import cli  # noqa: F401
+"""Service commands: `worker`, `submit`, `status`, `tasks list`, `db upgrade`, `demo`.
+
+Every setting of `framepress.config.Settings` is a flag here (`--database-url` ...) and an
+environment variable (`FRAMEPRESS_DATABASE_URL` ...); the flag wins.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from dataclasses import fields
+from typing import Any, Callable, Optional
+
+import click
+
+from . import cli
+from ..config import Settings
+from ..service_errors import TaskNotFound
+
+
+def settings_options(fn: Callable) -> Callable:
+    """Add one flag per settings field; the command receives a resolved `settings`."""
+    names = [f.name for f in fields(Settings)]
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        overrides = {n: kwargs.pop(n) for n in names}
+        kwargs["settings"] = Settings.from_env(**overrides)
+        return fn(*args, **kwargs)
+
+    for f in reversed(fields(Settings)):
+        flag = "--" + f.name.replace("_", "-")
+        env = "FRAMEPRESS_" + f.name.upper()
+        help_text = f"{f.metadata['help']} [env {env}]"
+        if f.metadata["type"] is bool:
+            opt = click.option(f"{flag}/--no-{flag[2:]}", f.name, default=None, help=help_text)
+        elif f.metadata["choices"]:
+            opt = click.option(flag, f.name, type=click.Choice(f.metadata["choices"]), default=None,
+                               help=help_text)
+        else:
+            opt = click.option(flag, f.name, type=f.metadata["type"], default=None, help=help_text)
+        wrapper = opt(wrapper)
+    return wrapper
+
+
+def _setup_logs(settings: Settings, level: Optional[str] = None) -> None:
+    from ..logs import setup
+    setup(settings.log_format or "text", level or settings.log_level or "INFO")
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=None, default=str))
+
+
+# ---- worker ---------------------------------------------------------------------------------
+
+@cli.command()
+@click.option("--max-tasks", type=int, default=None, help="Exit after this many tasks.")
+@settings_options
+def worker(settings: Settings, max_tasks: Optional[int]) -> None:
+    """Take tasks off the queue and run them until SIGTERM (which drains: the task in hand finishes)."""
+    _setup_logs(settings)
+    from ..worker import run_worker
+    sys.exit(run_worker(settings, max_tasks=max_tasks))
+
+
+# ---- clients --------------------------------------------------------------------------------
+
+@cli.command()
+@click.argument("source")
+@click.option("--output", "output_uri", default=None, help="Where renditions go (s3://bucket/prefix); "
+              "they land under <output>/<task_id>/. Default: FRAMEPRESS_OUTPUT_URI.")
+@click.option("--ladder", default="default", show_default=True, help="Built-in ladder name or JSON file.")
+@click.option("--priority", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print {\"task_id\": ...}.")
+@settings_options
+def submit(settings: Settings, source: str, output_uri: Optional[str], ladder: str, priority: int,
+           as_json: bool) -> None:
+    """Queue SOURCE (s3://bucket/key, or file:///path in embedded mode) for transcoding."""
+    from ..client import Client
+    with Client(settings) as c:
+        task_id = c.submit(source, output_uri, ladder=ladder, priority=priority)
+    if as_json:
+        _print_json({"task_id": task_id})
+    else:
+        click.echo(f"submitted {task_id}")
+
+
+@cli.command()
+@click.argument("task_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the status JSON.")
+@settings_options
+def status(settings: Settings, task_id: str, as_json: bool) -> None:
+    """A task's status, progress, event timeline and renditions."""
+    from ..client import Client
+    with Client(settings) as c:
+        data = c.status(task_id)
+    if data is None:
+        raise TaskNotFound(f"no task {task_id}")
+    if as_json:
+        _print_json(data)
+    else:
+        from ..cli_render import render_status
+        render_status(data)
+
+
+@cli.group()
+def tasks() -> None:
+    """List and manage tasks."""
+
+
+@tasks.command("list")
+@click.option("--status", "status_", default=None, help="Only tasks in this status.")
+@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@settings_options
+def tasks_list(settings: Settings, status_: Optional[str], limit: int, as_json: bool) -> None:
+    """Tasks, newest first."""
+    from ..client import Client
+    with Client(settings) as c:
+        rows = c.list_tasks(status_, limit)
+    if as_json:
+        _print_json(rows)
+    else:
+        from ..cli_render import render_task_list
+        render_task_list(rows)
+
+
+# ---- database -------------------------------------------------------------------------------
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@settings_options
+def db_upgrade(settings: Settings) -> None:
+    """Apply the schema migrations (workers and clients also do this on start)."""
+    from ..config import redact_url
+    from ..db import connect
+    from ..db.migrate import current_revision
+    database = connect(settings)
+    click.echo(f"{redact_url(settings.database_url)} at revision {current_revision(database.engine)}")
+    database.dispose()
+
+
+# ---- demo -----------------------------------------------------------------------------------
+
+@cli.command()
+@click.option("--seconds", type=float, default=4.0, show_default=True, help="Length of the generated clip.")
+@click.option("--size", default="1280x720", show_default=True, help="Size of the generated clip.")
+@click.option("--ladder", default="default", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the final status JSON.")
+@click.option("--verbose", is_flag=True, help="Show the worker's log lines.")
+@settings_options
+def demo(settings: Settings, seconds: float, size: str, ladder: str, as_json: bool,
+         verbose: bool) -> None:
+    """The whole flow with no services: generate a clip, submit it, run a worker, show the result."""
+    _setup_logs(settings, "INFO" if verbose else "WARNING")
+    from ..demo import run_demo
+    sys.exit(run_demo(settings, seconds=seconds, size=size, ladder=ladder, as_json=as_json))

@@ -1,0 +1,189 @@
+"""RabbitMQ through pika (DESIGN §3, §4).
+
+Consuming: one BlockingConnection whose thread only runs pika's I/O loop (so heartbeats keep
+flowing through a long transcode); each delivery is handed to a single worker thread, and its
+ack/nack goes back to the connection thread with `add_callback_threadsafe`. Prefetch 1.
+Publishing: a separate connection with publisher confirms, reopened on demand.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable, Optional
+
+import pika
+from pika.adapters.blocking_connection import BlockingChannel
+from pika.exceptions import AMQPError
+
+from ..service_errors import BrokerError
+from .base import Broker, Delivery, Handler, encode
+
+log = logging.getLogger("framepress.broker")
+
+RECONNECT_INITIAL_S = 0.5
+RECONNECT_MAX_S = 30.0
+
+
+def queue_arguments(dead_letter_queue: str) -> dict[str, Any]:
+    return {"x-queue-type": "quorum",
+            "x-dead-letter-exchange": "",        # the default exchange routes by queue name
+            "x-dead-letter-routing-key": dead_letter_queue}
+
+
+def declare_queues(ch: BlockingChannel, tasks_queue: str, dead_queue: str) -> None:
+    ch.queue_declare(dead_queue, durable=True, arguments={"x-queue-type": "quorum"})
+    ch.queue_declare(tasks_queue, durable=True, arguments=queue_arguments(dead_queue))
+
+
+class RabbitDelivery(Delivery):
+    def __init__(self, conn: pika.BlockingConnection, ch: BlockingChannel, tag: int, body: bytes,
+                 redelivered: bool):
+        self._conn, self._ch, self._tag = conn, ch, tag
+        self.body = body
+        self.redelivered = redelivered
+
+    def _settle(self, what: str, fn: Callable[[], None]) -> None:
+        def run() -> None:
+            try:
+                fn()
+            except AMQPError as exc:  # the channel died meanwhile: the broker redelivers it
+                log.warning("could not %s delivery %s: %r; it will be redelivered", what, self._tag, exc)
+        try:
+            self._conn.add_callback_threadsafe(run)
+        except Exception as exc:  # noqa: BLE001  connection already closed
+            log.warning("could not %s delivery %s: connection closed (%r); it will be redelivered",
+                        what, self._tag, exc)
+
+    def ack(self) -> None:
+        self._settle("ack", lambda: self._ch.basic_ack(self._tag))
+
+    def reject(self) -> None:
+        self._settle("dead-letter", lambda: self._ch.basic_nack(self._tag, requeue=False))
+
+    def requeue(self) -> None:
+        self._settle("requeue", lambda: self._ch.basic_nack(self._tag, requeue=True))
+
+
+class RabbitBroker(Broker):
+    def __init__(self, url: str, tasks_queue: str, dead_queue: str):
+        self.params = pika.URLParameters(url)
+        self.params.heartbeat = self.params.heartbeat if "heartbeat=" in url else 30
+        self.params.blocked_connection_timeout = 60
+        self._tasks_queue, self.dead_queue = tasks_queue, dead_queue
+        self._pub_conn: Optional[pika.BlockingConnection] = None
+        self._pub_ch: Optional[BlockingChannel] = None
+        self._pub_lock = threading.Lock()
+        self._declared: set[str] = set()
+
+    @property
+    def tasks_queue(self) -> str:
+        return self._tasks_queue
+
+    def _connect(self) -> pika.BlockingConnection:
+        try:
+            return pika.BlockingConnection(self.params)
+        except AMQPError as exc:
+            raise BrokerError(f"cannot connect to RabbitMQ at {self.params.host}:{self.params.port}: "
+                              f"{exc!r}", step="connect") from None
+
+    # ---- publishing ---------------------------------------------------------------------------
+
+    def declare(self) -> None:
+        with self._pub_lock:
+            self._publisher()
+
+    def _publisher(self) -> BlockingChannel:
+        if self._pub_ch is None or not self._pub_ch.is_open:
+            self._close_publisher()
+            self._pub_conn = self._connect()
+            self._pub_ch = self._pub_conn.channel()
+            self._pub_ch.confirm_delivery()
+            declare_queues(self._pub_ch, self._tasks_queue, self.dead_queue)
+        return self._pub_ch
+
+    def _close_publisher(self) -> None:
+        if self._pub_conn is not None and self._pub_conn.is_open:
+            try:
+                self._pub_conn.close()
+            except AMQPError:
+                pass
+        self._pub_conn = self._pub_ch = None
+
+    def publish_json(self, queue: str, payload: dict[str, Any], *, priority: int = 0,
+                     delay_s: float = 0.0) -> None:
+        # delay_s is honoured by the retry policy's delay queues (issue 4); here it is immediate.
+        props = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent,
+                                     content_type="application/json",
+                                     priority=max(0, min(priority, 255)))
+        body = encode(payload)
+        with self._pub_lock:
+            for attempt in (1, 2):  # the kept-open connection may have died while idle: retry once
+                try:
+                    self._publisher().basic_publish("", queue, body, props, mandatory=True)
+                    return
+                except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:
+                    raise BrokerError(f"broker refused the message for {queue}: {exc!r}",
+                                      step="publish") from None
+                except AMQPError as exc:
+                    self._close_publisher()
+                    if attempt == 2:
+                        raise BrokerError(f"publish to {queue} failed: {exc!r}", step="publish") from None
+
+    # ---- consuming ----------------------------------------------------------------------------
+
+    def consume(self, handler: Handler, stop: threading.Event,
+                on_idle: Optional[Callable[[], None]] = None) -> None:
+        backoff = RECONNECT_INITIAL_S
+        with ThreadPoolExecutor(1, thread_name_prefix="framepress-task") as executor:
+            while not stop.is_set():
+                try:
+                    self._consume_connection(handler, stop, executor, on_idle)
+                    return
+                except (AMQPError, BrokerError, OSError) as exc:
+                    log.warning("broker connection lost (%r); reconnecting in %.1f s", exc, backoff)
+                    stop.wait(backoff)
+                    backoff = min(backoff * 2, RECONNECT_MAX_S)
+
+    def _consume_connection(self, handler: Handler, stop: threading.Event,
+                            executor: ThreadPoolExecutor, on_idle) -> None:
+        conn = self._connect()
+        inflight: list[Future] = []
+        try:
+            ch = conn.channel()
+            declare_queues(ch, self._tasks_queue, self.dead_queue)
+            ch.basic_qos(prefetch_count=1)
+
+            def on_message(_ch, method, _props, body) -> None:
+                d = RabbitDelivery(conn, ch, method.delivery_tag, body, bool(method.redelivered))
+                inflight[:] = [executor.submit(handler, d)]
+
+            tag = ch.basic_consume(self._tasks_queue, on_message)
+            log.info("consuming %s", self._tasks_queue)
+            last_idle = 0.0
+            while not stop.is_set():
+                conn.process_data_events(time_limit=0.25)
+                busy = bool(inflight) and not inflight[0].done()
+                if on_idle and not busy and time.monotonic() - last_idle > 1.0:
+                    last_idle = time.monotonic()
+                    on_idle()
+            # Drain: take nothing new, let the task in hand finish, send its ack, then close.
+            ch.basic_cancel(tag)
+            while inflight and not inflight[0].done():
+                conn.process_data_events(time_limit=0.25)
+            conn.process_data_events(time_limit=0)
+        finally:
+            # Connection lost mid-task: the task goes on (it needs only the database and storage);
+            # its ack will fail and the broker redelivers, which then finds it settled.
+            while inflight and not inflight[0].done():
+                time.sleep(0.1)
+            if conn.is_open:
+                try:
+                    conn.close()
+                except AMQPError:
+                    pass
+
+    def close(self) -> None:
+        with self._pub_lock:
+            self._close_publisher()

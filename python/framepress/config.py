@@ -1,0 +1,151 @@
+"""Service settings: one dataclass read from `FRAMEPRESS_*` environment variables.
+
+Every field is also a CLI flag on the service commands (the flag wins over the environment).
+Defaults give embedded mode: a SQLite file, the local database-backed queue and local files, so
+nothing needs to be running. Production sets a `postgresql://` database and an `amqp://` broker.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping, Optional
+from urllib.parse import urlsplit, urlunsplit
+
+ENV_PREFIX = "FRAMEPRESS_"
+LOCAL_BROKER = "local"
+TASKS_QUEUE = "framepress.tasks"
+
+
+def _default_data_dir() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "framepress")
+
+
+def _opt(help: str, *, type: Any = str, choices: tuple[str, ...] = ()) -> Any:
+    """A settings field with what its CLI flag needs."""
+    return field(default=None, metadata={"help": help, "type": type, "choices": choices})
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Fields default to None here and are filled by `resolve()`, so "not given" stays visible.
+    database_url: Optional[str] = _opt("Database URL: postgresql://user@host:5432/db or sqlite:///path "
+                                       "(default: a SQLite file in the data dir)")
+    broker_url: Optional[str] = _opt("Broker: amqp://user:pass@host:5672/vhost, or 'local' for the "
+                                     "database-backed queue (default)")
+    data_dir: Optional[str] = _opt("Embedded-mode data directory (SQLite file, local outputs)")
+    output_uri: Optional[str] = _opt("Default output location (s3://bucket/prefix or file:///dir)")
+    scratch_dir: Optional[str] = _opt("Where per-task scratch directories are made")
+    queue_prefix: Optional[str] = _opt("Prefix for queue names (isolates test runs)")
+    hwaccel: Optional[str] = _opt("Engine hardware acceleration", choices=("auto", "cpu", "cuda"))
+    max_attempts: Optional[int] = _opt("Attempts per task before it is escalated", type=int)
+    heartbeat_seconds: Optional[float] = _opt("Worker heartbeat interval", type=float)
+    lease_seconds: Optional[float] = _opt("How long a task lease lasts without a heartbeat", type=float)
+    metrics_port: Optional[int] = _opt("Port for /metrics, /healthz, /readyz (0 disables)", type=int)
+    log_format: Optional[str] = _opt("Log line format", choices=("text", "json"))
+    log_level: Optional[str] = _opt("Log level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    upload_concurrency: Optional[int] = _opt("Parallel uploads per task", type=int)
+    allow_file_uris: Optional[bool] = _opt("Allow file:// sources and outputs (default: only with "
+                                           "the local broker)", type=bool)
+
+    # ---- construction -------------------------------------------------------------------------
+
+    @classmethod
+    def from_env(cls, env: Optional[Mapping[str, str]] = None, **overrides: Any) -> "Settings":
+        """Environment first, then `overrides` (CLI flags; None means not given), then defaults."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw not in (None, ""):
+                values[f.name] = _parse(raw, f.metadata["type"], f.name)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values).resolve()
+
+    def resolve(self) -> "Settings":
+        data_dir = self.data_dir or _default_data_dir()
+        broker = self.broker_url or LOCAL_BROKER
+        return replace(
+            self,
+            data_dir=data_dir,
+            database_url=self.database_url or f"sqlite:///{os.path.join(data_dir, 'framepress.db')}",
+            broker_url=broker,
+            output_uri=self.output_uri or Path(data_dir, "outputs").absolute().as_uri(),
+            scratch_dir=self.scratch_dir or os.environ.get("TMPDIR") or "/tmp",
+            queue_prefix=self.queue_prefix or "",
+            hwaccel=self.hwaccel or "auto",
+            max_attempts=5 if self.max_attempts is None else self.max_attempts,
+            heartbeat_seconds=self.heartbeat_seconds or 5.0,
+            lease_seconds=self.lease_seconds or 60.0,
+            metrics_port=9100 if self.metrics_port is None else self.metrics_port,
+            log_format=self.log_format or "text",
+            log_level=self.log_level or "INFO",
+            upload_concurrency=self.upload_concurrency or 8,
+            allow_file_uris=(broker == LOCAL_BROKER) if self.allow_file_uris is None
+            else self.allow_file_uris,
+        )
+
+    def with_(self, **changes: Any) -> "Settings":
+        return replace(self, **changes).resolve()
+
+    # ---- derived values -----------------------------------------------------------------------
+
+    @property
+    def embedded(self) -> bool:
+        return self.broker_url == LOCAL_BROKER
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return sqlalchemy_url(self.database_url or "")
+
+    def queue_name(self, suffix: str = "") -> str:
+        """`framepress.tasks`, `framepress.tasks.dead`, ... with the isolation prefix applied."""
+        return f"{self.queue_prefix}{TASKS_QUEUE}{suffix}"
+
+    def redacted(self) -> dict[str, Any]:
+        """For logs: URLs without their passwords."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        for key in ("database_url", "broker_url"):
+            out[key] = redact_url(out[key])
+        return out
+
+
+def _parse(raw: str, typ: Any, name: str) -> Any:
+    try:
+        if typ is bool:
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        return typ(raw)
+    except ValueError:
+        raise ValueError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {typ.__name__}") from None
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Users write `postgresql://…`; the driver we ship is psycopg 3."""
+    for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def redact_url(url: Optional[str]) -> Optional[str]:
+    if not url or "@" not in url:
+        return url
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+__all__ = ["Settings", "sqlalchemy_url", "redact_url", "new_worker_id", "LOCAL_BROKER"]

@@ -1,0 +1,86 @@
+"""`framepress demo`: the whole service flow on one machine, with no services.
+
+SQLite, the local queue and local files: generate a clip (the ffmpeg CLI from `make`'s system
+packages), submit it, run a worker in this process until the task settles, then show the event
+timeline and where the renditions and the HLS master playlist are.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .client import Client
+from .config import LOCAL_BROKER, Settings
+from .db import TaskStatus
+from .service_errors import ConfigError
+
+
+def generate_clip(path: Path, seconds: float, size: str, rate: int = 30) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y",
+           "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}:duration={seconds}",
+           "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
+           "-c:v", "libx264", "-preset", "veryfast", "-g", str(rate * 2), "-pix_fmt", "yuv420p",
+           "-c:a", "aac", "-b:a", "96k", "-shortest", str(path)]
+    try:
+        subprocess.run(cmd, check=True)
+    except FileNotFoundError:
+        raise ConfigError("the demo makes its clip with the ffmpeg CLI; install ffmpeg (`make demo` "
+                          "does)") from None
+    return path
+
+
+def run_demo(settings: Settings, *, seconds: float = 4.0, size: str = "1280x720",
+             ladder: str = "default", as_json: bool = False) -> int:
+    from .worker import Worker
+
+    if settings.broker_url != LOCAL_BROKER:
+        settings = settings.with_(broker_url=LOCAL_BROKER, allow_file_uris=True)
+    console = Console(stderr=as_json)
+    clip = generate_clip(Path(settings.data_dir or ".", "demo", "clip.mp4"), seconds, size)
+    client = Client(settings)
+    task_id = client.submit(clip.absolute().as_uri(), ladder=ladder)
+    console.print(f"submitted [bold]{task_id}[/] ({clip}, {seconds:g} s {size})")
+
+    settled = threading.Event()
+    worker = Worker(settings.with_(metrics_port=0), db=client.db, broker=client.broker,
+                    until=settled.is_set)
+    thread = threading.Thread(target=worker.run, name="framepress-demo-worker", daemon=True)
+    started = time.monotonic()
+    thread.start()
+    status: dict = {}
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
+        job = bar.add_task("transcoding", total=1.0)
+        while True:
+            status = client.status(task_id) or {}
+            bar.update(job, completed=status.get("progress", 0.0),
+                       description=f"{status.get('status', '?')}")
+            if status.get("status") in TaskStatus.SETTLED or not thread.is_alive():
+                break
+            time.sleep(0.2)
+    settled.set()
+    thread.join(timeout=30)
+    elapsed = time.monotonic() - started
+
+    if as_json:
+        print(json.dumps(status, default=str))
+    else:
+        from .cli_render import render_status
+        render_status(status, console)
+        ok = status.get("status") == TaskStatus.SUCCEEDED
+        if ok:
+            done = next(e for e in status["events"] if e["kind"] == "succeeded")["data"]
+            console.print(f"\n[green]done in {elapsed:.1f} s[/]")
+            console.print(f"renditions:      {', '.join(done['renditions'])}")
+            console.print(f"HLS master:      {done['master_playlist']}")
+            console.print(f"database:        {settings.database_url}")
+            console.print(f"try: ffplay {done['master_playlist'].removeprefix('file://')}")
+    client.close()
+    return 0 if status.get("status") == TaskStatus.SUCCEEDED else 1

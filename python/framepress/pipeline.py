@@ -1,0 +1,141 @@
+"""The work of one taken task, step by step, each step an event (DESIGN §3):
+`details_loaded` → `pulled` → `transcoded` → `uploaded` → `succeeded`.
+
+Everything happens in a scratch directory that is removed whatever happens. `stage` always names
+the step in progress, so a failure is reported against it.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable, Optional
+
+from .ladder import load_ladder
+from .storage import StorageRouter, join_uri
+from .tasks import EventKind, Lease, TaskSpec, TaskStore
+
+log = logging.getLogger("framepress.worker")
+
+
+class TaskRun:
+    def __init__(self, store: TaskStore, storage: StorageRouter, lease: Lease, spec: TaskSpec, *,
+                 scratch_root: str, hwaccel: str, upload_concurrency: int, cancel_token: Any,
+                 on_progress: Callable[[float], None], received_at: float):
+        self.store, self.storage, self.lease, self.spec = store, storage, lease, spec
+        self.scratch_root, self.hwaccel = scratch_root, hwaccel
+        self.upload_concurrency = upload_concurrency
+        self.cancel_token, self.on_progress = cancel_token, on_progress
+        self.received_at = received_at
+        self.stage = "details"
+        self.seconds: dict[str, float] = {}
+
+    def _event(self, kind: str, message: str = "", **data: Any) -> None:
+        self.store.event(self.lease, kind, stage=self.stage, message=message, data=data)
+        log.info(message or kind, extra={"task_id": self.lease.task_id,
+                                         "worker_id": self.lease.worker_id, "kind": kind,
+                                         "attempt": self.lease.attempt, "data": data})
+
+    def run(self) -> dict[str, Any]:
+        t = time.monotonic()
+        ladder = load_ladder(self.spec.ladder)
+        self._event(EventKind.DETAILS_LOADED, source_uri=self.spec.source_uri,
+                    output_uri=self.spec.output_uri, ladder=ladder.name,
+                    rungs=[r.name for r in ladder.rungs], priority=self.spec.priority,
+                    max_attempts=self.spec.max_attempts, options=self.spec.options)
+        self.seconds["details"] = time.monotonic() - t
+        scratch = Path(tempfile.mkdtemp(prefix=f"framepress-{self.spec.id[:8]}-",
+                                        dir=self.scratch_root))
+        try:
+            source = self._pull(scratch)
+            result = self._transcode(source, scratch / "out", ladder)
+            uploaded = self._upload(scratch / "out")
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        self.stage = "succeed"
+        return self._succeed(result, uploaded)
+
+    def _pull(self, scratch: Path) -> Path:
+        self.stage = "pull"
+        t = time.monotonic()
+        suffix = PurePosixPath(self.spec.source_uri).suffix[:8]
+        dest = scratch / f"source{suffix}"
+        transfer = self.storage.for_uri(self.spec.source_uri).download(self.spec.source_uri, dest)
+        self.seconds["pull"] = time.monotonic() - t
+        self._event(EventKind.PULLED, f"{transfer.bytes} bytes in {self.seconds['pull']:.3f} s",
+                    uri=transfer.uri, bytes=transfer.bytes, seconds=round(self.seconds["pull"], 4))
+        return dest
+
+    def _transcode(self, source: Path, out_dir: Path, ladder):
+        import framepress  # the native engine loads here, not when the CLI starts
+        self.stage = "transcode"
+        t = time.monotonic()
+        result = framepress.transcode(source, out_dir, ladder, hls=True,
+                                      hwaccel=self.spec.options.get("hwaccel", self.hwaccel),
+                                      on_progress=lambda p: self.on_progress(p.fraction),
+                                      cancel=self.cancel_token)
+        self.seconds["transcode"] = time.monotonic() - t
+        rends = [{"name": r.name, "width": r.width, "height": r.height, "frames": r.frames,
+                  "bytes": r.bytes, "bitrate": r.bitrate, "encode_fps": round(r.encode_fps, 2),
+                  "codec": r.codec, "codec_string": r.codec_string, "has_audio": r.has_audio}
+                 for r in result.renditions]
+        self._event(EventKind.TRANSCODED,
+                    f"{len(rends)} renditions on {result.hwaccel_used} in "
+                    f"{self.seconds['transcode']:.3f} s",
+                    renditions=rends, hwaccel_used=result.hwaccel_used,
+                    hwaccel_reason=result.hwaccel_reason, decoded_frames=result.decoded_frames,
+                    engine_seconds={k: round(v, 4) for k, v in result.seconds.items()},
+                    seconds=round(self.seconds["transcode"], 4))
+        return result
+
+    def _upload(self, out_dir: Path) -> dict[str, Any]:
+        self.stage = "upload"
+        # Fencing before any object is written: a worker whose lease was taken over uploads nothing.
+        self.store.check(self.lease)
+        t = time.monotonic()
+        prefix = join_uri(self.spec.output_uri, self.spec.id)
+        files = sorted(p for p in out_dir.rglob("*") if p.is_file())
+        storage = self.storage.for_uri(prefix)
+        # Playlists last: a player that finds master.m3u8 finds every segment it names.
+        files.sort(key=lambda p: p.suffix == ".m3u8")
+        media = [p for p in files if p.suffix != ".m3u8"]
+        playlists = [p for p in files if p.suffix == ".m3u8"]
+        transfers = []
+        with ThreadPoolExecutor(max(1, self.upload_concurrency)) as pool:
+            for batch in (media, playlists):
+                transfers += list(pool.map(
+                    lambda p: storage.upload(p, join_uri(prefix, p.relative_to(out_dir).as_posix())),
+                    batch))
+        self.seconds["upload"] = time.monotonic() - t
+        total = sum(tr.bytes for tr in transfers)
+        keys = [tr.uri[len(prefix) + 1:] for tr in transfers]
+        self._event(EventKind.UPLOADED, f"{len(keys)} objects, {total} bytes in "
+                    f"{self.seconds['upload']:.3f} s", prefix=prefix, keys=keys, objects=len(keys),
+                    bytes=total, seconds=round(self.seconds["upload"], 4))
+        return {"prefix": prefix, "keys": keys, "bytes": total}
+
+    def _succeed(self, result, uploaded: dict[str, Any]) -> dict[str, Any]:
+        prefix = uploaded["prefix"]
+        rows = [{"name": r.name, "uri": join_uri(prefix, f"{r.name}.mp4"),
+                 "playlist_uri": join_uri(prefix, "hls", f"{r.name}.m3u8") if r.playlist else None,
+                 "width": r.width, "height": r.height, "frames": r.frames, "bytes": r.bytes,
+                 "bitrate": r.bitrate, "codec": r.codec or None, "codec_string": r.codec_string or None}
+                for r in result.renditions]
+        wall = time.monotonic() - self.received_at
+        engine = self.seconds.get("transcode", 0.0)
+        data = {"wall_seconds": round(wall, 4), "engine_seconds": round(engine, 4),
+                "overhead_seconds": round(wall - engine, 4),
+                "stages": {k: round(v, 4) for k, v in self.seconds.items()},
+                "master_playlist": join_uri(prefix, "hls", "master.m3u8") if result.hls_master else None,
+                "renditions": [r["uri"] for r in rows]}
+        self.store.succeed(self.lease, rows, data)
+        log.info("succeeded in %.3f s (engine %.3f s)", wall, engine,
+                 extra={"task_id": self.lease.task_id, "worker_id": self.lease.worker_id,
+                        "kind": EventKind.SUCCEEDED, "attempt": self.lease.attempt, "data": data})
+        return data
+
+
+__all__ = ["TaskRun"]

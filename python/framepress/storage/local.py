@@ -1,0 +1,55 @@
+"""`file://` URIs: local files, for embedded mode only (a fleet shares no filesystem)."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from ..service_errors import SourceMissing, StorageError
+from .base import Storage, Transfer
+
+
+def file_path(uri: str) -> Path:
+    parts = urlsplit(uri)
+    if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+        raise StorageError(f"{uri!r} is not a local file:///path URI")
+    return Path(unquote(parts.path))
+
+
+class LocalStorage(Storage):
+    scheme = "file"
+
+    def download(self, uri: str, dest: Path) -> Transfer:
+        src = file_path(uri)
+        if not src.is_file():
+            raise SourceMissing(f"source {uri} does not exist", step="pull")
+        try:
+            shutil.copyfile(src, dest)
+        except OSError as exc:
+            raise StorageError(f"cannot read {uri}: {exc.strerror}", step="pull") from None
+        return Transfer(uri, _verified_size(dest, src.stat().st_size, uri))
+
+    def upload(self, src: Path, uri: str) -> Transfer:
+        dest = file_path(uri)
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(f".{dest.name}.part")
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, dest)  # readers never see a half-written file
+        except OSError as exc:
+            raise StorageError(f"cannot write {uri}: {exc.strerror}", step="upload") from None
+        return Transfer(uri, _verified_size(dest, src.stat().st_size, uri))
+
+    def list(self, prefix_uri: str) -> list[Transfer]:
+        root = file_path(prefix_uri)
+        if not root.exists():
+            return []
+        return [Transfer(p.as_uri(), p.stat().st_size) for p in sorted(root.rglob("*")) if p.is_file()]
+
+
+def _verified_size(path: Path, expected: int, uri: str) -> int:
+    got = path.stat().st_size
+    if got != expected:
+        raise StorageError(f"{uri}: copied {got} bytes, expected {expected}")
+    return got

@@ -1,0 +1,102 @@
+"""`s3://bucket/key` through boto3.
+
+Endpoint, region and credentials come from the standard AWS settings (`AWS_ENDPOINT_URL`,
+`AWS_ACCESS_KEY_ID`, profiles, instance roles ...), never from framepress settings. Large objects
+move in parallel multipart transfers; every transfer is checked against the object's size.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..service_errors import SourceMissing, StorageError
+from .base import Storage, Transfer
+
+MULTIPART_THRESHOLD = 64 * 1024 * 1024
+MULTIPART_CHUNK = 16 * 1024 * 1024
+# Objects below this go up in one PUT carrying Content-MD5, which S3 checks against the body it
+# received (and refuses on mismatch) whatever the bucket's encryption; larger ones go multipart
+# (boto3 checksums each part) and are then checked by size.
+SINGLE_PUT_LIMIT = MULTIPART_THRESHOLD
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    parts = urlsplit(uri)
+    if parts.scheme != "s3" or not parts.netloc:
+        raise StorageError(f"{uri!r} is not an s3://bucket/key URI")
+    return parts.netloc, parts.path.lstrip("/")
+
+
+def _missing(exc: ClientError) -> bool:
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    return code in ("404", "NoSuchKey", "NotFound", "NoSuchBucket")
+
+
+class S3Storage(Storage):
+    scheme = "s3"
+
+    def __init__(self, client=None, max_concurrency: int = 8):
+        # Standard retry mode: throttling and 5xx are retried inside boto3 first.
+        self.client = client or boto3.client(
+            "s3", config=Config(retries={"mode": "standard", "max_attempts": 5},
+                                max_pool_connections=max(10, max_concurrency * 2)))
+        self.transfer = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD,
+                                       multipart_chunksize=MULTIPART_CHUNK,
+                                       max_concurrency=max_concurrency)
+
+    def download(self, uri: str, dest: Path) -> Transfer:
+        bucket, key = split_s3_uri(uri)
+        try:
+            head = self.client.head_object(Bucket=bucket, Key=key)
+            self.client.download_file(bucket, key, str(dest), Config=self.transfer)
+        except ClientError as exc:
+            if _missing(exc):
+                raise SourceMissing(f"source {uri} does not exist", step="pull") from None
+            raise StorageError(f"cannot read {uri}: {exc}", step="pull") from None
+        except BotoCoreError as exc:
+            raise StorageError(f"cannot read {uri}: {exc}", step="pull") from None
+        size = dest.stat().st_size
+        if size != head["ContentLength"]:
+            raise StorageError(f"{uri}: downloaded {size} bytes, object has {head['ContentLength']}",
+                               step="pull")
+        return Transfer(uri, size)
+
+    def upload(self, src: Path, uri: str) -> Transfer:
+        bucket, key = split_s3_uri(uri)
+        size = src.stat().st_size
+        try:
+            if size < SINGLE_PUT_LIMIT:
+                body = src.read_bytes()
+                md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+                self.client.put_object(Bucket=bucket, Key=key, Body=body, ContentMD5=md5,
+                                       ContentType=_content_type(src.name))
+                return Transfer(uri, size)
+            self.client.upload_file(str(src), bucket, key, Config=self.transfer,
+                                    ExtraArgs={"ContentType": _content_type(src.name)})
+            stored = self.client.head_object(Bucket=bucket, Key=key)["ContentLength"]
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(f"cannot write {uri}: {exc}", step="upload") from None
+        if stored != size:
+            raise StorageError(f"{uri}: stored {stored} bytes, sent {size}", step="upload")
+        return Transfer(uri, size)
+
+    def list(self, prefix_uri: str) -> list[Transfer]:
+        bucket, prefix = split_s3_uri(prefix_uri)
+        out: list[Transfer] = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            out += [Transfer(f"s3://{bucket}/{o['Key']}", o["Size"]) for o in page.get("Contents", [])]
+        return out
+
+
+_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".mp4": "video/mp4", ".m4s": "video/iso.segment"}
+
+
+def _content_type(name: str) -> str:
+    return _TYPES.get(Path(name).suffix, "application/octet-stream")

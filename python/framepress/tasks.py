@@ -1,0 +1,280 @@
+"""Task rows and their event log, with the lease and fencing rules of DESIGN §4.
+
+A worker *takes* a task: the take increments `lease_token` and returns a `Lease`. Every later
+write of that worker (progress, events, renditions, the outcome) runs in a transaction that first
+updates the task row guarded by `lease_token = <its token>`; if another worker took the task
+meanwhile the guard matches no row and `StaleLease` is raised, so a stale worker can never finish.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Iterable, Optional
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from .db import Database, RenditionRow, Task, TaskEvent, TaskStatus, iso, utcnow
+from .service_errors import StaleLease
+
+
+class EventKind:
+    TAKEN = "taken"
+    DETAILS_LOADED = "details_loaded"
+    PULLED = "pulled"
+    TRANSCODED = "transcoded"
+    UPLOADED = "uploaded"
+    SUCCEEDED = "succeeded"
+    ERROR = "error"
+    RETRY_SCHEDULED = "retry_scheduled"
+    ESCALATED = "escalated"
+    RESUMED = "resumed"
+    WORKER_LOST = "worker_lost"
+    INCOMPLETE = "incomplete"
+    REQUEUED = "requeued"
+    DUPLICATE_DELIVERY = "duplicate_delivery"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class Lease:
+    task_id: str
+    token: int
+    attempt: int
+    worker_id: str
+
+
+@dataclass
+class TakeResult:
+    """What a delivery found. Exactly one of: `lease` set (work it), or `outcome` explains why not."""
+    outcome: str                  # "taken" | "unknown" | "settled" | "busy" | "exhausted"
+    lease: Optional[Lease] = None
+    status: Optional[str] = None
+    holder: Optional[str] = None  # worker holding a live lease ("busy")
+    took_over_from: Optional[str] = None
+
+
+@dataclass
+class TaskSpec:
+    id: str
+    source_uri: str
+    output_uri: str
+    ladder: dict[str, Any]
+    options: dict[str, Any] = field(default_factory=dict)
+    priority: int = 0
+    attempts: int = 0
+    max_attempts: int = 5
+
+
+class TaskStore:
+    def __init__(self, db: Database, lease_seconds: float = 60.0):
+        self.db = db
+        self.lease_seconds = lease_seconds
+
+    # ---- clients ------------------------------------------------------------------------------
+
+    def create(self, source_uri: str, output_uri: str, ladder: dict[str, Any], *, priority: int = 0,
+               max_attempts: int = 5, options: Optional[dict[str, Any]] = None,
+               task_id: Optional[str] = None) -> str:
+        task_id = task_id or str(uuid.uuid4())
+        now = utcnow()
+        with self.db.session() as s:
+            s.add(Task(id=task_id, source_uri=source_uri, output_uri=output_uri, ladder=ladder,
+                       options=options or {}, status=TaskStatus.QUEUED, attempts=0,
+                       max_attempts=max_attempts, priority=priority, progress=0.0, lease_token=0,
+                       created_at=now, updated_at=now))
+        return task_id
+
+    def get(self, task_id: str) -> Optional[TaskSpec]:
+        with self.db.session() as s:
+            t = s.get(Task, task_id)
+            if t is None:
+                return None
+            return TaskSpec(id=t.id, source_uri=t.source_uri, output_uri=t.output_uri,
+                            ladder=t.ladder, options=t.options or {}, priority=t.priority,
+                            attempts=t.attempts, max_attempts=t.max_attempts)
+
+    def exists(self, task_id: str) -> bool:
+        with self.db.session() as s:
+            return s.scalar(select(Task.id).where(Task.id == task_id)) is not None
+
+    # ---- taking a task ------------------------------------------------------------------------
+
+    def take(self, task_id: str, worker_id: str, details: dict[str, Any]) -> TakeResult:
+        """Try to lease the task for `worker_id`; writes `taken` (or `duplicate_delivery`)."""
+        now = utcnow()
+        with self.db.session() as s:
+            t = s.execute(select(Task).where(Task.id == task_id).with_for_update()).scalar_one_or_none()
+            if t is None:
+                return TakeResult("unknown")
+            if t.status in TaskStatus.SETTLED:
+                _event(s, t.id, EventKind.DUPLICATE_DELIVERY, worker_id=worker_id, attempt=t.attempts,
+                       message=f"task is already {t.status}; nothing to do",
+                       data={"status": t.status})
+                return TakeResult("settled", status=t.status)
+            took_over_from = None
+            if t.status == TaskStatus.RUNNING:
+                # A live lease held by someone else: wait. Our own: we are not running it (one
+                # task at a time), so an earlier attempt of ours died before recording anything.
+                if (t.worker_id != worker_id and t.lease_expires_at is not None
+                        and _aware(t.lease_expires_at) > now):
+                    return TakeResult("busy", status=t.status, holder=t.worker_id)
+                took_over_from = t.worker_id
+            if t.attempts >= t.max_attempts:
+                # A message that keeps coming back (e.g. it crashes its workers) stops here.
+                return TakeResult("exhausted", status=t.status)
+            t.lease_token += 1
+            t.attempts += 1
+            t.status = TaskStatus.RUNNING
+            t.worker_id = worker_id
+            t.progress = 0.0
+            t.started_at = now
+            t.updated_at = now
+            t.next_attempt_at = None
+            t.lease_expires_at = now + timedelta(seconds=self.lease_seconds)
+            lease = Lease(task_id=t.id, token=t.lease_token, attempt=t.attempts, worker_id=worker_id)
+            data = dict(details)
+            if took_over_from:
+                data["took_over_from"] = took_over_from
+            _event(s, t.id, EventKind.TAKEN, worker_id=worker_id, attempt=t.attempts, data=data,
+                   message=f"attempt {t.attempts} of {t.max_attempts}")
+            return TakeResult("taken", lease=lease, status=TaskStatus.RUNNING,
+                              took_over_from=took_over_from)
+
+    # ---- writes under a lease -----------------------------------------------------------------
+
+    def _guard(self, s: Session, lease: Lease, **values: Any) -> None:
+        now = utcnow()
+        values.setdefault("updated_at", now)
+        values.setdefault("lease_expires_at", now + timedelta(seconds=self.lease_seconds))
+        res = s.execute(update(Task).where(Task.id == lease.task_id, Task.lease_token == lease.token)
+                        .values(**values))
+        if res.rowcount != 1:
+            raise StaleLease(f"task {lease.task_id}: lease {lease.token} of {lease.worker_id} was "
+                             f"taken over; not writing", step="fencing")
+
+    def event(self, lease: Lease, kind: str, *, stage: Optional[str] = None, message: str = "",
+              data: Optional[dict[str, Any]] = None) -> None:
+        with self.db.session() as s:
+            self._guard(s, lease)
+            _event(s, lease.task_id, kind, stage=stage, worker_id=lease.worker_id,
+                   attempt=lease.attempt, message=message, data=data)
+
+    def progress(self, lease: Lease, fraction: float) -> None:
+        with self.db.session() as s:
+            self._guard(s, lease, progress=float(min(max(fraction, 0.0), 1.0)))
+
+    def renew(self, lease: Lease) -> None:
+        with self.db.session() as s:
+            self._guard(s, lease)
+
+    def check(self, lease: Lease) -> None:
+        """Raise `StaleLease` unless `lease` still holds the task."""
+        self.renew(lease)
+
+    def succeed(self, lease: Lease, renditions: Iterable[dict[str, Any]], data: dict[str, Any]) -> None:
+        """Renditions, status and the `succeeded` event in one transaction (one outcome, once)."""
+        now = utcnow()
+        with self.db.session() as s:
+            self._guard(s, lease, status=TaskStatus.SUCCEEDED, progress=1.0, finished_at=now,
+                        last_error=None, lease_expires_at=None)
+            s.query(RenditionRow).filter(RenditionRow.task_id == lease.task_id).delete()
+            for r in renditions:
+                s.add(RenditionRow(task_id=lease.task_id, created_at=now, **r))
+            _event(s, lease.task_id, EventKind.SUCCEEDED, worker_id=lease.worker_id,
+                   attempt=lease.attempt, data=data)
+
+    def fail(self, lease: Lease, *, status: str, error_event: dict[str, Any],
+             follow_up: Optional[dict[str, Any]] = None, next_attempt_at: Optional[datetime] = None) -> None:
+        """Record a failure: the `error` event, the new status and the follow-up event
+        (`retry_scheduled` / `escalated`) in one transaction."""
+        now = utcnow()
+        with self.db.session() as s:
+            self._guard(s, lease, status=status, last_error=error_event.get("message"),
+                        next_attempt_at=next_attempt_at, lease_expires_at=None,
+                        finished_at=now if status in TaskStatus.SETTLED else None)
+            _event(s, lease.task_id, EventKind.ERROR, worker_id=lease.worker_id,
+                   attempt=lease.attempt, **error_event)
+            if follow_up:
+                _event(s, lease.task_id, worker_id=lease.worker_id, attempt=lease.attempt,
+                       **follow_up)
+
+    # ---- writes outside a lease (no worker holds the task) --------------------------------------
+
+    def settle_unleased(self, task_id: str, *, status: str, kind: str, message: str,
+                        worker_id: Optional[str] = None, data: Optional[dict[str, Any]] = None) -> None:
+        now = utcnow()
+        with self.db.session() as s:
+            t = s.get(Task, task_id, with_for_update=True)
+            if t is None:
+                return
+            t.status = status
+            t.last_error = message
+            t.updated_at = now
+            t.finished_at = now if status in TaskStatus.SETTLED else None
+            _event(s, task_id, kind, worker_id=worker_id, attempt=t.attempts, message=message,
+                   data=data)
+
+    def note(self, task_id: str, kind: str, *, message: str = "", worker_id: Optional[str] = None,
+             stage: Optional[str] = None, data: Optional[dict[str, Any]] = None) -> None:
+        """An event on a task without touching its row (e.g. a bad delivery of it)."""
+        with self.db.session() as s:
+            attempt = s.scalar(select(Task.attempts).where(Task.id == task_id))
+            _event(s, task_id, kind, stage=stage, worker_id=worker_id, attempt=attempt,
+                   message=message, data=data)
+
+    # ---- reading ------------------------------------------------------------------------------
+
+    def status(self, task_id: str) -> Optional[dict[str, Any]]:
+        """The `framepress status --json` shape of DESIGN §3."""
+        with self.db.session() as s:
+            t = s.get(Task, task_id)
+            if t is None:
+                return None
+            events = s.scalars(select(TaskEvent).where(TaskEvent.task_id == task_id)
+                               .order_by(TaskEvent.id)).all()
+            rends = s.scalars(select(RenditionRow).where(RenditionRow.task_id == task_id)
+                              .order_by(RenditionRow.height.desc())).all()
+            out = task_summary(t)
+            out["events"] = [{"kind": e.kind, "at": iso(e.at), "stage": e.stage,
+                              "worker_id": e.worker_id, "attempt": e.attempt, "message": e.message,
+                              "data": e.data or {}} for e in events]
+            out["renditions"] = [{"name": r.name, "uri": r.uri, "playlist_uri": r.playlist_uri,
+                                  "width": r.width, "height": r.height, "frames": r.frames,
+                                  "bytes": r.bytes, "bitrate": r.bitrate, "codec": r.codec,
+                                  "codec_string": r.codec_string} for r in rends]
+            return out
+
+    def list(self, status: Optional[str] = None, limit: int = 100) -> list[dict[str, Any]]:
+        with self.db.session() as s:
+            q = select(Task).order_by(Task.created_at.desc()).limit(limit)
+            if status:
+                q = q.where(Task.status == status)
+            return [task_summary(t) for t in s.scalars(q).all()]
+
+
+def task_summary(t: Task) -> dict[str, Any]:
+    return {"id": t.id, "status": t.status, "attempts": t.attempts,
+            "max_attempts": t.max_attempts, "priority": t.priority, "progress": t.progress,
+            "last_error": t.last_error, "worker_id": t.worker_id, "source_uri": t.source_uri,
+            "output_uri": t.output_uri, "ladder": (t.ladder or {}).get("name"),
+            "created_at": iso(t.created_at), "updated_at": iso(t.updated_at),
+            "started_at": iso(t.started_at), "finished_at": iso(t.finished_at)}
+
+
+def _event(s: Session, task_id: str, kind: str, *, stage: Optional[str] = None,
+           worker_id: Optional[str] = None, attempt: Optional[int] = None, message: str = "",
+           data: Optional[dict[str, Any]] = None) -> None:
+    s.add(TaskEvent(task_id=task_id, at=utcnow(), kind=kind, stage=stage, worker_id=worker_id,
+                    attempt=attempt, message=message or None, data=data or {}))
+    # Flush per event so ids (the timeline order) follow the order of the calls.
+    s.flush()
+
+
+def _aware(dt: datetime) -> datetime:
+    from datetime import timezone
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+__all__ = ["TaskStore", "Lease", "TakeResult", "TaskSpec", "EventKind", "task_summary"]

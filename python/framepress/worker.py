@@ -1,0 +1,247 @@
+"""`framepress worker`: take task IDs off the broker and run them, one at a time.
+
+Per delivery: parse → take the task (lease + fencing) → run its steps (`pipeline.TaskRun`) →
+record the outcome → ack. The ack is sent only after the outcome is committed. Nothing a single
+task does can stop the loop: every error ends as a recorded outcome or a requeued message.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+import time
+from typing import Any, Callable, Optional
+
+from . import metrics
+from .broker import Broker, Delivery, open_broker
+from .config import Settings, new_worker_id
+from .db import Database, TaskStatus, Worker as WorkerRow, connect, utcnow
+from .failure import ESCALATE, Decision, Failure, FailurePolicy, SimplePolicy, error_details
+from .heartbeat import Heartbeat
+from .hostinfo import worker_details
+from .pipeline import TaskRun
+from .service_errors import BadMessage, StaleLease
+from .storage import StorageRouter
+from .tasks import EventKind, Lease, TaskStore
+
+log = logging.getLogger("framepress.worker")
+
+BUSY_POLL_S = 1.0
+
+
+def parse_task_id(body: bytes) -> str:
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadMessage(f"body is not JSON: {body[:80]!r}") from None
+    task_id = payload.get("task_id") if isinstance(payload, dict) else None
+    if not isinstance(task_id, str) or not task_id:
+        raise BadMessage(f"body has no task_id: {body[:80]!r}")
+    return task_id
+
+
+class Worker:
+    def __init__(self, settings: Settings, *, policy: Optional[FailurePolicy] = None,
+                 db: Optional[Database] = None, broker: Optional[Broker] = None,
+                 max_tasks: Optional[int] = None, until: Optional[Callable[[], bool]] = None):
+        self.settings = settings
+        self.id = new_worker_id()
+        self.db = db or connect(settings)
+        self.store = TaskStore(self.db, lease_seconds=settings.lease_seconds)
+        self.broker = broker or open_broker(settings, self.db)
+        self.storage = StorageRouter(allow_files=bool(settings.allow_file_uris),
+                                     upload_concurrency=settings.upload_concurrency or 8)
+        self.policy = policy or SimplePolicy()
+        self.max_tasks, self.until = max_tasks, until
+        self.stop_event = threading.Event()
+        self.tasks_done = 0
+        self.details = worker_details(self.id)
+        self.heartbeat = Heartbeat(self.db, self.store, self.id, settings.heartbeat_seconds or 5.0)
+        self._cancel_token: Any = None
+
+    def _log(self, level: int, msg: str, *args: Any, task_id: Optional[str] = None, **extra: Any) -> None:
+        log.log(level, msg, *args, extra={"worker_id": self.id, "task_id": task_id, **extra})
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        self._register()
+        self.heartbeat.start()
+        self._start_metrics()
+        self._install_signals()
+        self._log(logging.INFO, "worker started on %s", self.broker.tasks_queue,
+                  data={k: self.details[k] for k in ("hostname", "pod", "node", "pid", "version")})
+        try:
+            self.broker.consume(self.handle, self.stop_event, on_idle=self._check_until)
+        finally:
+            self.heartbeat.stop("stopped")
+            self.broker.close()
+            self._log(logging.INFO, "worker stopped after %d tasks", self.tasks_done)
+        return 0
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def _check_until(self) -> None:
+        if self.until is not None and self.until():
+            self.stop()
+
+    def _register(self) -> None:
+        d = self.details
+        with self.db.session() as s:
+            s.merge(WorkerRow(id=self.id, hostname=d["hostname"], pod=d["pod"], node=d["node"],
+                              pid=d["pid"], version=d["version"], hardware=d["hardware"],
+                              state="idle", started_at=utcnow(), heartbeat_at=utcnow()))
+
+    def _start_metrics(self) -> None:
+        port = self.settings.metrics_port or 0
+        if not port:
+            return
+        try:
+            metrics.start_server(port, health=lambda: (self.heartbeat.is_alive(), "heartbeat"),
+                                 ready=lambda: (not self.stop_event.is_set(), "draining"))
+        except NotImplementedError:
+            pass
+        except Exception as exc:  # noqa: BLE001  metrics are not worth dying for
+            self._log(logging.WARNING, "metrics server not started: %r", exc)
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def on_term(signum, _frame) -> None:
+            if self.stop_event.is_set() and self._cancel_token is not None:
+                self._log(logging.WARNING, "second signal: cancelling the task in hand")
+                self._cancel_token.cancel()
+            self._log(logging.INFO, "signal %d: draining (finishing the task in hand)", signum)
+            metrics.set_draining(True)
+            self.stop()
+        signal.signal(signal.SIGTERM, on_term)
+        signal.signal(signal.SIGINT, on_term)
+
+    # ---- one delivery -------------------------------------------------------------------------
+
+    def handle(self, delivery: Delivery) -> None:
+        try:
+            settle = self._handle(delivery)
+        except Exception as exc:  # noqa: BLE001  e.g. the database is down: hand the message back
+            self._log(logging.ERROR, "delivery not processed, requeued: %r", exc, exc_info=True)
+            time.sleep(1.0)  # don't spin on a dependency outage
+            settle = delivery.requeue
+        settle()
+        if self.max_tasks is not None and self.tasks_done >= self.max_tasks:
+            self.stop()
+        self._check_until()
+
+    def _handle(self, delivery: Delivery) -> Callable[[], None]:
+        """Do the work; return how to settle the delivery (called after everything is committed)."""
+        received = time.monotonic()
+        try:
+            task_id = parse_task_id(delivery.body)
+        except BadMessage as exc:
+            self._log(logging.WARNING, "dead-lettering message: %s", exc, kind="bad_message")
+            return delivery.reject
+        while True:
+            taken = self.store.take(task_id, self.id, self.details)
+            if taken.outcome != "busy":
+                break
+            # Another worker holds a live lease (e.g. our copy is a redelivery after its channel
+            # dropped). Wait until it settles the task or its lease runs out, then look again.
+            if self.stop_event.wait(BUSY_POLL_S):
+                return delivery.requeue
+        if taken.outcome == "unknown":
+            self._log(logging.WARNING, "dead-lettering message: no task %s", task_id,
+                      task_id=task_id, kind="bad_message")
+            return delivery.reject
+        if taken.outcome == "settled":
+            self._log(logging.INFO, "task already %s; acked without work", taken.status,
+                      task_id=task_id, kind=EventKind.DUPLICATE_DELIVERY)
+            return delivery.ack
+        if taken.outcome == "exhausted":
+            self.store.settle_unleased(task_id, status=TaskStatus.ESCALATED, kind=EventKind.ESCALATED,
+                                       worker_id=self.id,
+                                       message="delivered again with no attempts left")
+            metrics.escalated()
+            return delivery.ack
+        assert taken.lease is not None
+        self._log(logging.INFO, "taken (attempt %d)", taken.lease.attempt, task_id=task_id,
+                  kind=EventKind.TAKEN)
+        return self._run(taken.lease, delivery, received)
+
+    def _run(self, lease: Lease, delivery: Delivery, received: float) -> Callable[[], None]:
+        import framepress
+        spec = self.store.get(lease.task_id)
+        assert spec is not None
+        token = self._cancel_token = framepress.CancelToken()
+        run = TaskRun(self.store, self.storage, lease, spec, scratch_root=self.settings.scratch_dir or "/tmp",
+                      hwaccel=self.settings.hwaccel or "auto",
+                      upload_concurrency=self.settings.upload_concurrency or 8,
+                      cancel_token=token, on_progress=self.heartbeat.report_progress,
+                      received_at=received)
+        metrics.task_started()
+        self.heartbeat.begin_task(lease, token)
+        outcome = "failed"
+        try:
+            run.run()
+            outcome = "succeeded"
+            for stage, seconds in run.seconds.items():
+                metrics.stage_observed(stage, seconds)
+        except StaleLease as exc:
+            outcome = "stale"
+            self._log(logging.WARNING, "stopped: %s", exc, task_id=lease.task_id)
+        except Exception as exc:  # noqa: BLE001  every failure becomes a recorded outcome
+            if self.heartbeat.lease_lost:
+                outcome = "stale"
+                self._log(logging.WARNING, "stopped: lease taken over during %s", run.stage,
+                          task_id=lease.task_id)
+            else:
+                try:
+                    outcome = self._record_failure(lease, run.stage, exc)
+                except StaleLease as stale:
+                    outcome = "stale"
+                    self._log(logging.WARNING, "failure not recorded: %s", stale, task_id=lease.task_id)
+        finally:
+            self.heartbeat.end_task()
+            self._cancel_token = None
+            metrics.task_finished(outcome, time.monotonic() - received)
+            self.tasks_done += 1
+        # Stale: the new holder has its own delivery; ours carries nothing more.
+        return delivery.ack
+
+    def _record_failure(self, lease: Lease, stage: str, exc: BaseException) -> str:
+        failure = Failure(task_id=lease.task_id, stage=stage, error=exc, attempt=lease.attempt,
+                          max_attempts=self.store.get(lease.task_id).max_attempts)  # type: ignore[union-attr]
+        decision = self.policy.decide(failure)
+        self._log(logging.WARNING, "%s failed: %s -> %s", stage, failure.message, decision.action,
+                  task_id=lease.task_id, kind=EventKind.ERROR, stage=stage, attempt=lease.attempt)
+        error_event = {"stage": stage, "message": failure.message, "data": error_details(exc)}
+        follow = {"kind": EventKind.ESCALATED if decision.action == ESCALATE else EventKind.RETRY_SCHEDULED,
+                  "stage": stage, "message": decision.reason,
+                  "data": {"delay_s": decision.delay_s, **decision.data}}
+        if decision.action == ESCALATE:
+            self.store.fail(lease, status=TaskStatus.ESCALATED, error_event=error_event, follow_up=follow)
+            metrics.escalated()
+            try:
+                self.policy.on_escalated(failure, decision)
+            except Exception as hook_exc:  # noqa: BLE001  notifications never fail the worker
+                self._log(logging.ERROR, "escalation hook failed: %r", hook_exc, task_id=lease.task_id)
+            return "escalated"
+        self._schedule_retry(lease, error_event, follow, decision)
+        return "retry"
+
+    def _schedule_retry(self, lease: Lease, error_event: dict[str, Any], follow: dict[str, Any],
+                        decision: Decision) -> None:
+        from datetime import timedelta
+        self.store.fail(lease, status=TaskStatus.RETRY_WAIT, error_event=error_event, follow_up=follow,
+                        next_attempt_at=utcnow() + timedelta(seconds=decision.delay_s))
+        # Publish the retry before our delivery is acked: if this publish fails the exception
+        # requeues the delivery instead, so the task is never left without a message.
+        spec = self.store.get(lease.task_id)
+        self.broker.publish_task(lease.task_id, priority=spec.priority if spec else 0,
+                                 delay_s=decision.delay_s)
+        metrics.retry_scheduled()
+
+
+def run_worker(settings: Settings, **kwargs: Any) -> int:
+    return Worker(settings, **kwargs).run()
