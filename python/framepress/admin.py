@@ -1,0 +1,114 @@
+"""Operator actions on tasks: retry, resolve, cancel (`framepress tasks …`).
+
+Each is one transaction on the task row plus an event. Retry and cancel bump the lease token, so
+whatever worker still holds an old lease (a cancelled running task, a worker that comes back from
+a pause) is fenced off: its next write raises StaleLease and its heartbeat cancels the engine.
+Retry commits before it publishes, so the delivery always finds the task `queued`.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from sqlalchemy import select
+
+from .db import Database, Task, TaskStatus, utcnow
+from .tasks import EventKind, _event
+
+RESOLVED = "resolved"   # event kind: an operator closed an escalated task with a note
+
+RETRYABLE = (TaskStatus.ESCALATED, TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.INCOMPLETE)
+RESOLVABLE = (TaskStatus.ESCALATED, TaskStatus.INCOMPLETE, TaskStatus.RETRY_WAIT, TaskStatus.QUEUED)
+CANCELLABLE = (TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.RETRY_WAIT, TaskStatus.INCOMPLETE,
+               TaskStatus.ESCALATED)
+
+
+class AdminError(Exception):
+    """The action does not apply (unknown task, wrong status). Exit status 2 in the CLI."""
+
+
+def _load(s, task_id: str) -> Task:
+    t = s.execute(select(Task).where(Task.id == task_id).with_for_update()).scalar_one_or_none()
+    if t is None:
+        raise AdminError(f"no task {task_id}")
+    return t
+
+
+def retry(db: Database, broker, task_id: str, *, reset_attempts: bool = False,
+          actor: Optional[str] = None) -> dict[str, Any]:
+    """Requeue an escalated/failed/cancelled task (`resumed` event). Without reset_attempts the
+    task gets one more attempt than it has used; with it, a fresh budget."""
+    with db.session() as s:
+        t = _load(s, task_id)
+        if t.status not in RETRYABLE:
+            raise AdminError(f"task {task_id} is {t.status}; only {', '.join(RETRYABLE)} tasks "
+                             f"can be retried")
+        previous, used = t.status, t.attempts
+        if reset_attempts:
+            t.attempts = 0
+        else:
+            t.max_attempts = max(t.max_attempts, t.attempts + 1)
+        t.status = TaskStatus.QUEUED
+        t.lease_token += 1
+        t.lease_expires_at = None
+        t.next_attempt_at = None
+        t.worker_id = None
+        t.progress = 0.0
+        t.finished_at = None
+        t.updated_at = utcnow()
+        priority = t.priority
+        _event(s, t.id, EventKind.RESUMED, worker_id=actor, attempt=t.attempts,
+               message=f"retried by an operator (was {previous}"
+                       f"{', attempts reset' if reset_attempts else ''})",
+               data={"previous_status": previous, "reset_attempts": reset_attempts,
+                     "attempts_used": used, "max_attempts": t.max_attempts})
+        out = {"id": t.id, "status": t.status, "previous_status": previous,
+               "attempts": t.attempts, "max_attempts": t.max_attempts}
+    broker.publish_task(task_id, priority=priority)
+    return out
+
+
+def resolve(db: Database, task_id: str, note: str, *, actor: Optional[str] = None) -> dict[str, Any]:
+    """Close an escalated task for good: status `failed`, the note in a `resolved` event."""
+    if not note.strip():
+        raise AdminError("a note is required")
+    with db.session() as s:
+        t = _load(s, task_id)
+        if t.status not in RESOLVABLE:
+            raise AdminError(f"task {task_id} is {t.status}; only {', '.join(RESOLVABLE)} tasks "
+                             f"can be resolved")
+        previous = t.status
+        now = utcnow()
+        t.status = TaskStatus.FAILED
+        t.lease_token += 1              # a stray delivery must not pick it up again
+        t.lease_expires_at = None
+        t.finished_at = now
+        t.updated_at = now
+        _event(s, t.id, RESOLVED, worker_id=actor, attempt=t.attempts, message=note,
+               data={"previous_status": previous, "note": note})
+        return {"id": t.id, "status": t.status, "previous_status": previous, "note": note}
+
+
+def cancel(db: Database, task_id: str, *, reason: str = "", actor: Optional[str] = None
+           ) -> dict[str, Any]:
+    """Cancel a task; if a worker is running it, its lease is revoked so it stops within a
+    heartbeat, uploads nothing more and does not mark success."""
+    with db.session() as s:
+        t = _load(s, task_id)
+        if t.status not in CANCELLABLE:
+            raise AdminError(f"task {task_id} is {t.status}; it cannot be cancelled")
+        previous, holder = t.status, t.worker_id
+        now = utcnow()
+        t.status = TaskStatus.CANCELLED
+        t.lease_token += 1
+        t.lease_expires_at = None
+        t.finished_at = now
+        t.updated_at = now
+        running_on = holder if previous == TaskStatus.RUNNING else None
+        _event(s, t.id, EventKind.CANCELLED, worker_id=actor, attempt=t.attempts,
+               message=reason or "cancelled by an operator",
+               data={"previous_status": previous, "running_on": running_on})
+        return {"id": t.id, "status": t.status, "previous_status": previous,
+                "running_on": running_on}
+
+
+__all__ = ["retry", "resolve", "cancel", "AdminError", "RESOLVED"]

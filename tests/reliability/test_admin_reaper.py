@@ -1,0 +1,168 @@
+"""Admin actions and the reaper against a real Postgres."""
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from framepress import admin
+from framepress.db import Task, TaskEvent, Worker, utcnow
+from framepress.reaper import Leadership, Reaper
+from framepress.service_errors import StaleLease
+from framepress.tasks import TaskStore
+
+LADDER = {"name": "default", "rungs": []}
+
+
+class FakeBroker:
+    def __init__(self):
+        self.published = []
+
+    def publish_task(self, task_id, priority=0, delay_s=0.0):
+        self.published.append(task_id)
+
+
+def _kinds(db, task_id):
+    with db.session() as s:
+        return [e.kind for e in s.scalars(select(TaskEvent).where(TaskEvent.task_id == task_id)
+                                          .order_by(TaskEvent.id))]
+
+
+def _task(db, task_id):
+    with db.session() as s:
+        return s.get(Task, task_id)
+
+
+def _escalate(store, task_id, worker="w1"):
+    lease = store.take(task_id, worker, {}).lease
+    store.fail(lease, status="escalated", error_event={"stage": "transcode",
+                                                      "message": "InputError: corrupt"},
+               follow_up={"kind": "escalated", "message": "permanent"})
+    return lease
+
+
+def _register(db, worker_id, heartbeat_age=0.0, state="busy", task_id=None):
+    with db.session() as s:
+        s.add(Worker(id=worker_id, hostname="h", pid=1, version="0", hardware={}, state=state,
+                     started_at=utcnow(), heartbeat_at=utcnow() - timedelta(seconds=heartbeat_age),
+                     current_task_id=task_id))
+
+
+def test_retry_resolve_cancel(pg_database):
+    db, broker = pg_database, FakeBroker()
+    store = TaskStore(db, lease_seconds=30)
+    tid = store.create("s3://b/k.mp4", "s3://b/out", LADDER, max_attempts=1)
+    _escalate(store, tid)
+
+    with pytest.raises(admin.AdminError):
+        admin.resolve(db, tid, "  ")
+    out = admin.retry(db, broker, tid)
+    assert out["status"] == "queued" and out["max_attempts"] == 2 and broker.published == [tid]
+    assert store.take(tid, "w2", {}).outcome == "taken"          # one more attempt granted
+    with pytest.raises(admin.AdminError):
+        admin.retry(db, broker, tid)                              # running: not retryable
+
+    out = admin.cancel(db, tid, reason="customer withdrew it")
+    assert out["previous_status"] == "running" and out["running_on"] == "w2"
+    t = _task(db, tid)
+    assert t.status == "cancelled"
+    assert store.take(tid, "w3", {}).outcome == "settled"       # a redelivery does nothing
+
+    out = admin.retry(db, broker, tid, reset_attempts=True)
+    assert out["attempts"] == 0 and _task(db, tid).status == "queued"
+    lease = store.take(tid, "w4", {}).lease
+    store.fail(lease, status="escalated", error_event={"message": "x"},
+               follow_up={"kind": "escalated"})
+    out = admin.resolve(db, tid, "source re-uploaded under a new task")
+    assert out["status"] == "failed"
+    assert _kinds(db, tid) == ["taken", "error", "escalated", "resumed", "taken", "cancelled",
+                               "duplicate_delivery", "resumed", "taken", "error", "escalated",
+                               "resolved"]
+    with pytest.raises(admin.AdminError):
+        admin.cancel(db, "no-such-task")
+
+
+def test_cancel_fences_the_running_worker(pg_database):
+    store = TaskStore(pg_database, lease_seconds=30)
+    tid = store.create("s3://b/k.mp4", "s3://b/out", LADDER)
+    lease = store.take(tid, "w1", {}).lease
+    admin.cancel(pg_database, tid)
+    with pytest.raises(StaleLease):
+        store.renew(lease)
+    with pytest.raises(StaleLease):
+        store.succeed(lease, [], {})
+    assert _task(pg_database, tid).status == "cancelled"
+
+
+def test_reaper_requeues_a_lost_workers_task(pg_database):
+    db = pg_database
+    store = TaskStore(db, lease_seconds=30)
+    published = []
+    reaper = Reaper(db, lambda tid, prio: published.append(tid), worker_timeout=10)
+    tid = store.create("s3://b/k.mp4", "s3://b/out", LADDER)
+    lease = store.take(tid, "dead", {}).lease
+    _register(db, "dead", heartbeat_age=60, task_id=tid)
+    _register(db, "alive", heartbeat_age=1, state="idle")
+
+    report = reaper.reap_once()
+    assert report.lost_workers == ["dead"] and report.requeued == [tid] and published == [tid]
+    t = _task(db, tid)
+    assert t.status == "queued" and t.attempts == 1                # the lost attempt counted
+    with db.session() as s:
+        states = dict(s.execute(select(Worker.id, Worker.state)).all())
+    assert states == {"dead": "lost", "alive": "idle"}
+    assert _kinds(db, tid) == ["taken", "worker_lost", "incomplete", "requeued"]
+    with pytest.raises(StaleLease):                               # SIGCONT: fenced off
+        store.check(lease)
+    assert not reaper.reap_once()                                  # nothing more to do
+
+
+def test_reaper_skips_a_task_the_broker_already_redelivered(pg_database):
+    db = pg_database
+    store = TaskStore(db, lease_seconds=30)
+    published = []
+    reaper = Reaper(db, lambda tid, prio: published.append(tid), worker_timeout=10)
+    tid = store.create("s3://b/k.mp4", "s3://b/out", LADDER)
+    store.take(tid, "dead", {})
+    _register(db, "dead", heartbeat_age=60, task_id=tid)
+    # The broker redelivered when the connection dropped; another worker took over.
+    with db.session() as s:
+        s.execute(update(Task).where(Task.id == tid).values(lease_expires_at=utcnow()))
+    assert store.take(tid, "other", {}).outcome == "taken"
+    report = reaper.reap_once()
+    assert report.lost_workers == ["dead"] and report.requeued == [] and published == []
+    assert _task(db, tid).status == "running"
+
+
+def test_reaper_requeues_expired_leases_and_retries_failed_publishes(pg_database):
+    db = pg_database
+    store = TaskStore(db, lease_seconds=30)
+    calls = {"n": 0}
+
+    def flaky_publish(tid, prio):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ConnectionRefusedError("broker down")
+
+    reaper = Reaper(db, flaky_publish, worker_timeout=10, lease_grace=5)
+    tid = store.create("s3://b/k.mp4", "s3://b/out", LADDER)
+    store.take(tid, "never-registered", {})
+    with db.session() as s:
+        s.execute(update(Task).where(Task.id == tid)
+                  .values(lease_expires_at=utcnow() - timedelta(seconds=60)))
+    first = reaper.reap_once()
+    assert first.incomplete == [tid] and first.requeued == []
+    assert _task(db, tid).status == "incomplete"
+    with db.session() as s:   # stranded long enough to be picked up again
+        s.execute(update(Task).where(Task.id == tid)
+                  .values(updated_at=utcnow() - timedelta(seconds=60)))
+    second = reaper.reap_once()
+    assert second.requeued == [tid] and _task(db, tid).status == "queued"
+
+
+def test_one_leader_at_a_time(pg_database):
+    a, b = Leadership(pg_database), Leadership(pg_database)
+    assert a.acquire() and a.acquire()
+    assert not b.acquire()
+    a.release()
+    assert b.acquire()
+    b.release()
