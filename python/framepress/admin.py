@@ -12,6 +12,8 @@ from typing import Any, Optional
 from sqlalchemy import select
 
 from .db import Database, Task, TaskStatus, utcnow
+from .errors import FramepressError
+from .service_errors import TaskNotFound
 from .tasks import EventKind, _event
 
 RESOLVED = "resolved"   # event kind: an operator closed an escalated task with a note
@@ -22,14 +24,14 @@ CANCELLABLE = (TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.RETRY_WAIT, Tas
                TaskStatus.ESCALATED)
 
 
-class AdminError(Exception):
-    """The action does not apply (unknown task, wrong status). Exit status 2 in the CLI."""
+class AdminError(FramepressError):
+    """The action does not apply to the task in its current status."""
 
 
 def _load(s, task_id: str) -> Task:
     t = s.execute(select(Task).where(Task.id == task_id).with_for_update()).scalar_one_or_none()
     if t is None:
-        raise AdminError(f"no task {task_id}")
+        raise TaskNotFound(f"no task {task_id}")
     return t
 
 
@@ -111,4 +113,4 @@ def cancel(db: Database, task_id: str, *, reason: str = "", actor: Optional[str]
                 "running_on": running_on}
 
 
-__all__ = ["retry", "resolve", "cancel", "AdminError", "RESOLVED"]
+__all__ = ["retry", "resolve", "cancel", "AdminError", "TaskNotFound", "RESOLVED"]

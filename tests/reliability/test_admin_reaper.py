@@ -77,7 +77,7 @@ def test_retry_resolve_cancel(pg_database):
     assert _kinds(db, tid) == ["taken", "error", "escalated", "resumed", "taken", "cancelled",
                                "duplicate_delivery", "resumed", "taken", "error", "escalated",
                                "resolved"]
-    with pytest.raises(admin.AdminError):
+    with pytest.raises(admin.TaskNotFound):
         admin.cancel(db, "no-such-task")
 
 

@@ -19,7 +19,7 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import media, service, cluster, bench  # noqa: F401  (each adds its commands to `cli`)
+    from . import media, service, cluster, bench, admin  # noqa: F401  (each adds its commands to `cli`)
 
 
 BAD_INPUT = (InputError, LadderError, HardwareError)

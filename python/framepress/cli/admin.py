@@ -1,0 +1,122 @@
+"""Operator commands: `framepress tasks retry|resolve|cancel` and `framepress reaper`."""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Optional
+
+import click
+
+from . import cli
+from .service import _print_json, _setup_logs, settings_options, tasks
+
+
+def _open(settings):
+    from ..db import connect
+    return connect(settings)
+
+
+def _show(data: dict[str, Any], as_json: bool, text: str) -> None:
+    if as_json:
+        _print_json(data)
+    else:
+        click.echo(text)
+
+
+@tasks.command("retry")
+@click.argument("task_id")
+@click.option("--reset-attempts", is_flag=True,
+              help="Start a fresh retry budget (default: one more attempt).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@settings_options
+def tasks_retry(settings, task_id: str, reset_attempts: bool, as_json: bool) -> None:
+    """Requeue an escalated, failed or cancelled task (a `resumed` event)."""
+    from .. import admin
+    from ..broker import open_broker
+    db = _open(settings)
+    broker = open_broker(settings, db)
+    try:
+        broker.declare()
+        out = admin.retry(db, broker, task_id, reset_attempts=reset_attempts)
+    finally:
+        broker.close()
+        db.dispose()
+    _show(out, as_json, f"{task_id}: {out['previous_status']} -> queued "
+                        f"(attempts {out['attempts']} of {out['max_attempts']})")
+
+
+@tasks.command("resolve")
+@click.argument("task_id")
+@click.option("--note", required=True, help="Why the task is closed (kept in its events).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@settings_options
+def tasks_resolve(settings, task_id: str, note: str, as_json: bool) -> None:
+    """Close an escalated task for good: status `failed`, with the note."""
+    from .. import admin
+    db = _open(settings)
+    try:
+        out = admin.resolve(db, task_id, note)
+    finally:
+        db.dispose()
+    _show(out, as_json, f"{task_id}: {out['previous_status']} -> failed ({note})")
+
+
+@tasks.command("cancel")
+@click.argument("task_id")
+@click.option("--reason", default="", help="Recorded in the `cancelled` event.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@settings_options
+def tasks_cancel(settings, task_id: str, reason: str, as_json: bool) -> None:
+    """Cancel a task; a worker running it stops within a heartbeat and uploads nothing more."""
+    from .. import admin
+    db = _open(settings)
+    try:
+        out = admin.cancel(db, task_id, reason=reason)
+    finally:
+        db.dispose()
+    where = f" (was running on {out['running_on']})" if out["running_on"] else ""
+    _show(out, as_json, f"{task_id}: {out['previous_status']} -> cancelled{where}")
+
+
+@cli.command()
+@click.option("--interval", type=float, default=5.0, show_default=True,
+              help="Seconds between rounds.")
+@click.option("--worker-timeout", type=float, default=None, envvar="FRAMEPRESS_WORKER_TIMEOUT",
+              help="Seconds of silence before a worker is lost (default: 3 heartbeats, at least "
+                   "the lease time).")
+@click.option("--once", is_flag=True, help="One round, then exit.")
+@click.option("--json", "as_json", is_flag=True, help="With --once: print the round's report.")
+@settings_options
+def reaper(settings, interval: float, worker_timeout: Optional[float], once: bool,
+           as_json: bool) -> None:
+    """Find workers whose heartbeat stopped; requeue their tasks (one leader on Postgres)."""
+    _setup_logs(settings)
+    from .. import reaper as reaping
+    from ..broker import open_broker
+    db = _open(settings)
+    broker = open_broker(settings, db)
+    timeout = worker_timeout or default_worker_timeout(settings)
+    r = reaping.Reaper(db, lambda tid, prio: broker.publish_task(tid, priority=prio),
+                       worker_timeout=timeout, lease_grace=min(timeout, 10.0),
+                       reaper_id=f"reaper-{__import__('os').getpid()}")
+    try:
+        if once:
+            report = r.reap_once()
+            _show(report.to_dict(), as_json,
+                  f"lost workers: {len(report.lost_workers)}, requeued: {len(report.requeued)}")
+            return
+        stop = threading.Event()
+        import signal
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        logging.getLogger("framepress.reaper").info("reaper started (worker timeout %.0f s)",
+                                                    timeout)
+        reaping.run(r, stop, interval=interval)
+    finally:
+        broker.close()
+        db.dispose()
+
+
+def default_worker_timeout(settings) -> float:
+    hb = settings.heartbeat_seconds or 5.0
+    return max(3 * hb, settings.lease_seconds or 60.0)
