@@ -15,11 +15,14 @@ from .service_errors import ConfigError, SourceMissing
 
 RETRY = "retry"
 ESCALATE = "escalate"
+#: A dependency (S3, the database) failed, not the task: retry after `delay_s` without counting
+#: the attempt.
+DEFER = "defer"
 
 
 @dataclass(frozen=True)
 class Decision:
-    action: str                 # RETRY | ESCALATE
+    action: str                 # RETRY | ESCALATE | DEFER
     reason: str
     delay_s: float = 0.0        # how long the broker should hold the retry
     data: dict[str, Any] = field(default_factory=dict)   # extra event details

@@ -186,14 +186,17 @@ class TaskStore:
                    attempt=lease.attempt, data=data)
 
     def fail(self, lease: Lease, *, status: str, error_event: dict[str, Any],
-             follow_up: Optional[dict[str, Any]] = None, next_attempt_at: Optional[datetime] = None) -> None:
+             follow_up: Optional[dict[str, Any]] = None, next_attempt_at: Optional[datetime] = None,
+             give_back_attempt: bool = False) -> None:
         """Record a failure: the `error` event, the new status and the follow-up event
-        (`retry_scheduled` / `escalated`) in one transaction."""
+        (`retry_scheduled` / `escalated`) in one transaction. `give_back_attempt`: the failure
+        was a dependency's, not the task's, so it does not use up the retry budget."""
         now = utcnow()
+        extra: dict[str, Any] = {"attempts": Task.attempts - 1} if give_back_attempt else {}
         with self.db.session() as s:
             self._guard(s, lease, status=status, last_error=error_event.get("message"),
                         next_attempt_at=next_attempt_at, lease_expires_at=None,
-                        finished_at=now if status in TaskStatus.SETTLED else None)
+                        finished_at=now if status in TaskStatus.SETTLED else None, **extra)
             _event(s, lease.task_id, EventKind.ERROR, worker_id=lease.worker_id,
                    attempt=lease.attempt, **error_event)
             if follow_up:

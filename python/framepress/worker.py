@@ -17,7 +17,7 @@ from . import metrics
 from .broker import Broker, Delivery, open_broker
 from .config import Settings, new_worker_id
 from .db import Database, TaskStatus, Worker as WorkerRow, connect, utcnow
-from .failure import ESCALATE, Decision, Failure, FailurePolicy, SimplePolicy, error_details
+from .failure import DEFER, ESCALATE, Decision, Failure, FailurePolicy, SimplePolicy, error_details
 from .heartbeat import Heartbeat
 from .hostinfo import worker_details
 from .pipeline import TaskRun
@@ -227,14 +227,18 @@ class Worker:
             except Exception as hook_exc:  # noqa: BLE001  notifications never fail the worker
                 self._log(logging.ERROR, "escalation hook failed: %r", hook_exc, task_id=lease.task_id)
             return "escalated"
-        self._schedule_retry(lease, error_event, follow, decision)
-        return "retry"
+        deferred = decision.action == DEFER
+        if deferred:
+            follow["data"]["deferred"] = True
+        self._schedule_retry(lease, error_event, follow, decision, give_back_attempt=deferred)
+        return "deferred" if deferred else "retry"
 
     def _schedule_retry(self, lease: Lease, error_event: dict[str, Any], follow: dict[str, Any],
-                        decision: Decision) -> None:
+                        decision: Decision, give_back_attempt: bool) -> None:
         from datetime import timedelta
         self.store.fail(lease, status=TaskStatus.RETRY_WAIT, error_event=error_event, follow_up=follow,
-                        next_attempt_at=utcnow() + timedelta(seconds=decision.delay_s))
+                        next_attempt_at=utcnow() + timedelta(seconds=decision.delay_s),
+                        give_back_attempt=give_back_attempt)
         # Publish the retry before our delivery is acked: if this publish fails the exception
         # requeues the delivery instead, so the task is never left without a message.
         spec = self.store.get(lease.task_id)

@@ -24,6 +24,7 @@ log = logging.getLogger("framepress.broker")
 
 RECONNECT_INITIAL_S = 0.5
 RECONNECT_MAX_S = 30.0
+PUBLISH_ATTEMPTS = 4
 
 
 def queue_arguments(dead_letter_queue: str) -> dict[str, Any]:
@@ -75,7 +76,8 @@ class RabbitBroker(Broker):
         self._pub_conn: Optional[pika.BlockingConnection] = None
         self._pub_ch: Optional[BlockingChannel] = None
         self._pub_lock = threading.Lock()
-        self._declared: set[str] = set()
+        self._delays: Any = None          # delay_queues.DelayQueues, declared on first use
+        self._delays_channel: Any = None
 
     @property
     def tasks_queue(self) -> str:
@@ -113,23 +115,51 @@ class RabbitBroker(Broker):
 
     def publish_json(self, queue: str, payload: dict[str, Any], *, priority: int = 0,
                      delay_s: float = 0.0) -> None:
-        # delay_s is honoured by the retry policy's delay queues (issue 4); here it is immediate.
+        if delay_s > 0 and queue == self._tasks_queue:
+            return self._publish_delayed(payload, delay_s)
         props = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent,
                                      content_type="application/json",
                                      priority=max(0, min(priority, 255)))
         body = encode(payload)
         with self._pub_lock:
-            for attempt in (1, 2):  # the kept-open connection may have died while idle: retry once
+            # Retried: the kept-open connection may have died while idle, and a quorum queue
+            # declared a moment ago can nack while its leader is still being elected. A duplicate
+            # message is harmless (the worker acks it as `duplicate_delivery`); a lost one is not.
+            for attempt in range(1, PUBLISH_ATTEMPTS + 1):
                 try:
                     self._publisher().basic_publish("", queue, body, props, mandatory=True)
                     return
+                except pika.exceptions.UnroutableError as exc:
+                    raise BrokerError(f"no queue {queue} to take the message: {exc!r}",
+                                      step="publish") from None
+                except (pika.exceptions.NackError, AMQPError) as exc:
+                    if not isinstance(exc, pika.exceptions.NackError):
+                        self._close_publisher()
+                    if attempt == PUBLISH_ATTEMPTS:
+                        raise BrokerError(f"publish to {queue} failed: {exc!r}", step="publish") from None
+                    log.warning("publish to %s failed (%r); retrying", queue, exc)
+                    time.sleep(0.2 * attempt)
+
+    def _publish_delayed(self, payload: dict[str, Any], delay_s: float) -> None:
+        """Park the message in the delay queue of that step; it dead-letters back when due."""
+        from ..delay_queues import DelayQueues
+        with self._pub_lock:
+            for attempt in (1, 2):
+                try:
+                    ch = self._publisher()
+                    if self._delays is None or self._delays_channel is not ch:
+                        self._delays = DelayQueues(self._tasks_queue)
+                        self._delays.declare(ch)
+                        self._delays_channel = ch
+                    self._delays.publish(ch, encode(payload), delay_s)
+                    return
                 except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:
-                    raise BrokerError(f"broker refused the message for {queue}: {exc!r}",
+                    raise BrokerError(f"broker refused the delayed message: {exc!r}",
                                       step="publish") from None
                 except AMQPError as exc:
                     self._close_publisher()
                     if attempt == 2:
-                        raise BrokerError(f"publish to {queue} failed: {exc!r}", step="publish") from None
+                        raise BrokerError(f"delayed publish failed: {exc!r}", step="publish") from None
 
     # ---- consuming ----------------------------------------------------------------------------
 

@@ -68,18 +68,18 @@ def worker(settings: Settings, max_tasks: Optional[int]) -> None:
 
 @cli.command()
 @click.argument("source")
-@click.option("--output", "output_uri", default=None, help="Where renditions go (s3://bucket/prefix); "
+@click.option("--output", "output", default=None, help="Where renditions go (s3://bucket/prefix); "
               "they land under <output>/<task_id>/. Default: FRAMEPRESS_OUTPUT_URI.")
 @click.option("--ladder", default="default", show_default=True, help="Built-in ladder name or JSON file.")
 @click.option("--priority", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print {\"task_id\": ...}.")
 @settings_options
-def submit(settings: Settings, source: str, output_uri: Optional[str], ladder: str, priority: int,
+def submit(settings: Settings, source: str, output: Optional[str], ladder: str, priority: int,
            as_json: bool) -> None:
     """Queue SOURCE (s3://bucket/key, or file:///path in embedded mode) for transcoding."""
     from ..client import Client
     with Client(settings) as c:
-        task_id = c.submit(source, output_uri, ladder=ladder, priority=priority)
+        task_id = c.submit(source, output, ladder=ladder, priority=priority)
     if as_json:
         _print_json({"task_id": task_id})
     else:
