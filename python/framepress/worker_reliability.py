@@ -1,0 +1,166 @@
+"""Everything issue 4 adds to a worker, in one object the worker holds (`worker.reliability`):
+
+- the failure policy (backoff, escalation notices) behind the worker's policy seam;
+- circuit breakers for S3 and the database, with probes; `wait_for_dependencies()` holds the
+  next delivery (prefetch 1, so the rest stay queued for healthy workers) while any is open;
+- health facts for /healthz and /readyz;
+- the SIGTERM drain state machine;
+- the in-worker reaper thread (leader-elected on Postgres).
+
+Settings beyond `Settings` come from the environment (all optional):
+FRAMEPRESS_RETRY_{INITIAL,FACTOR,MAX,JITTER} (backoff, see retry.RetryPolicy),
+FRAMEPRESS_ESCALATION_WEBHOOK, FRAMEPRESS_ENGINE_STUCK_SECONDS (300),
+FRAMEPRESS_DRAIN_TIMEOUT (0: wait for the task however long it takes),
+FRAMEPRESS_BREAKER_THRESHOLD (3), FRAMEPRESS_BREAKER_PROBE_SECONDS (2),
+FRAMEPRESS_BREAKER_MAX_PROBE_SECONDS (30), FRAMEPRESS_WORKER_REAPER (1: run the reaper thread),
+FRAMEPRESS_WORKER_TIMEOUT (silence before a worker is lost; default max(3 heartbeats, lease)).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any, Callable, Optional
+
+from . import escalation, metrics
+from .breaker import Breakers, CircuitBreaker
+from .drain import Drainer
+from .failure_policy import BackoffPolicy
+from .health import Health
+from .retry import DEPENDENCY, RetryPolicy, classify
+
+log = logging.getLogger("framepress.worker")
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "")
+    return float(raw) if raw.strip() else default
+
+
+def escalations_queue_for(tasks_queue: str) -> str:
+    """`framepress.escalations`, with the same isolation prefix as the tasks queue."""
+    suffix = "framepress.tasks"
+    prefix = tasks_queue[:-len(suffix)] if tasks_queue.endswith(suffix) else ""
+    return prefix + escalation.ESCALATIONS_QUEUE
+
+
+def worker_timeout(settings) -> float:
+    hb = settings.heartbeat_seconds or 5.0
+    return _env_float("FRAMEPRESS_WORKER_TIMEOUT", max(3 * hb, settings.lease_seconds or 60.0))
+
+
+def s3_probe() -> None:
+    """Does the S3 endpoint answer at all? Any HTTP answer (even AccessDenied) counts as up."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+    client = boto3.client("s3", config=Config(retries={"max_attempts": 1}, connect_timeout=2,
+                                              read_timeout=5))
+    try:
+        client.list_buckets()
+    except ClientError:
+        pass
+
+
+class WorkerReliability:
+    def __init__(self, settings, worker_id: str, db, broker, *,
+                 s3_probe: Callable[[], None] = s3_probe) -> None:
+        self.settings = settings
+        self.worker_id = worker_id
+        self.db = db
+        self.broker = broker
+        self.retry = RetryPolicy.from_env(max_attempts=settings.max_attempts)
+        self.health = Health(heartbeat_interval=settings.heartbeat_seconds or 5.0,
+                             stuck_after=_env_float("FRAMEPRESS_ENGINE_STUCK_SECONDS", 300.0))
+        kw = dict(failure_threshold=int(_env_float("FRAMEPRESS_BREAKER_THRESHOLD", 3)),
+                  probe_interval=_env_float("FRAMEPRESS_BREAKER_PROBE_SECONDS", 2.0),
+                  max_probe_interval=_env_float("FRAMEPRESS_BREAKER_MAX_PROBE_SECONDS", 30.0))
+        self.breakers = Breakers([CircuitBreaker("s3", s3_probe, **kw),
+                                  CircuitBreaker("database", self._db_probe, **kw)])
+        self.breakers.add_listener(self._on_breaker)
+        self.escalations_queue = escalations_queue_for(broker.tasks_queue)
+        self.policy = BackoffPolicy(
+            self.retry, breakers=self.breakers, publish=self._publish_escalation,
+            webhook_url=os.environ.get(escalation.WEBHOOK_ENV) or None,
+            metric=None,            # the worker counts escalations and retries itself
+            worker_id=worker_id)
+        self.drainer = Drainer(drain_timeout=_env_float("FRAMEPRESS_DRAIN_TIMEOUT", 0.0))
+        self._reaper_stop = threading.Event()
+
+    # --- dependencies --------------------------------------------------------------------------
+    def _db_probe(self) -> None:
+        with self.db.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
+    def _on_breaker(self, breaker: CircuitBreaker, old: str, new: str) -> None:
+        open_names = self.breakers.open_names()
+        self.health.set_paused(", ".join(f"{n} unavailable" for n in open_names))
+        if new == "open" and old == "closed":
+            log.warning("%s unavailable (%s): pausing consumption", breaker.name,
+                        breaker.last_error, extra={"worker_id": self.worker_id})
+        elif new == "closed":
+            log.info("%s answers again: resuming", breaker.name,
+                     extra={"worker_id": self.worker_id})
+
+    def record_unhandled(self, exc: BaseException) -> None:
+        """A delivery failed outside a task attempt (e.g. the database down at take)."""
+        if classify(exc) == DEPENDENCY:
+            name = "database" if "sql" in type(exc).__module__ or "psycopg" in repr(exc) else "s3"
+            self.breakers[name].record_failure(exc)
+
+    def record_success(self) -> None:
+        for b in self.breakers:
+            if b.consecutive_failures:
+                b.record_success()
+
+    def wait_for_dependencies(self, stop: threading.Event, poll: float = 0.25) -> bool:
+        """Block while any breaker is open, probing when due. False if `stop` was set first."""
+        while self.breakers.any_open():
+            if stop.is_set():
+                return False
+            self.breakers.probe_all()
+            if self.breakers.any_open():
+                stop.wait(poll)
+        return not stop.is_set()
+
+    # --- escalation ------------------------------------------------------------------------------
+    def _publish_escalation(self, message: dict) -> None:
+        self.broker.publish_json(self.escalations_queue, message)
+
+    # --- health and drain --------------------------------------------------------------------------
+    def start_metrics(self, port: int) -> None:
+        if port:
+            metrics.start_server(port, health=self.health.healthz, ready=self.health.readyz)
+
+    def install_drain(self, on_drain: Callable[[], None], on_force: Callable[[], None]) -> None:
+        def drain() -> None:
+            self.health.set_draining(True)
+            metrics.set_draining(True)
+            on_drain()
+        self.drainer.on_drain = drain
+        self.drainer.on_force = on_force
+        if threading.current_thread() is threading.main_thread():
+            self.drainer.install()
+
+    @property
+    def forced(self) -> bool:
+        return self.drainer.state in ("forced",) or (self.drainer.state == "stopped"
+                                                     and self.drainer.exit_code == 1)
+
+    # --- reaper --------------------------------------------------------------------------------------
+    def start_reaper(self, publish: Callable[[str, int], None]) -> Optional[threading.Thread]:
+        if os.environ.get("FRAMEPRESS_WORKER_REAPER", "1").lower() in ("0", "false", "no", "off"):
+            return None
+        from . import reaper
+        timeout = worker_timeout(self.settings)
+        r = reaper.Reaper(self.db, publish, worker_timeout=timeout,
+                          lease_grace=min(timeout, 10.0), reaper_id=self.worker_id)
+        return reaper.start_thread(r, self._reaper_stop,
+                                   interval=max(1.0, (self.settings.heartbeat_seconds or 5.0)))
+
+    def close(self) -> None:
+        self._reaper_stop.set()
+        self.drainer.uninstall()
+
+
+__all__ = ["WorkerReliability", "escalations_queue_for", "worker_timeout"]

@@ -1,0 +1,112 @@
+"""The worker's failure policy and reliability kit, without services."""
+import errno
+import threading
+import types
+
+from framepress.breaker import Breakers, CircuitBreaker
+from framepress.errors import EncodeError, InputError
+from framepress.failure import ESCALATE, RETRY, Failure
+from framepress.failure_policy import DEFER, BackoffPolicy
+from framepress.retry import RetryPolicy
+from framepress.service_errors import SourceMissing, StorageError
+from framepress.worker_reliability import WorkerReliability, escalations_queue_for
+
+from fakeclock import FakeClock
+
+
+def _fail(exc, stage="transcode", attempt=1, max_attempts=3):
+    return Failure(task_id="t1", stage=stage, error=exc, attempt=attempt, max_attempts=max_attempts)
+
+
+def _refused_storage_error():
+    try:
+        try:
+            raise ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+        except OSError:
+            raise StorageError("cannot read s3://b/k", step="pull") from None
+    except StorageError as e:
+        return e
+
+
+def test_decisions():
+    published = []
+    clock = FakeClock()
+    s3 = CircuitBreaker("s3", failure_threshold=2, probe_interval=3, clock=clock)
+    p = BackoffPolicy(RetryPolicy(initial=1, jitter="none"), breakers=Breakers([s3]),
+                      publish=published.append)
+    d = p.decide(_fail(InputError("moov atom not found")))
+    assert d.action == ESCALATE and d.data["escalation"] == "permanent"
+    d = p.decide(_fail(SourceMissing("no such key"), stage="pull"))
+    assert d.action == ESCALATE
+    d = p.decide(_fail(EncodeError("nvenc busy"), attempt=2))
+    assert d.action == RETRY and d.delay_s == 2 and d.data["next_attempt"] == 3
+    d = p.decide(_fail(EncodeError("nvenc busy"), attempt=3))
+    assert d.action == ESCALATE and d.data["escalation"] == "exhausted"
+
+    # `from None` hides the cause from tracebacks but keeps __context__: still a dependency.
+    d = p.decide(_fail(_refused_storage_error(), stage="pull", attempt=3))
+    assert d.action == DEFER and d.data["dependency"] == "s3"
+    assert s3.state == "closed"
+    d = p.decide(_fail(_refused_storage_error(), stage="upload", attempt=3))
+    assert d.action == DEFER and s3.state == "open" and d.delay_s == 3   # waits for the probe
+
+    d = p.decide(_fail(InputError("corrupt")))
+    p.on_escalated(_fail(InputError("corrupt")), d)
+    assert published[0]["task_id"] == "t1" and published[0]["kind"] == "permanent"
+    assert published[0]["error"] == "InputError: corrupt" and published[0]["attempts"] == 1
+
+
+def test_escalation_publish_failure_is_swallowed():
+    def boom(msg):
+        raise RuntimeError("broker down")
+    p = BackoffPolicy(publish=boom)
+    f = _fail(InputError("x"))
+    p.on_escalated(f, p.decide(f))      # logged, not raised
+
+
+def test_escalations_queue_keeps_the_prefix():
+    assert escalations_queue_for("framepress.tasks") == "framepress.escalations"
+    assert escalations_queue_for("t123.framepress.tasks") == "t123.framepress.escalations"
+
+
+def _kit(monkeypatch, s3_up):
+    monkeypatch.setenv("FRAMEPRESS_BREAKER_THRESHOLD", "1")
+    monkeypatch.setenv("FRAMEPRESS_BREAKER_PROBE_SECONDS", "0.05")
+    settings = types.SimpleNamespace(max_attempts=4, heartbeat_seconds=1.0, lease_seconds=5.0)
+    broker = types.SimpleNamespace(tasks_queue="x.framepress.tasks", published=[],
+                                   publish_json=lambda q, m: broker.published.append((q, m)))
+    db = types.SimpleNamespace(engine=None)
+
+    def probe():
+        if not s3_up["ok"]:
+            raise ConnectionRefusedError("down")
+    return WorkerReliability(settings, "w1", db, broker, s3_probe=probe), broker
+
+
+def test_wait_for_dependencies_pauses_until_the_probe_passes(monkeypatch):
+    up = {"ok": False}
+    kit, _ = _kit(monkeypatch, up)
+    assert kit.retry.max_attempts == 4
+    kit.health.set_connected(True)
+    kit.record_unhandled(ConnectionRefusedError(errno.ECONNREFUSED, "refused"))
+    assert kit.breakers["s3"].is_open and kit.health.readyz() == (False, "paused: s3 unavailable")
+    threading.Timer(0.3, lambda: up.update(ok=True)).start()
+    stop = threading.Event()
+    assert kit.wait_for_dependencies(stop) is True
+    assert not kit.breakers.any_open()
+    assert kit.health.readyz() == (True, "ok")
+
+
+def test_wait_for_dependencies_gives_up_on_stop(monkeypatch):
+    kit, _ = _kit(monkeypatch, {"ok": False})
+    kit.breakers["s3"].trip("down")
+    stop = threading.Event()
+    threading.Timer(0.2, stop.set).start()
+    assert kit.wait_for_dependencies(stop) is False
+
+
+def test_kit_escalation_goes_to_the_prefixed_queue(monkeypatch):
+    kit, broker = _kit(monkeypatch, {"ok": True})
+    f = _fail(InputError("corrupt"))
+    kit.policy.on_escalated(f, kit.policy.decide(f))
+    assert broker.published[0][0] == "x.framepress.escalations"
