@@ -1,0 +1,265 @@
+"""k8s/: every object, rendered overlays included, passes kubernetes-validate --strict for 1.31, and
+the parts that must agree (names, ports, timeouts, metric names) do."""
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry
+
+from framepress import metrics
+from framepress.config import TASKS_QUEUE
+from framepress.sysmetrics import GpuSampler
+
+from .fake_nvml import TWO_GPUS, FakeNVML
+from .kustomize_lite import build
+
+pytestmark = pytest.mark.timeout(60)
+
+K8S = Path(__file__).resolve().parents[2] / "k8s"
+VERSION = "1.31.0"
+CUSTOM_KINDS = {"ScaledObject", "TriggerAuthentication", "PodMonitor", "PrometheusRule"}
+KUSTOMIZATIONS = ["common", "base", "overlays/cpu", "overlays/gpu", "overlays/gpu-keda", "."]
+LONGEST_TASK_S = 3600
+
+
+def render(rel):
+    return build(K8S / rel)
+
+
+def by_kind(objs, kind):
+    return [o for o in objs if o["kind"] == kind]
+
+
+def one(objs, kind):
+    found = by_kind(objs, kind)
+    assert len(found) == 1, f"{kind}: {len(found)}"
+    return found[0]
+
+
+def worker_container(deployment):
+    return next(c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "worker")
+
+
+def exported_metric_names():
+    """Every series name the worker and reaper export, GPU series included."""
+    names = set()
+    registry = CollectorRegistry()
+    registry.register(metrics.SystemCollector(gpu=GpuSampler(FakeNVML(TWO_GPUS))))
+    for reg in (metrics.REGISTRY, registry):
+        for family in reg.collect():
+            names.add(family.name + ("_total" if family.type == "counter" else ""))
+            if family.type == "histogram":  # labelled ones have no samples before an observation
+                names.update(family.name + suffix for suffix in ("_bucket", "_count", "_sum"))
+            names.update(s.name for s in family.samples)
+    return names
+
+
+@pytest.mark.parametrize("rel", KUSTOMIZATIONS)
+def test_rendered_objects_validate_strictly(rel):
+    objs = render(rel)
+    assert objs
+    for o in objs:
+        if o["kind"] in CUSTOM_KINDS:
+            continue  # no schema in kubernetes-validate; their fields are checked below
+        kubernetes_validate.validate(o, VERSION, strict=True)
+
+
+def test_every_plain_manifest_file_validates():
+    files = [p for p in K8S.rglob("*.yaml") if p.name != "kustomization.yaml"
+             and "monitoring" not in p.relative_to(K8S).parts[:1]]
+    assert any(p.name == "secret.template.yaml" for p in files)
+    for path in files:
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not doc or doc.get("$patch") == "delete":
+                continue
+            if doc["kind"] in CUSTOM_KINDS:
+                continue
+            if "patch" in path.name:  # partial objects, validated after rendering
+                continue
+            kubernetes_validate.validate(doc, VERSION, strict=True)
+
+
+def test_the_cli_agrees(tmp_path):
+    """The same check through the kubernetes-validate command line, on the whole rendered tree."""
+    cli = Path(sys.executable).with_name("kubernetes-validate")
+    if not cli.exists():
+        cli = shutil.which("kubernetes-validate")
+    assert cli, "kubernetes-validate is a test dependency"
+    rendered = tmp_path / "all.yaml"
+    rendered.write_text(yaml.safe_dump_all([o for o in render(".") if o["kind"] not in CUSTOM_KINDS]))
+    out = subprocess.run([str(cli), "--strict", "-k", VERSION, str(rendered)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "INFO" in out.stdout and "ERROR" not in out.stdout
+
+
+@pytest.mark.parametrize("pool", ["cpu", "gpu"])
+def test_worker_pool(pool):
+    objs = render(f"overlays/{pool}")
+    dep, hpa, pdb = one(objs, "Deployment"), one(objs, "HorizontalPodAutoscaler"), one(objs, "PodDisruptionBudget")
+    name = f"framepress-worker-{pool}"
+    assert dep["metadata"]["name"] == hpa["metadata"]["name"] == pdb["metadata"]["name"] == name
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
+
+    # Selectors pick this pool's pods only, and the PDB covers exactly them.
+    selector = dep["spec"]["selector"]["matchLabels"]
+    assert selector["framepress.io/pool"] == pool
+    assert pdb["spec"]["selector"]["matchLabels"] == selector
+    assert selector.items() <= dep["spec"]["template"]["metadata"]["labels"].items()
+    assert pdb["spec"]["maxUnavailable"] == 1
+
+    pod = dep["spec"]["template"]["spec"]
+    c = worker_container(dep)
+    assert pod["terminationGracePeriodSeconds"] > LONGEST_TASK_S
+    assert "replicas" not in dep["spec"]  # owned by the autoscaler
+    hook = " ".join(c["lifecycle"]["preStop"]["exec"]["command"])
+    assert "kill -TERM 1" in hook and "kill -0 1" in hook  # starts the drain, holds the kubelet's SIGTERM
+    port = next(p for p in c["ports"] if p["name"] == "metrics")["containerPort"]
+    config = next(o for o in render("common") if o["metadata"]["name"] == "framepress-config")
+    assert port == int(config["data"]["FRAMEPRESS_METRICS_PORT"]) == 9100
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert {"configMapRef": {"name": "framepress-config"}} in c["envFrom"]
+    assert {"secretRef": {"name": "framepress-secrets"}} in c["envFrom"]
+    env = {e["name"]: e for e in c["env"]}
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    # CPU requests equal limits: the HPA's % of request is the % of quota the worker exports.
+    assert c["resources"]["requests"]["cpu"] == c["resources"]["limits"]["cpu"]
+
+    behavior = hpa["spec"]["behavior"]
+    assert behavior["scaleUp"]["stabilizationWindowSeconds"] == 0
+    assert behavior["scaleDown"]["stabilizationWindowSeconds"] >= 300
+    assert all(p["type"] != "Pods" or p["value"] == 1 for p in behavior["scaleDown"]["policies"])
+    cpu_metric = next(m for m in hpa["spec"]["metrics"] if m["type"] == "Resource")
+    assert cpu_metric["resource"]["name"] == "cpu"
+
+    if pool == "gpu":
+        assert c["resources"]["limits"]["nvidia.com/gpu"] == 1
+        assert pod["nodeSelector"]
+        assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
+        assert c["image"].endswith("-gpu")
+        gpu_metric = next(m for m in hpa["spec"]["metrics"] if m["type"] == "Pods")
+        adapter = yaml.safe_load((K8S / "monitoring/prometheus-adapter-values.yaml").read_text())
+        rule = adapter["rules"]["custom"][0]
+        assert gpu_metric["pods"]["metric"]["name"] == rule["name"]["as"]
+        series = re.match(r"'?(\w+)\{", rule["seriesQuery"]).group(1)
+        exported = exported_metric_names()
+        assert series in exported
+        for m in re.findall(r"framepress_gpu_\((.*?)\)_ratio", rule["metricsQuery"])[0].split("|"):
+            assert f"framepress_gpu_{m}_ratio" in exported
+        assert rule["resources"]["overrides"] == {"namespace": {"resource": "namespace"}, "pod": {"resource": "pod"}}
+    else:
+        assert "nvidia.com/gpu" not in c["resources"]["limits"]
+        assert all(m["type"] == "Resource" for m in hpa["spec"]["metrics"])
+
+
+def test_both_pools_together_do_not_collide():
+    objs = render(".")
+    deployments = {o["metadata"]["name"] for o in by_kind(objs, "Deployment")}
+    assert deployments == {"framepress-worker-cpu", "framepress-worker-gpu", "framepress-reaper"}
+    selectors = [tuple(sorted(d["spec"]["selector"]["matchLabels"].items())) for d in by_kind(objs, "Deployment")]
+    assert len(set(selectors)) == 3
+
+
+def test_keda_scaled_object():
+    objs = render("overlays/gpu-keda")
+    assert not by_kind(objs, "HorizontalPodAutoscaler")  # KEDA makes its own; two would fight
+    so, auth = one(objs, "ScaledObject"), one(objs, "TriggerAuthentication")
+    dep = one(objs, "Deployment")
+    assert so["apiVersion"] == "keda.sh/v1alpha1" and auth["apiVersion"] == "keda.sh/v1alpha1"
+    spec = so["spec"]
+    assert spec["scaleTargetRef"]["name"] == dep["metadata"]["name"]
+    assert 0 <= spec["minReplicaCount"] <= spec["maxReplicaCount"]
+    assert spec["cooldownPeriod"] >= 300
+    behavior = spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
+    assert behavior["scaleUp"]["stabilizationWindowSeconds"] == 0
+    assert behavior["scaleDown"]["stabilizationWindowSeconds"] >= 300
+    triggers = {t["type"]: t for t in spec["triggers"]}
+    rabbit = triggers["rabbitmq"]
+    assert rabbit["metadata"]["queueName"] == TASKS_QUEUE
+    assert rabbit["metadata"]["mode"] == "QueueLength" and float(rabbit["metadata"]["value"]) > 0
+    assert rabbit["authenticationRef"]["name"] == auth["metadata"]["name"]
+    prom = triggers["prometheus"]["metadata"]
+    assert 0 < float(prom["threshold"]) <= 1
+    assert prom["serverAddress"].startswith("http")
+    for m in re.findall(r"framepress_gpu_\((.*?)\)_ratio", prom["query"])[0].split("|"):
+        assert f"framepress_gpu_{m}_ratio" in exported_metric_names()
+    assert dep["metadata"]["name"] in prom["query"].replace("-.*", "")
+    # The broker URL comes from the same Secret the workers use, under a key the template defines.
+    secret = yaml.safe_load((K8S / "common/secret.template.yaml").read_text())
+    ref = auth["spec"]["secretTargetRef"][0]
+    assert ref["parameter"] == "host" and ref["name"] == secret["metadata"]["name"]
+    assert ref["key"] in secret["stringData"]
+
+
+def test_prometheus_rules_and_scraping():
+    objs = render("common")
+    rule = one(objs, "PrometheusRule")
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    alerts = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
+    required = {"FramepressTaskEscalated", "FramepressWorkersLost", "FramepressQueueBacklogOld",
+                "FramepressNoReadyWorkers"}
+    assert required <= alerts.keys()
+    exported = exported_metric_names()
+    for name, r in alerts.items():
+        assert r["labels"]["severity"] in ("warning", "critical") and r["annotations"]["summary"]
+        for metric in re.findall(r"\b(framepress_\w+)", r["expr"]):
+            assert metric in exported, (name, metric)
+    assert "framepress_escalations_total" in alerts["FramepressTaskEscalated"]["expr"]
+    assert "framepress_workers_lost_total" in alerts["FramepressWorkersLost"]["expr"]
+    assert "framepress_queue_oldest_task_age_seconds" in alerts["FramepressQueueBacklogOld"]["expr"]
+    assert alerts["FramepressNoReadyWorkers"]["labels"]["severity"] == "critical"
+
+    monitor = one(objs, "PodMonitor")
+    assert monitor["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "framepress"}
+    assert monitor["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
+    assert monitor["spec"]["podMetricsEndpoints"][0]["path"] == "/metrics"
+
+
+def test_dashboard_queries_exported_metrics():
+    objs = render("common")
+    cm = next(o for o in objs if o["metadata"]["name"] == "framepress-grafana-dashboard")
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    dash = json.loads(cm["data"]["framepress-dashboard.json"])
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    exported = exported_metric_names()
+    used = {m for e in exprs for m in re.findall(r"\b(framepress_\w+)", e)}
+    assert used and used <= exported, used - exported
+    assert any("gpu" in m for m in used) and "framepress_cpu_utilization_ratio" in used
+
+
+def test_rabbitmq_consumer_timeout_outlasts_a_draining_task():
+    objs = render("common")
+    cm = next(o for o in objs if o["metadata"]["name"] == "framepress-rabbitmq-conf")
+    conf = cm["data"]["rabbitmq.conf"]
+    timeout_ms = int(re.search(r"^consumer_timeout\s*=\s*(\d+)\s*$", conf, re.M).group(1))
+    grace = max(one(render(f"overlays/{p}"), "Deployment")["spec"]["template"]["spec"]
+                ["terminationGracePeriodSeconds"] for p in ("cpu", "gpu"))
+    assert timeout_ms / 1000 > grace > LONGEST_TASK_S
+
+
+def test_pod_deletion_cost_rbac():
+    objs = render(".")
+    role = next(o for o in by_kind(objs, "Role") if o["metadata"]["name"] == "framepress-pod-deletion-cost")
+    assert any("pods" in r["resources"] and "patch" in r["verbs"] and r["apiGroups"] == [""] for r in role["rules"])
+    binding = one(objs, "RoleBinding")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    sa_names = {s["name"] for s in binding["subjects"] if s["kind"] == "ServiceAccount"}
+    for dep in by_kind(objs, "Deployment"):
+        if dep["metadata"]["name"].startswith("framepress-worker"):
+            assert dep["spec"]["template"]["spec"]["serviceAccountName"] in sa_names
+    assert {s["namespace"] for s in binding["subjects"]} == {"framepress"}
+
+
+def test_secret_template_has_no_values():
+    secret = yaml.safe_load((K8S / "common/secret.template.yaml").read_text())
+    assert secret["kind"] == "Secret"
+    assert secret["stringData"] and all(v == "" for v in secret["stringData"].values())
+    assert "secret.template.yaml" not in (K8S / "common/kustomization.yaml").read_text().split("resources:")[1] \
+        .split("configMapGenerator")[0].replace("# secret.template.yaml", "")
