@@ -7,6 +7,7 @@ loudly; nothing here skips.
 from __future__ import annotations
 
 import itertools
+import logging
 import json
 import os
 import shutil
@@ -41,6 +42,9 @@ SMALL_LADDER = {"name": "small", "gop_seconds": 1, "segment_seconds": 1,
                            "preset": "veryfast"}]}
 
 SESSION = uuid.uuid4().hex[:8]
+
+# moto's HTTP server logs every request at INFO.
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
 def _free_port() -> int:

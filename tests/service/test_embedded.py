@@ -1,0 +1,59 @@
+"""Embedded mode: SQLite, the database-backed queue and local files; no services at all."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .conftest import FRAMEPRESS, TINY_LADDER, ffprobe_frames
+
+HAPPY = ["taken", "details_loaded", "pulled", "transcoded", "uploaded", "succeeded"]
+
+
+def embedded_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FRAMEPRESS_", "AWS_"))}
+    env.update(FRAMEPRESS_DATA_DIR=str(tmp_path / "data"), FRAMEPRESS_METRICS_PORT="0")
+    return env
+
+
+@pytest.mark.timeout(120)
+def test_demo_runs_the_whole_flow_without_services(tmp_path):
+    proc = subprocess.run([FRAMEPRESS, "demo", "--json", "--seconds", "1", "--size", "640x360"],
+                          env=embedded_env(tmp_path), capture_output=True, text=True, timeout=110)
+    assert proc.returncode == 0, proc.stderr
+    st = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert st["status"] == "succeeded"
+    assert [e["kind"] for e in st["events"]] == HAPPY
+    assert (tmp_path / "data" / "framepress.db").is_file()
+    master = st["events"][-1]["data"]["master_playlist"]
+    assert master.startswith("file://") and Path(master[7:]).is_file()
+    for r in st["renditions"]:
+        assert ffprobe_frames(Path(r["uri"][7:])) == r["frames"] == 30
+
+
+@pytest.mark.timeout(120)
+def test_cli_submit_and_worker_on_the_local_queue(tmp_path, media_dir):
+    env = embedded_env(tmp_path)
+    ladder = tmp_path / "tiny.json"
+    ladder.write_text(json.dumps(TINY_LADDER))
+    source = (media_dir / "clip144.mp4").as_uri()
+    run = lambda *a: subprocess.run([FRAMEPRESS, *a], env=env, capture_output=True, text=True,
+                                    timeout=100)
+    ids = [json.loads(run("submit", source, "--ladder", str(ladder), "--json").stdout)["task_id"]
+           for _ in range(2)]
+    missing = json.loads(run("submit", (tmp_path / "absent.mp4").as_uri(), "--ladder", str(ladder),
+                             "--json").stdout)["task_id"]
+    worker = run("worker", "--max-tasks", "3")
+    assert worker.returncode == 0, worker.stdout + worker.stderr
+    for task_id in ids:
+        st = json.loads(run("status", task_id, "--json").stdout)
+        assert st["status"] == "succeeded" and [e["kind"] for e in st["events"]] == HAPPY
+        out = Path(st["renditions"][0]["uri"][7:])
+        assert out.is_file() and out.parent.name == task_id
+    st = json.loads(run("status", missing, "--json").stdout)
+    assert st["status"] == "escalated" and "does not exist" in st["last_error"]
+    listed = json.loads(run("tasks", "list", "--json").stdout)
+    assert {t["id"] for t in listed} == {*ids, missing}
