@@ -24,6 +24,13 @@ ESCALATIONS_QUEUE = "framepress.escalations"
 WEBHOOK_ENV = "FRAMEPRESS_ESCALATION_WEBHOOK"
 
 
+def escalations_queue_for(tasks_queue: str) -> str:
+    """`framepress.escalations`, with the same isolation prefix as the tasks queue."""
+    suffix = "framepress.tasks"
+    prefix = tasks_queue[:-len(suffix)] if tasks_queue.endswith(suffix) else ""
+    return prefix + ESCALATIONS_QUEUE
+
+
 def build_message(task_id: str, stage: Optional[str], error: str, attempts: int, *,
                   at: Optional[datetime] = None, kind: str = "", **extra: Any) -> dict:
     """The escalation notice: what an operator needs to decide retry or resolve."""

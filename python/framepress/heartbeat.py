@@ -24,9 +24,11 @@ PROGRESS_MIN_INTERVAL_S = 1.0
 
 
 class Heartbeat(threading.Thread):
-    def __init__(self, db: Database, store: TaskStore, worker_id: str, interval: float):
+    def __init__(self, db: Database, store: TaskStore, worker_id: str, interval: float,
+                 health: Any = None):
         super().__init__(name="framepress-heartbeat", daemon=True)
         self.db, self.store, self.worker_id, self.interval = db, store, worker_id, interval
+        self.health = health    # health.Health: liveness facts for /healthz (issue 4)
         self.state = "idle"
         self._stop_event = threading.Event()
         self._lock = threading.Lock()
@@ -44,16 +46,22 @@ class Heartbeat(threading.Thread):
             self._lease, self._cancel = lease, cancel_token
             self._progress = self._written_progress = 0.0
             self.lease_lost = False
-            self.state = "busy"
+            self.state = "draining" if self.state == "draining" else "busy"
+        if self.health is not None:
+            self.health.task_started(lease.task_id)
 
     def end_task(self) -> None:
         with self._lock:
             self._lease = self._cancel = None
             self._progress = None
-            self.state = "idle"
+            self.state = "draining" if self.state == "draining" else "idle"
+        if self.health is not None:
+            self.health.task_finished()
 
     def report_progress(self, fraction: float) -> None:
         self._progress = fraction  # a float store: safe from the engine's thread
+        if self.health is not None:
+            self.health.progress()
 
     def stop(self, state: str = "stopped") -> None:
         self.state = state
@@ -68,6 +76,10 @@ class Heartbeat(threading.Thread):
         last_progress_write = 0.0
         while not self._stop_event.wait(0.25):
             now = time.monotonic()
+            if self.health is not None:
+                # Beats even when the database is down: liveness is about this thread not being
+                # wedged; a DB outage is the breakers' business, not a reason to restart the pod.
+                self.health.beat()
             try:
                 if (self._lease is not None and self._progress != self._written_progress
                         and now - last_progress_write >= PROGRESS_MIN_INTERVAL_S):

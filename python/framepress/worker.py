@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 import threading
 import time
 from typing import Any, Callable, Optional
@@ -24,6 +23,7 @@ from .pipeline import TaskRun
 from .service_errors import BadMessage, StaleLease
 from .storage import StorageRouter
 from .tasks import EventKind, Lease, TaskStore
+from .worker_reliability import WorkerReliability
 
 log = logging.getLogger("framepress.worker")
 
@@ -52,12 +52,15 @@ class Worker:
         self.broker = broker or open_broker(settings, self.db)
         self.storage = StorageRouter(allow_files=bool(settings.allow_file_uris),
                                      upload_concurrency=settings.upload_concurrency or 8)
-        self.policy = policy or SimplePolicy()
+        # Retries with backoff, breakers, escalation notices, health, drain, reaper (issue 4).
+        self.reliability = WorkerReliability(settings, self.id, self.db, self.broker)
+        self.policy = policy or self.reliability.policy
         self.max_tasks, self.until = max_tasks, until
         self.stop_event = threading.Event()
         self.tasks_done = 0
         self.details = worker_details(self.id)
-        self.heartbeat = Heartbeat(self.db, self.store, self.id, settings.heartbeat_seconds or 5.0)
+        self.heartbeat = Heartbeat(self.db, self.store, self.id, settings.heartbeat_seconds or 5.0,
+                                   health=self.reliability.health)
         self._cancel_token: Any = None
 
     def _log(self, level: int, msg: str, *args: Any, task_id: Optional[str] = None, **extra: Any) -> None:
@@ -70,15 +73,18 @@ class Worker:
         self.heartbeat.start()
         self._start_metrics()
         self._install_signals()
+        self.reliability.health.set_connected(True)
+        self.reliability.start_reaper(lambda tid, prio: self.broker.publish_task(tid, priority=prio))
         self._log(logging.INFO, "worker started on %s", self.broker.tasks_queue,
                   data={k: self.details[k] for k in ("hostname", "pod", "node", "pid", "version")})
         try:
             self.broker.consume(self.handle, self.stop_event, on_idle=self._check_until)
         finally:
+            self.reliability.close()
             self.heartbeat.stop("stopped")
             self.broker.close()
             self._log(logging.INFO, "worker stopped after %d tasks", self.tasks_done)
-        return 0
+        return self.reliability.drainer.exit_code or 0
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -99,33 +105,37 @@ class Worker:
         if not port:
             return
         try:
-            metrics.start_server(port, health=lambda: (self.heartbeat.is_alive(), "heartbeat"),
-                                 ready=lambda: (not self.stop_event.is_set(), "draining"))
+            self.reliability.start_metrics(port)
         except NotImplementedError:
             pass
         except Exception as exc:  # noqa: BLE001  metrics are not worth dying for
             self._log(logging.WARNING, "metrics server not started: %r", exc)
 
     def _install_signals(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-
-        def on_term(signum, _frame) -> None:
-            if self.stop_event.is_set() and self._cancel_token is not None:
-                self._log(logging.WARNING, "second signal: cancelling the task in hand")
-                self._cancel_token.cancel()
-            self._log(logging.INFO, "signal %d: draining (finishing the task in hand)", signum)
-            metrics.set_draining(True)
+        """SIGTERM drains (drain.Drainer); a second one, or the drain timeout, cancels the task
+        in hand and returns its message. Handlers only set flags: pika is not re-entered."""
+        def on_drain() -> None:
+            self.heartbeat.state = "draining"
             self.stop()
-        signal.signal(signal.SIGTERM, on_term)
-        signal.signal(signal.SIGINT, on_term)
+
+        def on_force() -> None:
+            token = self._cancel_token
+            if token is not None:
+                token.cancel()
+        self.reliability.install_drain(on_drain, on_force)
 
     # ---- one delivery -------------------------------------------------------------------------
 
     def handle(self, delivery: Delivery) -> None:
+        # An open breaker (S3 or the database down) holds this delivery; with prefetch 1 the
+        # rest of the queue waits for healthy workers instead of burning retries here.
+        if not self.reliability.wait_for_dependencies(self.stop_event):
+            delivery.requeue()
+            return
         try:
             settle = self._handle(delivery)
         except Exception as exc:  # noqa: BLE001  e.g. the database is down: hand the message back
+            self.reliability.record_unhandled(exc)
             self._log(logging.ERROR, "delivery not processed, requeued: %r", exc, exc_info=True)
             time.sleep(1.0)  # don't spin on a dependency outage
             settle = delivery.requeue
@@ -163,6 +173,7 @@ class Worker:
                                        worker_id=self.id,
                                        message="delivered again with no attempts left")
             metrics.escalated()
+            self._notify_exhausted(task_id)
             return delivery.ack
         assert taken.lease is not None
         self._log(logging.INFO, "taken (attempt %d)", taken.lease.attempt, task_id=task_id,
@@ -181,10 +192,13 @@ class Worker:
                       received_at=received)
         metrics.task_started()
         self.heartbeat.begin_task(lease, token)
+        self.reliability.drainer.task_started()
         outcome = "failed"
+        settle = delivery.ack
         try:
             run.run()
             outcome = "succeeded"
+            self.reliability.record_success()
             for stage, seconds in run.seconds.items():
                 metrics.stage_observed(stage, seconds)
         except StaleLease as exc:
@@ -195,6 +209,9 @@ class Worker:
                 outcome = "stale"
                 self._log(logging.WARNING, "stopped: lease taken over during %s", run.stage,
                           task_id=lease.task_id)
+            elif self.reliability.forced and token.cancelled:
+                outcome = "returned"
+                settle = self._return_task(lease, run.stage, delivery)
             else:
                 try:
                     outcome = self._record_failure(lease, run.stage, exc)
@@ -204,10 +221,40 @@ class Worker:
         finally:
             self.heartbeat.end_task()
             self._cancel_token = None
+            self.reliability.drainer.task_finished()
             metrics.task_finished(outcome, time.monotonic() - received)
             self.tasks_done += 1
         # Stale: the new holder has its own delivery; ours carries nothing more.
-        return delivery.ack
+        return settle
+
+    def _return_task(self, lease: Lease, stage: str, delivery: Delivery) -> Callable[[], None]:
+        """Forced drain: the engine was cancelled. Give the attempt back and hand the message
+        back to the broker so another worker starts the task at once."""
+        message = "worker shutting down: task cancelled and returned to the queue"
+        self._log(logging.WARNING, message, task_id=lease.task_id)
+        try:
+            self.store.fail(lease, status=TaskStatus.QUEUED, give_back_attempt=True,
+                            error_event={"stage": stage, "message": message,
+                                         "data": {"type": "Cancelled", "drain": True}},
+                            follow_up={"kind": EventKind.REQUEUED, "stage": stage,
+                                       "message": "returned for redelivery (drain)"})
+        except StaleLease:
+            return delivery.ack
+        return delivery.requeue
+
+    def _notify_exhausted(self, task_id: str) -> None:
+        """Escalation notices for a task escalated at take (no attempts left)."""
+        spec = self.store.get(task_id)
+        if spec is None:
+            return
+        failure = Failure(task_id=task_id, stage="taken",
+                          error=RuntimeError("delivered again with no attempts left"),
+                          attempt=spec.attempts, max_attempts=spec.max_attempts)
+        try:
+            self.policy.on_escalated(failure, Decision(ESCALATE, "attempts exhausted",
+                                                       data={"escalation": "exhausted"}))
+        except Exception as exc:  # noqa: BLE001  notifications never fail the worker
+            self._log(logging.ERROR, "escalation hook failed: %r", exc, task_id=task_id)
 
     def _record_failure(self, lease: Lease, stage: str, exc: BaseException) -> str:
         failure = Failure(task_id=lease.task_id, stage=stage, error=exc, attempt=lease.attempt,

@@ -25,6 +25,7 @@ from typing import Any, Callable, Optional
 from . import escalation, metrics
 from .breaker import Breakers, CircuitBreaker
 from .drain import Drainer
+from .escalation import escalations_queue_for
 from .failure_policy import BackoffPolicy
 from .health import Health
 from .retry import DEPENDENCY, RetryPolicy, classify
@@ -35,13 +36,6 @@ log = logging.getLogger("framepress.worker")
 def _env_float(name: str, default: float) -> float:
     raw = os.environ.get(name, "")
     return float(raw) if raw.strip() else default
-
-
-def escalations_queue_for(tasks_queue: str) -> str:
-    """`framepress.escalations`, with the same isolation prefix as the tasks queue."""
-    suffix = "framepress.tasks"
-    prefix = tasks_queue[:-len(suffix)] if tasks_queue.endswith(suffix) else ""
-    return prefix + escalation.ESCALATIONS_QUEUE
 
 
 def worker_timeout(settings) -> float:

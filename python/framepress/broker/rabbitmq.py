@@ -103,6 +103,9 @@ class RabbitBroker(Broker):
             self._pub_ch = self._pub_conn.channel()
             self._pub_ch.confirm_delivery()
             declare_queues(self._pub_ch, self._tasks_queue, self.dead_queue)
+            # Escalation notices go to a queue next to the tasks queue (issue 4).
+            from ..escalation import declare_queue, escalations_queue_for
+            declare_queue(self._pub_ch, escalations_queue_for(self._tasks_queue))
         return self._pub_ch
 
     def _close_publisher(self) -> None:
@@ -148,7 +151,9 @@ class RabbitBroker(Broker):
                 try:
                     ch = self._publisher()
                     if self._delays is None or self._delays_channel is not ch:
-                        self._delays = DelayQueues(self._tasks_queue)
+                        # Steps from the same FRAMEPRESS_RETRY_* settings as the worker's backoff.
+                        from ..retry import RetryPolicy
+                        self._delays = DelayQueues(self._tasks_queue, RetryPolicy.from_env())
                         self._delays.declare(ch)
                         self._delays_channel = ch
                     self._delays.publish(ch, encode(payload), delay_s)
