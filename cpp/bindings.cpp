@@ -8,6 +8,7 @@
 #include "framepress/Demuxer.h"
 #include "framepress/Transcoder.h"
 #include "framepress/error.h"
+#include "framepress/log.h"
 
 namespace py = pybind11;
 using namespace pybind11::literals;
@@ -82,7 +83,7 @@ py::dict to_dict(const fp::TranscodeResult& res) {
 
 PYBIND11_MODULE(_engine, m) {
   m.doc() = "framepress native engine (FFmpeg)";
-  av_log_set_level(AV_LOG_ERROR);
+  fp::install_log_capture();
 
   py::register_exception_translator([](std::exception_ptr p) {
     try {

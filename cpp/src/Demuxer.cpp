@@ -20,6 +20,7 @@ int Demuxer::interrupted(void* opaque) {
 }
 
 Demuxer::Demuxer(const std::string& path, CancelFlagPtr cancel) : cancel_(std::move(cancel)) {
+  take_ffmpeg_log();  // errors logged before this job are not this job's
   AVFormatContext* raw = avformat_alloc_context();
   if (!raw) throw Error(ErrorKind::Input, "open", "out of memory opening " + path);
   raw->interrupt_callback.callback = &Demuxer::interrupted;
@@ -31,13 +32,13 @@ Demuxer::Demuxer(const std::string& path, CancelFlagPtr cancel) : cancel_(std::m
   int ret = avformat_open_input(&raw, url.c_str(), nullptr, opts.ptr());
   if (ret < 0) {
     // avformat_open_input frees the context on failure.
-    std::string text = av_error_text(ret);
+    std::string text = ffmpeg_error_text(ret);
     throw Error(ErrorKind::Input, "open", "cannot open " + path + ": " + text, text);
   }
   ctx_.reset(raw);
   ret = avformat_find_stream_info(ctx_.get(), nullptr);
   if (ret < 0) {
-    std::string text = av_error_text(ret);
+    std::string text = ffmpeg_error_text(ret);
     throw Error(ErrorKind::Input, "probe", "cannot read stream info of " + path + ": " + text, text);
   }
   video_index_ = av_find_best_stream(ctx_.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);

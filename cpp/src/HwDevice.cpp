@@ -40,13 +40,9 @@ bool nvenc_opens(const char* name) {
 
 void probe() {
   AVBufferRef* dev = nullptr;
-  // A machine without CUDA is normal: keep FFmpeg from logging the failed library load.
-  const int level = av_log_get_level();
-  av_log_set_level(AV_LOG_QUIET);
   int ret = av_hwdevice_ctx_create(&dev, AV_HWDEVICE_TYPE_CUDA, nullptr, nullptr, 0);
-  av_log_set_level(level);
   if (ret < 0) {
-    g_caps.cuda_error = "no CUDA device (" + av_error_text(ret) + ")";
+    g_caps.cuda_error = "no CUDA device: " + ffmpeg_error_text(ret);
     return;
   }
   g_cuda.reset(dev);
@@ -57,6 +53,7 @@ void probe() {
   }
   for (const char* name : {"h264_nvenc", "hevc_nvenc", "av1_nvenc"})
     if (nvenc_opens(name)) g_caps.nvenc_encoders.push_back(name);
+  take_ffmpeg_log();  // an encoder that did not open is an answer, not an error
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "framepress/ffmpeg.h"
+#include "framepress/log.h"
 
 namespace fp {
 
@@ -19,10 +20,17 @@ class Error : public std::runtime_error {
   std::string ffmpeg_message;
 };
 
+// FFmpeg's error text for `ret`, with the detail FFmpeg logged for it when there is one.
+inline std::string ffmpeg_error_text(int ret) {
+  std::string text = av_error_text(ret);
+  std::string detail = take_ffmpeg_log();
+  return detail.empty() || detail == text ? text : text + " (" + detail + ")";
+}
+
 // Throws `kind` when an FFmpeg call returned a negative error code.
 inline int check(int ret, ErrorKind kind, const std::string& step, const std::string& what) {
   if (ret < 0) {
-    std::string text = av_error_text(ret);
+    std::string text = ffmpeg_error_text(ret);
     throw Error(kind, step, what + ": " + text, text);
   }
   return ret;

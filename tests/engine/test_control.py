@@ -1,0 +1,104 @@
+"""Progress, cancel, atomic outputs and output errors."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+
+import framepress
+from framepress.errors import Cancelled, OutputError
+from conftest import make_clip
+
+SLOW = {"name": "slow", "gop_seconds": 1, "segment_seconds": 2, "rungs": [
+    {"name": "360p", "height": 360, "bitrate": 800_000, "preset": "medium"},
+    {"name": "240p", "height": 240, "bitrate": 400_000, "preset": "medium"}]}
+
+
+@pytest.fixture(scope="module")
+def long_clip(media_dir):
+    return make_clip(media_dir / "long.mp4", seconds=20, size="640x360")
+
+
+def test_progress_is_throttled_monotonic_and_ends_at_one(clip, tmp_path):
+    seen = []
+    framepress.transcode(clip, tmp_path, SLOW, on_progress=seen.append)
+    fractions = [p.fraction for p in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert seen[-1].frames == 60
+    gaps = [b.elapsed - a.elapsed for a, b in zip(seen, seen[1:-1])]
+    assert all(g >= framepress.engine.PROGRESS_INTERVAL_S * 0.9 for g in gaps)
+
+
+def test_gil_is_released_while_transcoding(clip, tmp_path):
+    ticks = []
+    stop = threading.Event()
+
+    def count():
+        while not stop.is_set():
+            ticks.append(1)
+            time.sleep(0.001)
+
+    t = threading.Thread(target=count)
+    t.start()
+    framepress.transcode(clip, tmp_path, SLOW)
+    stop.set()
+    t.join()
+    assert len(ticks) > 50
+
+
+def test_cancel_mid_transcode_returns_quickly_and_leaves_nothing(long_clip, tmp_path):
+    token = framepress.CancelToken()
+    out = tmp_path / "out"
+    cancelled_at = []
+
+    def on_progress(p):
+        if p.fraction > 0.1 and not token.cancelled:
+            token.cancel()
+            cancelled_at.append(time.monotonic())
+
+    with pytest.raises(Cancelled):
+        framepress.transcode(long_clip, out, SLOW, hls=True, on_progress=on_progress, cancel=token)
+    assert cancelled_at and time.monotonic() - cancelled_at[0] < 1.0
+    assert list(out.iterdir()) == []
+
+
+def test_cancel_from_another_thread(long_clip, tmp_path):
+    token = framepress.CancelToken()
+    timer = threading.Timer(0.5, token.cancel)
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        framepress.transcode(long_clip, tmp_path, SLOW, cancel=token)
+    assert time.monotonic() - started < 1.5
+
+
+def test_unwritable_output_directory(clip, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):  # root ignores mode bits: use a path under a regular file
+            target = tmp_path / "afile"
+            target.write_text("x")
+            locked = target / "sub"
+        with pytest.raises(OutputError) as info:
+            framepress.transcode(clip, locked, SLOW)
+        assert info.value.step == "prepare output"
+    finally:
+        (tmp_path / "locked").chmod(0o700)
+
+
+def test_full_disk_is_an_output_error(clip):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    with pytest.raises(OutputError):
+        framepress.transcode(clip, "/dev/full/out", SLOW)
+
+
+def test_outputs_replace_earlier_ones_atomically(clip, tmp_path):
+    (tmp_path / "360p.mp4").write_bytes(b"old")
+    result = framepress.transcode(clip, tmp_path, SLOW)
+    assert os.path.getsize(result.renditions[0].path) > 1000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["240p.mp4", "360p.mp4"]
