@@ -68,3 +68,124 @@ def pg_database():
         with admin.connect() as c:
             c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+# ---- the whole service: Postgres, RabbitMQ, moto S3 behind a fault-injecting proxy -----------
+
+BUCKET = "framepress-reliability"
+TINY_LADDER = {"name": "tiny", "gop_seconds": 1, "segment_seconds": 1,
+               "audio": {"codec": "aac", "bitrate": 64000},
+               "rungs": [{"name": "144p", "height": 144, "codec": "h264", "bitrate": 150000,
+                          "preset": "ultrafast"}]}
+# Slow on purpose: long enough to act while the engine runs (kill, cancel, SIGTERM).
+SLOW_LADDER = {"name": "slow", "gop_seconds": 1, "segment_seconds": 2,
+               "audio": {"codec": "aac", "bitrate": 64000},
+               "rungs": [{"name": "360p", "height": 360, "codec": "h264", "bitrate": 600000,
+                          "preset": "slow"},
+                         {"name": "240p", "height": 240, "codec": "h264", "bitrate": 300000,
+                          "preset": "slow"}]}
+
+
+@pytest.fixture(scope="session")
+def s3_service():
+    """moto over HTTP, and the fault proxy in front of it. Workers talk to the proxy; the
+    tests' own client talks to moto directly, so setup works while the proxy is down."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+    from s3proxy import S3FaultProxy
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    direct = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    direct.create_bucket(Bucket=BUCKET)
+    proxy = S3FaultProxy(port)
+    yield {"client": direct, "proxy": proxy, "endpoint": proxy.endpoint}
+    proxy.close()
+    server.stop()
+
+
+def _make_clip(path, seconds, size):
+    import subprocess
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    f"testsrc2=size={size}:rate=30:duration={seconds}", "-f", "lavfi", "-i",
+                    f"sine=frequency=440:duration={seconds}", "-c:v", "libx264", "-preset",
+                    "ultrafast", "-g", "30", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k",
+                    "-shortest", str(path)], check=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def sources(s3_service, tmp_path_factory):
+    """s3:// URIs of the test media: a tiny clip, a long one, a corrupt file."""
+    d = tmp_path_factory.mktemp("media")
+    run = uuid.uuid4().hex[:8]
+    s3 = s3_service["client"]
+    out = {}
+    for name, seconds, size in (("tiny", 1, "256x144"), ("long", 20, "640x360")):
+        key = f"sources/{run}/{name}.mp4"
+        s3.upload_file(str(_make_clip(d / f"{name}.mp4", seconds, size)), BUCKET, key)
+        out[name] = f"s3://{BUCKET}/{key}"
+    key = f"sources/{run}/corrupt.mp4"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b"\x00\x00\x00\x18ftypmp42" + os.urandom(4096))
+    out["corrupt"] = f"s3://{BUCKET}/{key}"
+    key = f"sources/{run}/always-aborted.mp4"
+    s3.upload_file(str(d / "tiny.mp4"), BUCKET, key)
+    out["flaky"] = f"s3://{BUCKET}/{key}"
+    return out
+
+
+SERVICE_ENV = {
+    # Small, deterministic backoff so retries fit in a test.
+    "FRAMEPRESS_RETRY_INITIAL": "0.5", "FRAMEPRESS_RETRY_FACTOR": "2",
+    "FRAMEPRESS_RETRY_MAX": "4", "FRAMEPRESS_RETRY_JITTER": "none",
+    "FRAMEPRESS_BREAKER_THRESHOLD": "2", "FRAMEPRESS_BREAKER_PROBE_SECONDS": "1",
+    "FRAMEPRESS_BREAKER_MAX_PROBE_SECONDS": "2",
+    "FRAMEPRESS_WORKER_TIMEOUT": "4",
+    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@pytest.fixture
+def service(pg_database, s3_service, tmp_path, monkeypatch):
+    """Settings for one test (fresh database, unique queues) and the environment workers need.
+    The environment is also applied to this process, for in-process workers."""
+    from framepress.config import Settings
+    prefix = f"fprel{uuid.uuid4().hex[:8]}."
+    settings = Settings.from_env({}, database_url=pg_database.url, broker_url=AMQP_URL,
+                                 queue_prefix=prefix, output_uri=f"s3://{BUCKET}/out/{prefix}",
+                                 scratch_dir=str(tmp_path), metrics_port=0,
+                                 heartbeat_seconds=1.0, lease_seconds=4.0, max_attempts=3,
+                                 data_dir=str(tmp_path / "data"), log_level="INFO")
+    env = dict(SERVICE_ENV, AWS_ENDPOINT_URL=s3_service["endpoint"])
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    full_env = dict(os.environ)
+    for key, value in settings.__dict__.items():
+        if value is not None:
+            full_env["FRAMEPRESS_" + key.upper()] = (str(value).lower() if isinstance(value, bool)
+                                                     else str(value))
+    yield {"settings": settings, "env": full_env, "db": pg_database, "prefix": prefix,
+           "s3": s3_service["client"], "proxy": s3_service["proxy"]}
+    _delete_queues_with_prefix(prefix)
+
+
+def _delete_queues_with_prefix(prefix: str) -> None:
+    import subprocess
+    try:
+        names = subprocess.run(["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True,
+                               text=True, timeout=30).stdout.split()
+    except (OSError, subprocess.TimeoutExpired):
+        return
+    names = [n for n in names if n.startswith(prefix)]
+    if not names:
+        return
+    import pika
+    conn = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    ch = conn.channel()
+    for n in names:
+        ch.queue_delete(n)
+    conn.close()
