@@ -18,6 +18,18 @@ from framepress.bench.runner import BenchOptions, run_bench
 BENCH_DIR = Path(__file__).resolve().parent
 
 
+def _command_line(args: argparse.Namespace) -> str:
+    """The flags that shape the figures (paths by file name only: no machine paths in reports)."""
+    parts = ["python bench/ladder.py", f"--rounds {args.rounds}"]
+    parts += [f"--seconds {args.seconds:g}"] if args.seconds else []
+    parts += ["--quick"] if args.quick else []
+    parts += [f"--source {args.source.name}"] if args.source else []
+    parts += [f"--ladder {Path(args.ladder).name}"] if args.ladder != "default" else []
+    parts += [f"--systems {args.systems}"] if args.systems else []
+    parts += ["--no-quality"] if args.no_quality else []
+    return " ".join(parts)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
@@ -34,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
                         rounds=args.rounds, quick=args.quick, seconds=args.seconds,
                         systems=args.systems.split(",") if args.systems else None,
                         measure_quality=not args.no_quality,
-                        command="python bench/ladder.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+                        command=_command_line(args))
     with progress_for_terminal() as progress:
         run_bench(opts, progress)
     print((opts.out / "RESULTS.md").read_text())

@@ -37,6 +37,7 @@ class EngineBenchOptions:
     hwaccel: str = "cpu"
     measure_quality: bool = True
     extra_systems: list[System] = field(default_factory=list)
+    system_list: Optional[list[System]] = None   # replaces the default engine + peers
 
 
 def _source(opts: EngineBenchOptions) -> Path:
@@ -52,7 +53,8 @@ def _source(opts: EngineBenchOptions) -> Path:
 
 
 def _select(opts: EngineBenchOptions) -> list[System]:
-    every = [engine_system(opts.hwaccel)] + peer_systems() + list(opts.extra_systems)
+    every = opts.system_list or [engine_system(opts.hwaccel)] + peer_systems()
+    every = every + list(opts.extra_systems)
     if opts.systems:
         unknown = set(opts.systems) - {s.name for s in every}
         if unknown:

@@ -93,10 +93,11 @@ class System:
     notes: list[str] = field(default_factory=list)
 
 
-def engine_system(hwaccel: str = "cpu", python: str = sys.executable) -> System:
+def engine_system(hwaccel: str = "cpu", python: str = sys.executable, *, name: str = "engine",
+                  is_engine: bool = True) -> System:
     def commands(source: str, plan: Plan, out: Path) -> list[list[str]]:
         return [[python, "-c", ENGINE_SNIPPET, source, str(out), plan.ladder.to_json(), hwaccel]]
-    return System("engine", f"framepress engine (hwaccel={hwaccel})", commands, is_engine=True)
+    return System(name, f"framepress engine (hwaccel={hwaccel})", commands, is_engine=is_engine)
 
 
 def peer_systems(python: str = sys.executable) -> list[System]:

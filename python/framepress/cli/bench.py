@@ -1,2 +1,93 @@
-"""Commands registered on `framepress` (filled in by its owner)."""
-from . import cli  # noqa: F401
+"""`framepress bench`: the benchmark suite (see framepress.bench)."""
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from . import cli
+
+MODE_CHOICES = ("engine", "pipeline", "scale", "gpu", "all")
+
+
+def _summary_table(results: dict, modes: tuple[str, ...]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    console = Console()
+    eng = results.get("engine") if "engine" in modes else None
+    if eng:
+        t = Table(title="engine and peers (median over rounds)")
+        for col in ("system", "wall s", "CPU s", "peak MB", "fps", "PSNR (lowest rung)"):
+            t.add_column(col, justify="left" if col == "system" else "right")
+        for name, s in eng["systems"].items():
+            if not s.get("rounds"):
+                t.add_row(name, "–", "–", "–", "–", s.get("error", "")[:60])
+                continue
+            sm = s["summary"]
+            psnr = f"{s['rungs'][-1]['psnr']:.2f}" if s.get("rungs") else "–"
+            t.add_row(name, f"{sm['wall_s']['median']:.2f}", f"{sm['cpu_s']['median']:.2f}",
+                      f"{sm['peak_rss_mb']['median']:.0f}", f"{sm['fps']['median']:.1f}", psnr)
+        console.print(t)
+    for mode in modes:
+        if mode != "engine" and results.get(mode, {}).get("skipped"):
+            console.print(f"{mode}: skipped ({results[mode]['skipped']})")
+
+
+def _command_line(mode: str, ladder: str, rounds: Optional[int], quick: bool,
+                  seconds: Optional[float], systems: Optional[str], source: Optional[Path]) -> str:
+    """How this run was asked for, for the report (the source by name only: no local paths)."""
+    parts = ["framepress bench", mode]
+    parts += ["--quick"] if quick else []
+    parts += [f"--rounds {rounds}"] if rounds else []
+    parts += [f"--seconds {seconds:g}"] if seconds else []
+    parts += [f"--ladder {shlex.quote(Path(ladder).name)}"] if ladder != "default" else []
+    parts += [f"--systems {systems}"] if systems else []
+    parts += [f"--source {shlex.quote(source.name)}"] if source else []
+    return " ".join(parts)
+
+
+@cli.command()
+@click.argument("mode", type=click.Choice(MODE_CHOICES), default="engine")
+@click.option("--source", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Your own source file (default: DESIGN §5's generated 1080p30 clip).")
+@click.option("--ladder", default="default", show_default=True, help="Built-in ladder name or JSON file.")
+@click.option("--rounds", type=click.IntRange(1, 100), default=None,
+              help="Alternating rounds of every system (default 3; 1 with --quick).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("bench"),
+              show_default=True, help="Where RESULTS.md, the plots and work files go.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.option("--quick", is_flag=True, help="A tiny clip and one round: a smoke test in seconds.")
+@click.option("--seconds", type=click.FloatRange(0.5, 600), default=None,
+              help="Length of the generated clip.")
+@click.option("--systems", default=None,
+              help="Comma-separated subset of engine,ffmpeg,ffmpeg-new,pyav,ffmpeg-x4.")
+@click.option("--no-quality", is_flag=True, help="Skip PSNR/SSIM.")
+def bench(mode: str, source: Optional[Path], ladder: str, rounds: Optional[int], out: Path,
+          as_json: bool, quick: bool, seconds: Optional[float], systems: Optional[str],
+          no_quality: bool) -> None:
+    """Benchmark the engine against FFmpeg and PyAV, the pipeline's overhead, throughput against
+    workers, and the GPU paths; writes OUT/RESULTS.md with PNG plots."""
+    from ..ladder import load_ladder
+    from ..bench.progress import progress_for_terminal
+    from ..bench.runner import MODES, BenchOptions, run_bench
+
+    load_ladder(ladder)                       # a bad ladder fails here, before any work
+    modes = MODES if mode == "all" else (mode,)
+    opts = BenchOptions(modes=modes, out=out, source=source, ladder=ladder,
+                        rounds=rounds or (1 if quick else 3), quick=quick, seconds=seconds,
+                        systems=systems.split(",") if systems else None,
+                        measure_quality=not no_quality,
+                        command=_command_line(mode, ladder, rounds, quick, seconds, systems, source))
+    try:
+        with progress_for_terminal(not as_json) as progress:
+            results = run_bench(opts, progress)
+    except ValueError as exc:                 # e.g. unknown system names, a non-h264 ladder
+        raise click.UsageError(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps({m: results[m] for m in modes}, indent=1))
+    else:
+        _summary_table(results, modes)
+        click.echo(f"report: {out / 'RESULTS.md'}")

@@ -1,0 +1,70 @@
+"""`framepress bench engine --quick`: a well-formed report, every system, consistent figures."""
+from __future__ import annotations
+
+import json
+import statistics
+
+import pytest
+
+from framepress.cli import main
+
+SYSTEMS = {"engine", "ffmpeg", "ffmpeg-new", "pyav", "ffmpeg-x4"}
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    capture = pytest.MonkeyPatch()
+    lines: list[str] = []
+    capture.setattr("click.echo", lambda msg="", **kw: lines.append(str(msg)))
+    try:
+        assert main(["bench", "engine", "--quick", "--rounds", "2", "--out", str(out), "--json"]) == 0
+    finally:
+        capture.undo()
+    return out, json.loads("\n".join(lines))["engine"]
+
+
+def test_every_system_ran_with_positive_figures(quick):
+    _, res = quick
+    assert set(res["systems"]) == SYSTEMS
+    rungs = [r["name"] for r in res["settings"]["plan"]["rungs"]]
+    assert rungs == ["720p", "480p", "360p"]
+    for name, s in res["systems"].items():
+        assert not s["error"], f"{name}: {s['error']}"
+        assert len(s["rounds"]) == 2
+        for row in s["rounds"]:
+            assert row["wall_s"] > 0 and row["cpu_s"] > 0 and row["peak_rss_mb"] > 10 and row["fps"] > 0
+            assert set(row["rung_fps"]) == set(rungs)
+        assert [r["name"] for r in s["rungs"]] == rungs
+        for r in s["rungs"]:
+            assert r["frames"] == res["source"]["frames"] and r["has_audio"]
+            assert 25 < r["psnr"] < 60 and 0.5 < r["ssim"] <= 1 and r["video_kbps"] > 0
+
+
+def test_ratios_are_consistent_with_the_raw_figures(quick):
+    _, res = quick
+    engine = res["systems"]["engine"]["rounds"]
+    assert set(res["ratios"]) == SYSTEMS - {"engine"}
+    for peer, ratios in res["ratios"].items():
+        rounds = res["systems"][peer]["rounds"]
+        for metric, r in ratios.items():
+            raw = [e[metric] / p[metric] for e, p in zip(engine, rounds)]
+            assert r["median"] == pytest.approx(statistics.median(raw))
+            assert r["min"] == pytest.approx(min(raw)) and r["max"] == pytest.approx(max(raw))
+            assert r["min"] <= r["median"] <= r["max"]
+    for s in res["systems"].values():
+        walls = [row["wall_s"] for row in s["rounds"]]
+        assert s["summary"]["wall_s"]["median"] == pytest.approx(statistics.median(walls))
+
+
+def test_report_and_plot_are_written(quick):
+    out, res = quick
+    text = (out / "RESULTS.md").read_text()
+    for needle in ("## Machine and versions", "### Time and memory", "### Engine ÷ peer",
+                   "### Quality per rung", "### Targets (issue 2)", "x264", "fps_per_rung.png"):
+        assert needle in text
+    for name in SYSTEMS:
+        assert f"| {name} |" in text or f"| **{name}** |" in text
+    assert (out / "fps_per_rung.png").read_bytes().startswith(PNG)
+    assert str(out) not in text          # no machine paths in the report
