@@ -115,12 +115,14 @@ def test_worker_pool(pool):
 
     pod = dep["spec"]["template"]["spec"]
     c = worker_container(dep)
+    config = next(o for o in render("common") if o["metadata"]["name"] == "framepress-config")
     assert pod["terminationGracePeriodSeconds"] > LONGEST_TASK_S
+    # The worker's own drain timeout falls between the task and the kubelet's SIGKILL.
+    assert LONGEST_TASK_S < float(config["data"]["FRAMEPRESS_DRAIN_TIMEOUT"]) < pod["terminationGracePeriodSeconds"]
     assert "replicas" not in dep["spec"]  # owned by the autoscaler
     hook = " ".join(c["lifecycle"]["preStop"]["exec"]["command"])
     assert "kill -TERM 1" in hook and "kill -0 1" in hook  # starts the drain, holds the kubelet's SIGTERM
     port = next(p for p in c["ports"] if p["name"] == "metrics")["containerPort"]
-    config = next(o for o in render("common") if o["metadata"]["name"] == "framepress-config")
     assert port == int(config["data"]["FRAMEPRESS_METRICS_PORT"]) == 9100
     assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
     assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
