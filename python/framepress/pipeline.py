@@ -12,7 +12,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from .ladder import load_ladder
 from .storage import StorageRouter, join_uri
@@ -99,13 +99,12 @@ class TaskRun:
         prefix = join_uri(self.spec.output_uri, self.spec.id)
         files = sorted(p for p in out_dir.rglob("*") if p.is_file())
         storage = self.storage.for_uri(prefix)
-        # Playlists last: a player that finds master.m3u8 finds every segment it names.
-        files.sort(key=lambda p: p.suffix == ".m3u8")
-        media = [p for p in files if p.suffix != ".m3u8"]
-        playlists = [p for p in files if p.suffix == ".m3u8"]
+        # The master playlist last: a player that finds it finds everything it leads to.
+        master = [p for p in files if p.name == "master.m3u8"]
+        rest = [p for p in files if p.name != "master.m3u8"]
         transfers = []
         with ThreadPoolExecutor(max(1, self.upload_concurrency)) as pool:
-            for batch in (media, playlists):
+            for batch in (rest, master):
                 transfers += list(pool.map(
                     lambda p: storage.upload(p, join_uri(prefix, p.relative_to(out_dir).as_posix())),
                     batch))

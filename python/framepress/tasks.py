@@ -50,6 +50,7 @@ class TakeResult:
     """What a delivery found. Exactly one of: `lease` set (work it), or `outcome` explains why not."""
     outcome: str                  # "taken" | "unknown" | "settled" | "busy" | "exhausted"
     lease: Optional[Lease] = None
+    spec: Optional["TaskSpec"] = None   # the task's details, read in the same transaction
     status: Optional[str] = None
     holder: Optional[str] = None  # worker holding a live lease ("busy")
     took_over_from: Optional[str] = None
@@ -89,11 +90,7 @@ class TaskStore:
     def get(self, task_id: str) -> Optional[TaskSpec]:
         with self.db.session() as s:
             t = s.get(Task, task_id)
-            if t is None:
-                return None
-            return TaskSpec(id=t.id, source_uri=t.source_uri, output_uri=t.output_uri,
-                            ladder=t.ladder, options=t.options or {}, priority=t.priority,
-                            attempts=t.attempts, max_attempts=t.max_attempts)
+            return None if t is None else _spec(t)
 
     def exists(self, task_id: str) -> bool:
         with self.db.session() as s:
@@ -140,7 +137,7 @@ class TaskStore:
             _event(s, t.id, EventKind.TAKEN, worker_id=worker_id, attempt=t.attempts, data=data,
                    message=f"attempt {t.attempts} of {t.max_attempts}")
             return TakeResult("taken", lease=lease, status=TaskStatus.RUNNING,
-                              took_over_from=took_over_from)
+                              took_over_from=took_over_from, spec=_spec(t))
 
     # ---- writes under a lease -----------------------------------------------------------------
 
@@ -255,6 +252,12 @@ class TaskStore:
             if status:
                 q = q.where(Task.status == status)
             return [task_summary(t) for t in s.scalars(q).all()]
+
+
+def _spec(t: Task) -> TaskSpec:
+    return TaskSpec(id=t.id, source_uri=t.source_uri, output_uri=t.output_uri, ladder=t.ladder,
+                    options=t.options or {}, priority=t.priority, attempts=t.attempts,
+                    max_attempts=t.max_attempts)
 
 
 def task_summary(t: Task) -> dict[str, Any]:

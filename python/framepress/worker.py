@@ -22,7 +22,7 @@ from .hostinfo import worker_details
 from .pipeline import TaskRun
 from .service_errors import BadMessage, StaleLease
 from .storage import StorageRouter
-from .tasks import EventKind, Lease, TaskStore
+from .tasks import EventKind, Lease, TaskSpec, TaskStore
 from .worker_reliability import WorkerReliability
 
 log = logging.getLogger("framepress.worker")
@@ -178,12 +178,12 @@ class Worker:
         assert taken.lease is not None
         self._log(logging.INFO, "taken (attempt %d)", taken.lease.attempt, task_id=task_id,
                   kind=EventKind.TAKEN)
-        return self._run(taken.lease, delivery, received)
+        assert taken.spec is not None
+        return self._run(taken.lease, taken.spec, delivery, received)
 
-    def _run(self, lease: Lease, delivery: Delivery, received: float) -> Callable[[], None]:
+    def _run(self, lease: Lease, spec: TaskSpec, delivery: Delivery,
+             received: float) -> Callable[[], None]:
         import framepress
-        spec = self.store.get(lease.task_id)
-        assert spec is not None
         token = self._cancel_token = framepress.CancelToken()
         run = TaskRun(self.store, self.storage, lease, spec, scratch_root=self.settings.scratch_dir or "/tmp",
                       hwaccel=self.settings.hwaccel or "auto",

@@ -54,18 +54,25 @@ class S3Storage(Storage):
     def download(self, uri: str, dest: Path) -> Transfer:
         bucket, key = split_s3_uri(uri)
         try:
-            head = self.client.head_object(Bucket=bucket, Key=key)
-            self.client.download_file(bucket, key, str(dest), Config=self.transfer)
+            # One GET for the common small source; a large one is re-fetched in parallel ranges.
+            resp = self.client.get_object(Bucket=bucket, Key=key)
+            expected = resp["ContentLength"]
+            if expected < MULTIPART_THRESHOLD:
+                with open(dest, "wb") as out:
+                    for chunk in resp["Body"].iter_chunks(1024 * 1024):
+                        out.write(chunk)
+            else:
+                resp["Body"].close()
+                self.client.download_file(bucket, key, str(dest), Config=self.transfer)
         except ClientError as exc:
             if _missing(exc):
                 raise SourceMissing(f"source {uri} does not exist", step="pull") from None
             raise StorageError(f"cannot read {uri}: {exc}", step="pull") from None
-        except BotoCoreError as exc:
+        except (BotoCoreError, OSError) as exc:
             raise StorageError(f"cannot read {uri}: {exc}", step="pull") from None
         size = dest.stat().st_size
-        if size != head["ContentLength"]:
-            raise StorageError(f"{uri}: downloaded {size} bytes, object has {head['ContentLength']}",
-                               step="pull")
+        if size != expected:
+            raise StorageError(f"{uri}: downloaded {size} bytes, object has {expected}", step="pull")
         return Transfer(uri, size)
 
     def upload(self, src: Path, uri: str) -> Transfer:
