@@ -57,8 +57,10 @@ def s3_endpoint() -> Iterator[str]:
     if os.environ.get("AWS_ENDPOINT_URL"):
         yield os.environ["AWS_ENDPOINT_URL"]
         return
+    import logging
     import socket
     from moto.server import ThreadedMotoServer
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
