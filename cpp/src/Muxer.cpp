@@ -14,6 +14,14 @@ Muxer::Muxer(const std::string& path, const char* format, const std::map<std::st
   ctx_.reset(raw);
 }
 
+Muxer::~Muxer() {
+  // Muxers that open their own files (HLS segments, init sections) close them only in their
+  // trailer; an aborted job still has to end them so no descriptor outlives it. The files are in
+  // the job's staging directory, which is removed.
+  if (header_written_ && (ctx_->oformat->flags & AVFMT_NOFILE)) av_write_trailer(ctx_.get());
+  take_ffmpeg_log();
+}
+
 int Muxer::add_stream(const AVCodecContext* enc, const uint8_t* display_matrix) {
   AVStream* st = avformat_new_stream(ctx_.get(), nullptr);
   if (!st) throw Error(ErrorKind::Output, "open output", "cannot add stream to " + path_);

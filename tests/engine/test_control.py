@@ -16,6 +16,17 @@ SLOW = {"name": "slow", "gop_seconds": 1, "segment_seconds": 2, "rungs": [
     {"name": "240p", "height": 240, "bitrate": 400_000, "preset": "medium"}]}
 
 
+def open_files() -> list[str]:
+    fds = "/proc/self/fd"
+    out = []
+    for fd in os.listdir(fds):
+        try:
+            out.append(os.readlink(f"{fds}/{fd}"))
+        except OSError:
+            pass
+    return out
+
+
 @pytest.fixture(scope="module")
 def long_clip(media_dir):
     return make_clip(media_dir / "long.mp4", seconds=20, size="640x360")
@@ -62,6 +73,7 @@ def test_cancel_mid_transcode_returns_quickly_and_leaves_nothing(long_clip, tmp_
         framepress.transcode(long_clip, out, SLOW, hls=True, on_progress=on_progress, cancel=token)
     assert cancelled_at and time.monotonic() - cancelled_at[0] < 1.0
     assert list(out.iterdir()) == []
+    assert not [f for f in open_files() if str(out) in f], "a descriptor outlived the cancelled job"
 
 
 def test_cancel_from_another_thread(long_clip, tmp_path):
@@ -90,11 +102,20 @@ def test_unwritable_output_directory(clip, tmp_path):
         (tmp_path / "locked").chmod(0o700)
 
 
-def test_full_disk_is_an_output_error(clip):
-    if not os.path.exists("/dev/full"):
-        pytest.skip("no /dev/full")
-    with pytest.raises(OutputError):
-        framepress.transcode(clip, "/dev/full/out", SLOW)
+def test_full_disk_is_an_output_error(clip, tmp_path):
+    import subprocess
+    disk = tmp_path / "tiny"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(disk)],
+                             capture_output=True).returncode == 0
+    if not mounted:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        with pytest.raises(OutputError, match="No space left"):
+            framepress.transcode(clip, disk / "out", SLOW, hls=True)
+        assert list((disk / "out").iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
 
 
 def test_outputs_replace_earlier_ones_atomically(clip, tmp_path):

@@ -12,6 +12,9 @@ class Muxer {
  public:
   // `format`: "mp4" or "hls"; `options` are the muxer's private options.
   Muxer(const std::string& path, const char* format, const std::map<std::string, std::string>& options);
+  ~Muxer();
+  Muxer(const Muxer&) = delete;
+  Muxer& operator=(const Muxer&) = delete;
 
   // Adds a stream carrying `enc`'s output; `display_matrix` (9 int32) keeps rotation metadata.
   int add_stream(const AVCodecContext* enc, const uint8_t* display_matrix = nullptr);
