@@ -101,3 +101,59 @@ def test_shutdown_cancels_a_worker_that_does_not_drain(tmp_path):
     kinds = [e.kind for e in pool.events]
     assert "cancel" in kinds and "killed" not in kinds
     assert [e.detail["rc"] for e in pool.events if e.kind == "exited"] == [3]
+
+
+def test_cli_runs_the_pool_and_drains_it_on_sigterm(tmp_path):
+    import shlex
+    import signal
+    import subprocess
+
+    env = dict(os.environ, STANDIN_LOAD=str(tmp_path / "load"), STANDIN_LOG=str(tmp_path / "log"))
+    cmd = [sys.executable, "-c", "from framepress.cli import run; run()", "cluster", "--min", "2", "--max", "3",
+           "--interval", "0.2", "--window", "0.5", "--metrics-port-base", "0",
+           "--high", "1", "--low", "0",  # the shared machine's CPU must not move this pool
+           "--worker-command", shlex.join(STANDIN)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not (tmp_path / "log").exists() or \
+                len((tmp_path / "log").read_text().splitlines()) < 2:
+            time.sleep(0.1)
+        time.sleep(1.0)  # a few decisions
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    assert out.count("worker started") == 2
+    assert "decision hold workers=2->2" in out  # every tick's decision is logged, holds included
+    assert out.count("drained and exited rc=0") == 2
+    lines = (tmp_path / "log").read_text().split()
+    assert sorted(lines[1::2]) == ["drained", "drained", "started", "started"]
+
+
+def test_cli_rejects_bad_bounds():
+    import subprocess
+
+    cmd = [sys.executable, "-c", "from framepress.cli import run; run()", "cluster", "--min", "3", "--max", "2"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2 and "--min 3 is above --max 2" in out.stderr
+    out = subprocess.run(cmd[:-4] + ["--high", "0.2", "--low", "0.5"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2 and "low < high" in out.stderr
+
+
+def test_scale_down_drains_the_least_busy_worker(tmp_path):
+    env = dict(os.environ, STANDIN_LOAD=str(tmp_path / "load"), STANDIN_LOG=str(tmp_path / "log"))
+    pool = Pool(1, 3, lambda: 0.0, initial=3, thresholds=FAST, command=STANDIN, interval_s=0.1, env=env)
+    pool.start()
+    try:
+        busy = pool.workers[:2]
+        # Stand in for the per-process CPU accounting: two workers are mid-task, one is idle.
+        pool._update_busy = lambda now, elapsed: [setattr(w, "cpu_rate", 0.9 if w in busy else 0.0)
+                                                  for w in pool.workers]
+        assert run_until(pool, lambda: pool.draining, timeout=10)
+        (drained,) = pool.draining
+        assert drained not in busy
+    finally:
+        pool.shutdown(timeout_s=10)
