@@ -37,6 +37,7 @@ class Worker:
     started_at: float
     drain_started_at: float | None = None
     cancel_sent_at: float | None = None
+    killed: bool = False
     cpu_seconds: float = 0.0  # of its process tree at the last tick
     cpu_rate: float = 0.0  # cores used since the last tick: how busy it is
 
@@ -186,7 +187,8 @@ class Pool:
                 self._signal(w, signal.SIGTERM)  # the second one: cancel, return the message
                 self._record("cancel", "worker pid=%d still draining after %.0fs: cancelling its task",
                              w.pid, now - w.drain_started_at, level=logging.WARNING, pid=w.pid)
-            elif w.cancel_sent_at is not None and now - w.cancel_sent_at > KILL_GRACE_S:
+            elif w.cancel_sent_at is not None and not w.killed and now - w.cancel_sent_at > KILL_GRACE_S:
+                w.killed = True
                 self._signal(w, signal.SIGKILL)
                 self._record("killed", "worker pid=%d ignored the cancel: killed", w.pid,
                              level=logging.ERROR, pid=w.pid)
@@ -209,7 +211,9 @@ class Pool:
                 self._start_worker()
 
             self.samples.append((now, self._sampler()))
-            current = len(self.active)
+            # Replacements waiting out a crash backoff count as workers, or the minimum would
+            # restart a crash-looping worker at once.
+            current = len(self.active) + self._replacements_due
             decision = decide(current, self.minimum, self.maximum, list(self.samples),
                               self.last_scale_at, now, self.thresholds)
             self._record("decision", "decision %s", decision.describe(current), action=decision.action,
@@ -221,7 +225,10 @@ class Pool:
                 self.last_scale_at = now
             elif decision.action == "down":
                 for _ in range(current - decision.target):
-                    self._drain(self._least_busy(), decision.reason)
+                    if self._replacements_due:  # cheaper than draining a live worker
+                        self._replacements_due -= 1
+                    else:
+                        self._drain(self._least_busy(), decision.reason)
                 self.last_scale_at = now
             return decision
 

@@ -157,3 +157,18 @@ def test_scale_down_drains_the_least_busy_worker(tmp_path):
         assert drained not in busy
     finally:
         pool.shutdown(timeout_s=10)
+
+
+def test_a_crash_looping_worker_is_restarted_with_backoff():
+    pool = Pool(1, 2, lambda: 0.5, thresholds=FAST, command=[sys.executable, "-c", "raise SystemExit(1)"],
+                interval_s=0.05)
+    pool.start()
+    try:
+        run_until(pool, lambda: False, timeout=2.5)
+    finally:
+        pool.shutdown(timeout_s=5)
+    starts = [e for e in pool.events if e.kind == "started"]
+    crashes = [e.detail for e in pool.events if e.kind == "exited"]
+    # Ticks every 50 ms, but restarts wait 1 s, then 2 s: the first start and one restart.
+    assert len(starts) == 2, [e.at for e in starts]
+    assert all(c["rc"] == 1 and not c["drained"] for c in crashes)
