@@ -10,8 +10,8 @@ One round:
    it meanwhile (the broker redelivered it when the dead worker's connection dropped). The lost
    attempt stays counted: the take that started it already counted it.
 
-The reaper runs as `framepress reaper` or inside workers; on Postgres only the holder of an
-advisory lock (one leader) reaps, the others stand by.
+The reaper runs as `framepress reaper` or inside workers; on Postgres each round is led by the
+one process that gets an advisory lock, the others stand by.
 """
 from __future__ import annotations
 
@@ -152,15 +152,19 @@ class Reaper:
 
 
 class Leadership:
-    """One reaper at a time: a session-level Postgres advisory lock held on its own connection.
+    """One reaper per round: a transaction-level Postgres advisory lock, held for the round.
 
-    The lock goes away with the connection, so a dead leader's lock is freed by Postgres at once.
+    Per round rather than for the process's life, so a leader that stops (SIGSTOP, a hung node)
+    does not block reaping: its lock goes when its transaction ends, and a transaction left
+    open by a stopped process is ended by Postgres after `idle_in_transaction_session_timeout`.
     SQLite (embedded mode, one machine) has no such lock: every caller leads.
     """
 
-    def __init__(self, db: Database, lock_id: int = REAPER_LOCK_ID) -> None:
+    def __init__(self, db: Database, lock_id: int = REAPER_LOCK_ID, *,
+                 stall_timeout: float = 30.0) -> None:
         self.db = db
         self.lock_id = lock_id
+        self.stall_timeout = stall_timeout
         self._conn = None
 
     @property
@@ -168,36 +172,34 @@ class Leadership:
         return self.db.engine.dialect.name == "postgresql"
 
     def acquire(self) -> bool:
+        """Start a round: True if this process leads it (call `release()` after the round)."""
         if not self.supported:
             return True
-        try:
-            if self._conn is not None:
-                self._conn.exec_driver_sql("SELECT 1")     # still alive: still the leader
-                return True
-        except Exception:
-            self.release()
+        self.release()
+        conn = None
         try:
             conn = self.db.engine.connect()
-            got = conn.execute(text("SELECT pg_try_advisory_lock(:id)"),
+            ms = max(1000, int(self.stall_timeout * 1000))
+            conn.exec_driver_sql(f"SET idle_in_transaction_session_timeout = {ms}")
+            got = conn.execute(text("SELECT pg_try_advisory_xact_lock(:id)"),
                                {"id": self.lock_id}).scalar()
-            conn.commit()
             if got:
-                self._conn = conn
+                self._conn = conn          # the transaction stays open: the lock with it
                 return True
-            conn.close()
         except Exception as exc:
             log.warning("reaper leadership check failed: %r", exc)
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:
+                pass
         return False
 
     def release(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
             try:
-                conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": self.lock_id})
-                conn.commit()
-            except Exception:
-                pass
-            try:
+                conn.rollback()            # ends the transaction: the lock is released
                 conn.close()
             except Exception:
                 pass
@@ -207,15 +209,15 @@ def run(reaper: Reaper, stop: threading.Event, *, interval: float = 5.0,
         leadership: Optional[Leadership] = None,
         on_round: Optional[Callable[[ReapReport], None]] = None) -> None:
     """Reap every `interval` seconds until `stop` is set, when leader."""
-    leadership = leadership or Leadership(reaper.db)
+    leadership = leadership or Leadership(reaper.db, stall_timeout=max(10.0, 3 * interval))
     leading = False
     try:
         while not stop.is_set():
             try:
                 now_leading = leadership.acquire()
                 if now_leading != leading:
-                    log.info("reaper %s: %s", reaper.reaper_id,
-                             "leading" if now_leading else "standing by")
+                    log.debug("reaper %s: %s", reaper.reaper_id,
+                              "leading" if now_leading else "standing by")
                     leading = now_leading
                 if leading:
                     report = reaper.reap_once()
@@ -223,6 +225,8 @@ def run(reaper: Reaper, stop: threading.Event, *, interval: float = 5.0,
                         on_round(report)
             except Exception as exc:  # the database is down: try again next round
                 log.warning("reaper round failed: %r", exc)
+            finally:
+                leadership.release()
             stop.wait(interval)
     finally:
         leadership.release()

@@ -159,10 +159,21 @@ def test_reaper_requeues_expired_leases_and_retries_failed_publishes(pg_database
     assert second.requeued == [tid] and _task(db, tid).status == "queued"
 
 
-def test_one_leader_at_a_time(pg_database):
+def test_one_leader_per_round(pg_database):
     a, b = Leadership(pg_database), Leadership(pg_database)
-    assert a.acquire() and a.acquire()
+    assert a.acquire()
     assert not b.acquire()
     a.release()
     assert b.acquire()
     b.release()
+
+
+def test_a_stalled_leader_loses_the_lock(pg_database):
+    import time
+    a = Leadership(pg_database, stall_timeout=1)
+    b = Leadership(pg_database)
+    assert a.acquire()                  # ... and the process stops mid-round
+    time.sleep(1.5)
+    assert b.acquire()                  # Postgres ended the stalled transaction
+    b.release()
+    a.release()
