@@ -90,8 +90,16 @@ class LocalBroker(Broker):
 
     def consume(self, handler: Handler, stop: threading.Event,
                 on_idle: Optional[Callable[[], None]] = None) -> None:
+        backoff = POLL_S
         while not stop.is_set():
-            delivery = self._claim()
+            try:
+                delivery = self._claim()
+            except Exception as exc:  # noqa: BLE001  the database is away: wait, don't die
+                log.warning("local queue unavailable (%r); retrying in %.1f s", exc, backoff)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            backoff = POLL_S
             if delivery is None:
                 if on_idle:
                     on_idle()
