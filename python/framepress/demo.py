@@ -36,6 +36,10 @@ def generate_clip(path: Path, seconds: float, size: str, rate: int = 30) -> Path
     return path
 
 
+def _path(uri: str) -> str:
+    return uri[len("file://"):] if uri.startswith("file://") else uri
+
+
 def run_demo(settings: Settings, *, seconds: float = 4.0, size: str = "1280x720",
              ladder: str = "default", as_json: bool = False) -> int:
     from .worker import Worker
@@ -77,10 +81,11 @@ def run_demo(settings: Settings, *, seconds: float = 4.0, size: str = "1280x720"
         ok = status.get("status") == TaskStatus.SUCCEEDED
         if ok:
             done = next(e for e in status["events"] if e["kind"] == "succeeded")["data"]
-            console.print(f"\n[green]done in {elapsed:.1f} s[/]")
-            console.print(f"renditions:      {', '.join(done['renditions'])}")
-            console.print(f"HLS master:      {done['master_playlist']}")
-            console.print(f"database:        {settings.database_url}")
-            console.print(f"try: ffplay {done['master_playlist'].removeprefix('file://')}")
+            console.print(f"\n[green]done in {elapsed:.1f} s[/] (engine {done['engine_seconds']:.2f} s)")
+            console.print("renditions:")
+            for uri in done["renditions"]:
+                console.print(f"  {_path(uri)}", soft_wrap=True)
+            console.print(f"HLS master playlist:\n  {_path(done['master_playlist'])}", soft_wrap=True)
+            console.print(f"database:\n  {settings.database_url}", soft_wrap=True)
     client.close()
     return 0 if status.get("status") == TaskStatus.SUCCEEDED else 1
