@@ -4,6 +4,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "framepress/CudaScaler.h"
+#include "framepress/Encoder.h"
 #include "framepress/HwDevice.h"
 #include "framepress/Demuxer.h"
 #include "framepress/Transcoder.h"
@@ -154,6 +156,14 @@ PYBIND11_MODULE(_engine, m) {
     return py::make_tuple(choice.mode, choice.reason);
   }, "requested"_a, "capabilities"_a, "source_codec"_a, "rung_codecs"_a,
      "Pure hardware selection, exposed for tests: (mode, reason).");
+
+  m.def("nvenc_options", [](const py::dict& rung) {
+    py::dict cfg("gop_seconds"_a = 2.0, "segment_seconds"_a = 4.0, "audio_bitrate"_a = 128000, "hls"_a = false,
+                 "hwaccel"_a = "cpu", "threads"_a = 0, "rungs"_a = py::make_tuple(rung));
+    return fp::Encoder::nvenc_options(options_from(cfg).rungs.at(0));
+  }, "rung"_a, "NVENC private options for a rung (native config form), exposed for tests.");
+
+  m.def("gpu_scale_chain", &fp::CudaScaler::chain, "width"_a, "height"_a, "download"_a);
 
   m.def("plan", [](const py::dict& config, int width, int height) {
     py::list out;

@@ -38,7 +38,7 @@ bool Decoder::send(const AVPacket* pkt) {
     return false;
   }
   if (ret == AVERROR_EOF) return true;
-  check(ret, ErrorKind::Input, "decode", "cannot decode packet");
+  check(ret, failure_kind(), failure_step(), "cannot decode packet");
   return true;
 }
 
@@ -49,7 +49,7 @@ bool Decoder::receive(AVFrame* frame) {
     ++corrupt_;
     return false;
   }
-  check(ret, ErrorKind::Input, "decode", "cannot decode frame");
+  check(ret, failure_kind(), failure_step(), "cannot decode frame");
   return true;
 }
 

@@ -31,6 +31,23 @@ void set_private(AVCodecContext* ctx, const char* key, const std::string& value)
 
 }  // namespace
 
+std::map<std::string, std::string> Encoder::nvenc_options(const RungOptions& rung) {
+  static const std::map<std::string, std::string> presets = {
+      {"ultrafast", "p1"}, {"superfast", "p1"}, {"veryfast", "p2"}, {"faster", "p3"}, {"fast", "p4"},
+      {"medium", "p5"},    {"slow", "p6"},      {"slower", "p7"},   {"veryslow", "p7"}, {"placebo", "p7"}};
+  std::map<std::string, std::string> o;
+  auto it = presets.find(rung.preset);
+  o["preset"] = it != presets.end() ? it->second : (rung.preset.size() == 2 && rung.preset[0] == 'p' ? rung.preset : "p4");
+  o["tune"] = "hq";
+  o["rc"] = "vbr";
+  if (rung.crf >= 0) o["cq"] = std::to_string(std::min(51, rung.crf));
+  o["forced-idr"] = "1";
+  o["no-scenecut"] = "1";
+  o["strict_gop"] = "1";
+  if (!rung.profile.empty()) o["profile"] = rung.profile;
+  return o;
+}
+
 const char* Encoder::encoder_name(const std::string& codec) {
   if (codec == "h264") return "libx264";
   if (codec == "hevc") return "libx265";
@@ -39,14 +56,16 @@ const char* Encoder::encoder_name(const std::string& codec) {
 }
 
 Encoder::Encoder(const RungOptions& rung, const EncoderSetup& s) : codec_(rung.codec) {
-  const char* name = encoder_name(rung.codec);
+  const std::string nvenc_name = rung.codec + "_nvenc";
+  const char* name = s.nvenc_frames ? nvenc_name.c_str() : encoder_name(rung.codec);
   const AVCodec* codec = avcodec_find_encoder_by_name(name);
   if (!codec) throw Error(ErrorKind::Encode, "open encoder", std::string("encoder ") + name + " is not available");
   ctx_.reset(avcodec_alloc_context3(codec));
   AVCodecContext* c = ctx_.get();
   c->width = s.width;
   c->height = s.height;
-  c->pix_fmt = AV_PIX_FMT_YUV420P;
+  c->pix_fmt = s.nvenc_frames ? AV_PIX_FMT_CUDA : AV_PIX_FMT_YUV420P;
+  if (s.nvenc_frames) c->hw_frames_ctx = av_buffer_ref(s.nvenc_frames);
   c->sample_aspect_ratio = s.sample_aspect;
   c->time_base = s.time_base;
   c->framerate = s.frame_rate;
@@ -70,9 +89,11 @@ Encoder::Encoder(const RungOptions& rung, const EncoderSetup& s) : codec_(rung.c
     c->rc_max_rate = rung.maxrate > 0 ? rung.maxrate : rung.bitrate;
     c->rc_buffer_size = static_cast<int>(rung.bufsize > 0 ? rung.bufsize : 2 * rung.bitrate);
   }
-  if (!rung.profile.empty()) set_private(c, "profile", rung.profile);
+  if (!rung.profile.empty() && !s.nvenc_frames) set_private(c, "profile", rung.profile);
 
-  if (rung.codec == "h264") {
+  if (s.nvenc_frames) {
+    for (const auto& [key, value] : nvenc_options(rung)) set_private(c, key.c_str(), value);
+  } else if (rung.codec == "h264") {
     set_private(c, "preset", rung.preset);
     set_private(c, "forced-idr", "1");
     set_private(c, "x264-params", "scenecut=0:open-gop=0");
@@ -90,20 +111,21 @@ Encoder::Encoder(const RungOptions& rung, const EncoderSetup& s) : codec_(rung.c
     c->rc_max_rate = 0;  // SVT-AV1 takes VBR with a target; capped CRF is not in this version
     c->rc_buffer_size = 0;
   }
-  check(avcodec_open2(c, codec, nullptr), ErrorKind::Encode, "open encoder",
+  check(avcodec_open2(c, codec, nullptr), ErrorKind::Encode, s.nvenc_frames ? "gpu open encoder" : "open encoder",
         std::string("cannot open encoder ") + name);
+  step_ = s.nvenc_frames ? "gpu encode" : "encode";
 }
 
 void Encoder::send(const AVFrame* frame) {
   int ret = avcodec_send_frame(ctx_.get(), frame);
   if (ret == AVERROR_EOF) return;
-  check(ret, ErrorKind::Encode, "encode", std::string("encoder ") + ctx_->codec->name + " failed");
+  check(ret, ErrorKind::Encode, step_, std::string("encoder ") + ctx_->codec->name + " failed");
 }
 
 bool Encoder::receive(AVPacket* pkt) {
   int ret = avcodec_receive_packet(ctx_.get(), pkt);
   if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return false;
-  check(ret, ErrorKind::Encode, "encode", std::string("encoder ") + ctx_->codec->name + " failed");
+  check(ret, ErrorKind::Encode, step_, std::string("encoder ") + ctx_->codec->name + " failed");
   return true;
 }
 

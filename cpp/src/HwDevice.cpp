@@ -1,6 +1,7 @@
 #include "framepress/HwDevice.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <mutex>
 
 #include "framepress/error.h"
@@ -10,6 +11,8 @@ namespace fp {
 namespace {
 
 UniqueBufferRef g_cuda;
+std::mutex g_nvenc_mu;
+int g_nvenc_in_use = 0;
 HwCapabilities g_caps;
 std::once_flag g_once;
 
@@ -63,6 +66,37 @@ const HwCapabilities& HwDevice::capabilities() {
   return g_caps;
 }
 
+int HwDevice::nvenc_limit() {
+  const char* env = std::getenv("FRAMEPRESS_NVENC_SESSIONS");
+  int limit = env ? std::atoi(env) : 16;
+  return limit > 0 ? limit : 16;
+}
+
+NvencLease HwDevice::lease_nvenc(int sessions) {
+  std::lock_guard<std::mutex> lock(g_nvenc_mu);
+  if (sessions <= 0 || g_nvenc_in_use + sessions > nvenc_limit()) return NvencLease();
+  g_nvenc_in_use += sessions;
+  return NvencLease(sessions);
+}
+
+NvencLease& NvencLease::operator=(NvencLease&& other) noexcept {
+  if (this != &other) {
+    release();
+    sessions_ = other.sessions_;
+    other.sessions_ = 0;
+  }
+  return *this;
+}
+
+NvencLease::~NvencLease() { release(); }
+
+void NvencLease::release() {
+  if (sessions_ <= 0) return;
+  std::lock_guard<std::mutex> lock(g_nvenc_mu);
+  g_nvenc_in_use -= sessions_;
+  sessions_ = 0;
+}
+
 AVBufferRef* HwDevice::cuda() {
   capabilities();
   return g_cuda.get();
@@ -85,10 +119,8 @@ HwChoice HwDevice::choose(const std::string& requested, const HwCapabilities& ca
   bool all_nvenc = !rung_codecs.empty() && std::all_of(rung_codecs.begin(), rung_codecs.end(), [&](const std::string& c) {
     return contains(caps.nvenc_encoders, c + "_nvenc");
   });
-  // Frames are decoded on the GPU either way; encoding stays on the CPU encoders, which this
-  // version uses for every GPU (the NVENC encode path is not built yet).
-  if (all_nvenc) return {"hybrid", "NVDEC decode; NVENC present but this build encodes on the CPU"};
-  return {"hybrid", "NVDEC decode, CPU encoders (this GPU has no NVENC for the ladder's codecs)"};
+  if (all_nvenc) return {"cuda", "NVDEC decode, scale_cuda, NVENC encode"};
+  return {"hybrid", "NVDEC decode and scale_cuda, CPU encoders (no NVENC for the ladder's codecs on this GPU)"};
 }
 
 }  // namespace fp

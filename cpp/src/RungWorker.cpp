@@ -41,7 +41,6 @@ void RungWorker::loop() {
       if (item->audio) {
         write_audio(item->audio.get());
       } else {
-        if (!encoder_) open(item->frame.get());
         encode(item->frame.get(), item->keyframe);
       }
     }
@@ -60,8 +59,19 @@ void RungWorker::loop() {
   }
 }
 
+UniqueFrame RungWorker::scale(const AVFrame* frame) {
+  if (frame->format == AV_PIX_FMT_CUDA) {
+    if (!cuda_scaler_) cuda_scaler_ = std::make_unique<CudaScaler>(width_, height_, ctx_.time_base, !ctx_.nvenc);
+    return cuda_scaler_->scale(frame);
+  }
+  UniqueFrame scaled = scaler_.scale(frame);
+  if (!scaled) throw Error(ErrorKind::Encode, "scale", "out of memory");
+  return scaled;
+}
+
 void RungWorker::open(const AVFrame* first) {
   EncoderSetup setup;
+  if (first->format == AV_PIX_FMT_CUDA) setup.nvenc_frames = first->hw_frames_ctx;
   setup.width = width_;
   setup.height = height_;
   setup.sample_aspect = ctx_.sample_aspect;
@@ -100,8 +110,8 @@ void RungWorker::open(const AVFrame* first) {
 
 void RungWorker::encode(const AVFrame* frame, bool keyframe) {
   auto t0 = Clock::now();
-  UniqueFrame scaled = scaler_.scale(frame);
-  if (!scaled) throw Error(ErrorKind::Encode, "scale", "out of memory");
+  UniqueFrame scaled = scale(frame);
+  if (!encoder_) open(scaled.get());
   scaled->pts = frame->pts;
   scaled->pict_type = keyframe ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
   scaled->sample_aspect_ratio = ctx_.sample_aspect;

@@ -94,6 +94,9 @@ TranscodeResult Transcoder::run() {
   const bool wants_gpu = options_.hwaccel != "cpu";
   HwChoice hw = HwDevice::choose(options_.hwaccel, wants_gpu ? HwDevice::capabilities() : HwCapabilities{},
                                  source_codec, rung_codecs);
+  NvencLease nvenc;
+  if (hw.mode == "cuda" && !(nvenc = HwDevice::lease_nvenc(static_cast<int>(options_.rungs.size()))))
+    hw = {"hybrid", "NVENC session limit (" + std::to_string(HwDevice::nvenc_limit()) + ") reached: CPU encoders"};
   result.hwaccel_used = hw.mode;
   result.hwaccel_reason = hw.reason;
 
@@ -121,6 +124,7 @@ TranscodeResult Transcoder::run() {
   ctx.sample_aspect = sar;
   ctx.display_matrix = av_stream_get_side_data(vst, AV_PKT_DATA_DISPLAYMATRIX, nullptr);
   ctx.audio = audio ? audio->encoder() : nullptr;
+  ctx.nvenc = hw.mode == "cuda";
 
   auto plans = plan(options_.rungs, vst->codecpar->width, vst->codecpar->height);
   double ladder_pixels = 0;
@@ -152,7 +156,6 @@ TranscodeResult Transcoder::run() {
   double decode_s = 0, audio_s = 0, last_report = -1;
   UniquePacket pkt = make_packet();
   UniqueFrame frame = make_frame();
-  UniqueFrame downloaded;
 
   auto check_stop = [&] {
     if (cancel_->cancelled.load()) throw Error(ErrorKind::Cancelled, "transcode", "cancelled");
@@ -161,15 +164,9 @@ TranscodeResult Transcoder::run() {
         if (r->error()) std::rethrow_exception(r->error());
   };
 
-  auto deliver = [&](AVFrame* f) {
-    AVFrame* src = f;
-    if (f->format == AV_PIX_FMT_CUDA) {  // hybrid: download once, every rung scales on the CPU
-      downloaded = make_frame();
-      check(av_hwframe_transfer_data(downloaded.get(), f, 0), ErrorKind::Encode, "download frame",
-            "cannot copy a frame from the GPU");
-      av_frame_copy_props(downloaded.get(), f);
-      src = downloaded.get();
-    }
+  // NVDEC frames go to the rungs as they are: each scales on the GPU (and downloads at its own,
+  // smaller size when it encodes on the CPU).
+  auto deliver = [&](AVFrame* src) {
     int64_t pts = src->best_effort_timestamp;
     if (pts == AV_NOPTS_VALUE) pts = last_pts == AV_NOPTS_VALUE ? 0 : last_pts + 1;
     if (last_pts != AV_NOPTS_VALUE && pts <= last_pts) pts = last_pts + 1;  // encoders need rising pts

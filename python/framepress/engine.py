@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from . import _engine
-from .errors import Cancelled, HardwareError, InputError, OutputError
+from .errors import Cancelled, EncodeError, HardwareError, InputError, OutputError
 from .hls import write_master_playlist
 from .ladder import Ladder, LadderLike, load_ladder
 
@@ -181,6 +181,23 @@ def _move_into_place(staging: Path, out_dir: Path) -> None:
                           step="publish outputs") from None
 
 
+def _run_native(src: str, staging: Path, lad: Ladder, hls: bool, hwaccel: str, threads: int,
+                progress, token: CancelToken) -> dict[str, Any]:
+    try:
+        return _engine.transcode(src, str(staging), _native_config(lad, hls, hwaccel, threads), progress,
+                                 token._flag)
+    except EncodeError as exc:
+        # A GPU failure (out of memory, session limits, a lost context) under "auto": redo the job
+        # on the CPU from scratch rather than fail it.
+        if hwaccel != "auto" or not exc.step.startswith("gpu"):
+            raise
+        for item in staging.iterdir():
+            shutil.rmtree(item) if item.is_dir() else item.unlink()
+        raw = _engine.transcode(src, str(staging), _native_config(lad, hls, "cpu", threads), progress, token._flag)
+        raw["hwaccel_reason"] = f"GPU path failed ({exc}); re-ran on the CPU"
+        return raw
+
+
 def transcode(source: str | os.PathLike, out_dir: str | os.PathLike, ladder: LadderLike = "default",
               *, hls: bool = False, hwaccel: str = "auto",
               on_progress: Optional[Callable[[Progress], None]] = None,
@@ -194,8 +211,7 @@ def transcode(source: str | os.PathLike, out_dir: str | os.PathLike, ladder: Lad
     staging = _prepare_output_dir(out)
     token = cancel or CancelToken()
     try:
-        raw = _engine.transcode(src, str(staging), _native_config(lad, hls, hwaccel, threads),
-                                _throttled(on_progress), token._flag)
+        raw = _run_native(src, staging, lad, hls, hwaccel, threads, _throttled(on_progress), token)
         started = time.monotonic()
         renditions = [Rendition(**r) for r in raw["renditions"]]
         if hls:

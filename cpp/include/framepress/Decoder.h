@@ -1,6 +1,7 @@
 // Decodes one stream with frame and slice threads; optionally on a hardware device (NVDEC).
 #pragma once
 
+#include "framepress/error.h"
 #include "framepress/ffmpeg.h"
 
 namespace fp {
@@ -21,6 +22,9 @@ class Decoder {
   int64_t corrupt_packets() const { return corrupt_; }
 
  private:
+  // A failure on the GPU is worth a retry on the CPU, which then judges the input.
+  ErrorKind failure_kind() const { return hw_ ? ErrorKind::Encode : ErrorKind::Input; }
+  const char* failure_step() const { return hw_ ? "gpu decode" : "decode"; }
   static AVPixelFormat pick_hw_format(AVCodecContext* ctx, const AVPixelFormat* formats);
   UniqueCodecContext ctx_;
   bool hw_ = false;

@@ -1,6 +1,7 @@
 // One rung's video encoder (libx264, libx265, libsvtav1) with ABR-aligned keyframes.
 #pragma once
 
+#include <map>
 #include <string>
 
 #include "framepress/ffmpeg.h"
@@ -17,6 +18,7 @@ struct EncoderSetup {
   double gop_seconds = 2.0;
   bool global_header = true;
   const AVFrame* color_from = nullptr;  // colour properties to signal, from the first frame
+  AVBufferRef* nvenc_frames = nullptr;  // GPU frames context: encode with NVENC from GPU memory
 };
 
 class Encoder {
@@ -33,10 +35,14 @@ class Encoder {
   std::string codec_string() const;
 
   static const char* encoder_name(const std::string& codec);
+  // NVENC private options for a rung: x264-style presets mapped onto p1..p7, VBR with the rung's
+  // rate cap (or constant quality), fixed closed GOPs without scene cuts.
+  static std::map<std::string, std::string> nvenc_options(const RungOptions& rung);
 
  private:
   UniqueCodecContext ctx_;
   std::string codec_;
+  std::string step_ = "encode";  // "gpu encode" on NVENC: GPU failures are retried on the CPU
 };
 
 }  // namespace fp

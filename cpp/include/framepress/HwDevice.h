@@ -21,12 +21,34 @@ struct HwChoice {
   std::string reason;
 };
 
+// NVENC sessions held by one task, returned when it ends. Empty when the limit was reached.
+class NvencLease {
+ public:
+  NvencLease() = default;
+  explicit NvencLease(int sessions) : sessions_(sessions) {}
+  NvencLease(NvencLease&& other) noexcept : sessions_(other.sessions_) { other.sessions_ = 0; }
+  NvencLease& operator=(NvencLease&& other) noexcept;
+  NvencLease(const NvencLease&) = delete;
+  NvencLease& operator=(const NvencLease&) = delete;
+  ~NvencLease();
+  explicit operator bool() const { return sessions_ > 0; }
+
+ private:
+  void release();
+  int sessions_ = 0;
+};
+
 class HwDevice {
  public:
   // Probed on first use and cached for the life of the process.
   static const HwCapabilities& capabilities();
   // The process-wide CUDA device, reused across tasks; nullptr without one.
   static AVBufferRef* cuda();
+
+  // Takes `sessions` NVENC sessions under the process-wide limit (FRAMEPRESS_NVENC_SESSIONS,
+  // default 16; consumer GPUs allow fewer), or an empty lease when they would exceed it.
+  static NvencLease lease_nvenc(int sessions);
+  static int nvenc_limit();
 
   // Pure selection: requested mode, what the hardware can do, the source codec and rung codecs.
   // Throws HardwareError when "cuda" is requested and cannot be honoured.

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "framepress/CudaScaler.h"
 #include "framepress/Encoder.h"
 #include "framepress/FrameQueue.h"
 #include "framepress/Muxer.h"
@@ -36,6 +37,7 @@ struct RungContext {
   AVRational sample_aspect{0, 1};
   const uint8_t* display_matrix = nullptr;
   const AVCodecContext* audio = nullptr;   // AAC encoder whose packets every rung muxes
+  bool nvenc = false;                      // GPU frames stay on the GPU and NVENC encodes them
 };
 
 class RungWorker {
@@ -59,7 +61,8 @@ class RungWorker {
 
  private:
   void loop();
-  void open(const AVFrame* first);
+  UniqueFrame scale(const AVFrame* frame);
+  void open(const AVFrame* first_scaled);
   void encode(const AVFrame* frame, bool keyframe);
   void drain();
   void write_audio(const AVPacket* pkt);
@@ -73,6 +76,7 @@ class RungWorker {
   std::exception_ptr error_;
 
   Scaler scaler_;
+  std::unique_ptr<CudaScaler> cuda_scaler_;  // for NVDEC frames
   std::unique_ptr<Encoder> encoder_;
   std::unique_ptr<Muxer> mp4_, hls_;
   int mp4_video_ = 0, mp4_audio_ = -1, hls_video_ = 0, hls_audio_ = -1;

@@ -1,0 +1,38 @@
+// Scales NVDEC frames on the GPU (scale_cuda); hands them on in GPU memory for NVENC, or downloads
+// them once at rung size for the CPU encoders (the hybrid path of GPUs without NVENC).
+#pragma once
+
+#include "framepress/ffmpeg.h"
+
+extern "C" {
+#include <libavfilter/avfilter.h>
+}
+
+namespace fp {
+
+struct FilterGraphDeleter { void operator()(AVFilterGraph* g) const { avfilter_graph_free(&g); } };
+using UniqueFilterGraph = std::unique_ptr<AVFilterGraph, FilterGraphDeleter>;
+
+class CudaScaler {
+ public:
+  // `download`: true for CPU encoders (yuv420p in system memory), false for NVENC (nv12 on GPU).
+  CudaScaler(int width, int height, AVRational time_base, bool download);
+
+  // One scaled frame per CUDA frame in; the graph is built on the first frame, from its device.
+  UniqueFrame scale(const AVFrame* src);
+
+  // The filter chain this scaler runs, for logs and tests.
+  static std::string chain(int width, int height, bool download);
+
+ private:
+  void build(const AVFrame* first);
+
+  int width_, height_;
+  AVRational time_base_;
+  bool download_;
+  UniqueFilterGraph graph_;
+  AVFilterContext* source_ = nullptr;  // owned by graph_
+  AVFilterContext* sink_ = nullptr;    // owned by graph_
+};
+
+}  // namespace fp

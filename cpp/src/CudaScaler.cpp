@@ -1,0 +1,75 @@
+#include "framepress/CudaScaler.h"
+
+extern "C" {
+#include <libavfilter/buffersink.h>
+#include <libavfilter/buffersrc.h>
+}
+
+#include <string>
+
+#include "framepress/error.h"
+
+namespace fp {
+
+namespace {
+// GPU-side failures (out of memory, a lost context) are worth retrying, possibly on the CPU.
+constexpr ErrorKind kGpuError = ErrorKind::Encode;
+}  // namespace
+
+CudaScaler::CudaScaler(int width, int height, AVRational time_base, bool download)
+    : width_(width), height_(height), time_base_(time_base), download_(download) {}
+
+std::string CudaScaler::chain(int width, int height, bool download) {
+  std::string size = "w=" + std::to_string(width) + ":h=" + std::to_string(height);
+  if (download) return "scale_cuda=" + size + ":interp_algo=bicubic:format=yuv420p,hwdownload,format=yuv420p";
+  return "scale_cuda=" + size + ":interp_algo=bicubic:format=nv12";
+}
+
+void CudaScaler::build(const AVFrame* first) {
+  if (!first->hw_frames_ctx) throw Error(kGpuError, "gpu scale", "a GPU frame without a frames context");
+  graph_.reset(avfilter_graph_alloc());
+  if (!graph_) throw Error(kGpuError, "gpu scale", "out of memory");
+  check(avfilter_graph_create_filter(&source_, avfilter_get_by_name("buffer"), "in",
+                                     ("video_size=" + std::to_string(first->width) + "x" +
+                                      std::to_string(first->height) + ":pix_fmt=" +
+                                      std::to_string(static_cast<int>(AV_PIX_FMT_CUDA)) + ":time_base=" +
+                                      std::to_string(time_base_.num) + "/" + std::to_string(time_base_.den))
+                                         .c_str(),
+                                     nullptr, graph_.get()),
+        kGpuError, "gpu scale", "cannot create the frame source");
+  AVBufferSrcParameters* params = av_buffersrc_parameters_alloc();
+  if (!params) throw Error(kGpuError, "gpu scale", "out of memory");
+  params->hw_frames_ctx = first->hw_frames_ctx;  // borrowed: the call takes its own reference
+  int ret = av_buffersrc_parameters_set(source_, params);
+  av_free(params);
+  check(ret, kGpuError, "gpu scale", "cannot attach the GPU frames context");
+  check(avfilter_graph_create_filter(&sink_, avfilter_get_by_name("buffersink"), "out", nullptr, nullptr,
+                                     graph_.get()),
+        kGpuError, "gpu scale", "cannot create the frame sink");
+
+  AVFilterInOut* outputs = avfilter_inout_alloc();
+  AVFilterInOut* inputs = avfilter_inout_alloc();
+  outputs->name = av_strdup("in");
+  outputs->filter_ctx = source_;
+  inputs->name = av_strdup("out");
+  inputs->filter_ctx = sink_;
+  ret = avfilter_graph_parse_ptr(graph_.get(), chain(width_, height_, download_).c_str(), &inputs, &outputs, nullptr);
+  avfilter_inout_free(&inputs);
+  avfilter_inout_free(&outputs);
+  check(ret, kGpuError, "gpu scale", "cannot build " + chain(width_, height_, download_));
+  check(avfilter_graph_config(graph_.get(), nullptr), kGpuError, "gpu scale", "cannot configure the GPU scaler");
+}
+
+UniqueFrame CudaScaler::scale(const AVFrame* src) {
+  if (!graph_) build(src);
+  UniqueFrame in = ref_frame(src);
+  if (!in) throw Error(kGpuError, "gpu scale", "out of memory");
+  check(av_buffersrc_add_frame_flags(source_, in.get(), AV_BUFFERSRC_FLAG_KEEP_REF), kGpuError, "gpu scale",
+        "cannot feed the GPU scaler");
+  UniqueFrame out = make_frame();
+  check(av_buffersink_get_frame(sink_, out.get()), kGpuError, "gpu scale", "the GPU scaler returned no frame");
+  out->pts = src->pts;
+  return out;
+}
+
+}  // namespace fp
