@@ -44,7 +44,12 @@ class Client:
         task_id = self.store.create(source_uri, output_uri, lad.to_dict(), priority=priority,
                                     max_attempts=max_attempts or self.settings.max_attempts or 5,
                                     options=options)
-        self.broker.publish_task(task_id, priority=priority)
+        try:
+            self.broker.publish_task(task_id, priority=priority)
+        except BaseException:
+            # Nothing was queued: leave no task behind that no worker will ever see.
+            self.store.delete_unstarted(task_id)
+            raise
         return task_id
 
     def status(self, task_id: str) -> Optional[dict[str, Any]]:

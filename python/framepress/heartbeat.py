@@ -68,7 +68,10 @@ class Heartbeat(threading.Thread):
         self._stop_event.set()
         if self.is_alive():
             self.join(timeout=5)
-        self._beat()
+        try:
+            self._beat()  # the row says "stopped" at once instead of going silent
+        except Exception as exc:  # noqa: BLE001  shutting down anyway; the reaper will notice
+            log.warning("last heartbeat not written: %r", exc, extra={"worker_id": self.worker_id})
 
     # ---- the thread ---------------------------------------------------------------------------
 

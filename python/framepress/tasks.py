@@ -87,6 +87,12 @@ class TaskStore:
                        created_at=now, updated_at=now))
         return task_id
 
+    def delete_unstarted(self, task_id: str) -> None:
+        """Remove a task no worker has taken (its submit failed to publish)."""
+        with self.db.session() as s:
+            s.query(Task).filter(Task.id == task_id, Task.attempts == 0,
+                                 Task.status == TaskStatus.QUEUED).delete()
+
     def get(self, task_id: str) -> Optional[TaskSpec]:
         with self.db.session() as s:
             t = s.get(Task, task_id)

@@ -63,3 +63,16 @@ def test_file_uris_are_refused_outside_embedded_mode(client):
     from framepress.service_errors import ConfigError
     with pytest.raises(ConfigError):
         client.submit("file:///etc/hostname", ladder=TINY_LADDER)
+
+
+@pytest.mark.timeout(60)
+def test_a_submit_whose_publish_fails_leaves_no_task(settings, source_uris):
+    from dataclasses import replace
+    from framepress.client import Client
+    from framepress.service_errors import BrokerError
+    unreachable = replace(settings, broker_url="amqp://guest:guest@127.0.0.1:1/%2F")
+    with Client(unreachable) as c:
+        before = len(c.list_tasks())
+        with pytest.raises(BrokerError, match="cannot connect"):
+            c.submit(source_uris["clip144"], ladder=TINY_LADDER)
+        assert len(c.list_tasks()) == before
