@@ -110,3 +110,26 @@ def test_json_log_lines_carry_task_and_worker_ids(capsys):
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert line["task_id"] == "T" and line["worker_id"] == "W" and line["kind"] == "taken"
     assert line["data"] == {"pid": 1} and line["msg"] == "taken" and "ts" in line
+
+
+def test_progress_reaches_the_task_row_at_most_once_a_second(tmp_path):
+    import time
+    from framepress.heartbeat import Heartbeat
+    store = _store(tmp_path)
+    tid = store.create("file:///x.mp4", "file:///out", {})
+    lease = store.take(tid, "w", {}).lease
+    writes = []
+    real = store.progress
+    store.progress = lambda l, f: (writes.append((time.monotonic(), f)), real(l, f))
+    hb = Heartbeat(store.db, store, "w", interval=60)
+    hb.start()
+    hb.begin_task(lease, cancel_token=None)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 2.6:  # the engine reports ~every 10 ms here
+        hb.report_progress((time.monotonic() - t0) / 2.6)
+        time.sleep(0.01)
+    time.sleep(1.2)
+    hb.stop()
+    assert 2 <= len(writes) <= 4
+    assert all(b[0] - a[0] >= 0.99 for a, b in zip(writes, writes[1:]))
+    assert store.status(tid)["progress"] == pytest.approx(writes[-1][1])
