@@ -195,11 +195,20 @@ def measure_overhead(small_runs: int = 7, reference_runs: int = 3, *, ladder: st
 
 
 def _delete_queues(amqp_url: str, settings) -> None:
+    """The run's queues: tasks, dead letters, and whatever else was declared under its prefix
+    (escalations, retry delay steps) when rabbitmqctl can list them."""
     import pika
+    names = {settings.queue_name(), settings.queue_name(".dead")}
+    try:
+        listed = subprocess.run(["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True,
+                                text=True, timeout=30).stdout.split()
+        names |= {n for n in listed if n.startswith(settings.queue_prefix)}
+    except (OSError, subprocess.TimeoutExpired):
+        pass
     conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
     ch = conn.channel()
-    for suffix in ("", ".dead"):
-        ch.queue_delete(settings.queue_name(suffix))
+    for name in sorted(names):
+        ch.queue_delete(name)
     conn.close()
 
 
