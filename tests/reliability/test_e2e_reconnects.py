@@ -1,0 +1,151 @@
+"""Dropped broker and database connections mid-task, and a chaos run: every task completes once."""
+from __future__ import annotations
+
+import random
+import signal
+import time
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import create_engine
+
+from conftest import AMQP_URL, SLOW_LADDER
+from svc import WorkerProcess, kinds, wait_for, wait_status
+
+# About 5 s of engine time per task here: 20 of them keep 3 workers busy for the minute of chaos.
+CHAOS_LADDER = {"name": "chaos", "gop_seconds": 1, "segment_seconds": 2,
+                "audio": {"codec": "aac", "bitrate": 64000},
+                "rungs": [{"name": "360p", "height": 360, "codec": "h264", "bitrate": 600000,
+                           "preset": "fast"}]}
+from tcpproxy import TcpProxy
+
+
+@pytest.fixture
+def amqp_proxy():
+    import pika
+    params = pika.URLParameters(AMQP_URL)
+    proxy = TcpProxy(params.port, params.host)
+    yield proxy
+    proxy.close()
+
+
+def _via(url: str, port: int) -> str:
+    """The same AMQP URL, through the proxy's port."""
+    import re
+    return re.sub(r"@([^:/]+):(\d+)", f"@127.0.0.1:{port}", url, count=1)
+
+
+@pytest.fixture
+def client(service):
+    from framepress.client import Client
+    c = Client(service["settings"])
+    yield c
+    c.close()
+
+
+def _spawn(service, tmp_path, name, env_extra=None, procs=None):
+    p = WorkerProcess(service["env"], tmp_path / f"{name}.log", env_extra)
+    if procs is not None:
+        procs.append(p)
+    return p
+
+
+def _terminate_db_connections(db_url: str) -> int:
+    """What a Postgres restart does to clients: every backend of the test database is killed."""
+    from framepress.config import sqlalchemy_url
+    name = db_url.rsplit("/", 1)[1]
+    admin = create_engine(sqlalchemy_url(db_url.rsplit("/", 1)[0] + "/test"),
+                          isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        n = c.exec_driver_sql(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            f"WHERE datname = '{name}' AND pid <> pg_backend_pid()").scalar()
+    admin.dispose()
+    return n
+
+
+@pytest.mark.timeout(150)
+def test_broker_connections_dropped_mid_task(service, client, sources, amqp_proxy, tmp_path):
+    procs = []
+    try:
+        w = _spawn(service, tmp_path, "w",
+                   {"FRAMEPRESS_BROKER_URL": _via(AMQP_URL, amqp_proxy.port)}, procs)
+        tid = client.submit(sources["long"], ladder=SLOW_LADDER)
+        wait_for(lambda: (client.status(tid)["progress"] or 0) > 0.1, 90, "progress")
+        assert amqp_proxy.cut() >= 1                    # the broker "restarts" under the worker
+        st = wait_status(client, tid, timeout=120)
+        assert st["status"] == "succeeded", kinds(st)
+        # The unacked delivery comes back after the reconnect: acked without work.
+        wait_for(lambda: "duplicate_delivery" in kinds(client.status(tid)), 60,
+                 "the redelivery to be recognised")
+        assert kinds(client.status(tid)).count("succeeded") == 1
+        assert w.proc.poll() is None                    # the worker lived through it
+    finally:
+        for p in procs:
+            p.stop()
+
+
+@pytest.mark.timeout(150)
+def test_database_connections_dropped_mid_task(service, client, sources, tmp_path):
+    procs = []
+    try:
+        _spawn(service, tmp_path, "w", None, procs)
+        tid = client.submit(sources["long"], ladder=SLOW_LADDER)
+        wait_for(lambda: (client.status(tid)["progress"] or 0) > 0.1, 90, "progress")
+        killed = 0
+        for _ in range(2):                              # twice while the engine runs
+            killed += _terminate_db_connections(service["settings"].database_url)
+            time.sleep(1.5)
+        assert killed >= 1
+        st = wait_status(client, tid, timeout=120)
+        assert st["status"] == "succeeded", (st["last_error"], kinds(st))
+        assert kinds(st).count("succeeded") == 1
+    finally:
+        for p in procs:
+            p.stop()
+
+
+@pytest.mark.timeout(300)
+def test_chaos_kill_9_and_a_broker_restart(service, sources, amqp_proxy, tmp_path):
+    """20 tasks, 3 workers; one killed with -9 every ~10 s (and restarted) and all broker
+    connections cut once: every task succeeds, exactly once."""
+    from framepress.client import Client
+    settings = replace(service["settings"], max_attempts=8)
+    env = {"FRAMEPRESS_BROKER_URL": _via(AMQP_URL, amqp_proxy.port)}
+    rng = random.Random(4)
+    procs, live = [], []
+    faults = {"kill -9": 0, "broker restart": 0}
+    with Client(settings) as c:
+        try:
+            live = [_spawn(service, tmp_path, f"w{i}", env, procs) for i in range(3)]
+            ids = [c.submit(sources["long"], ladder=CHAOS_LADDER) for _ in range(20)]
+            t0, next_kill, cut_done = time.monotonic(), 10.0, False
+
+            def all_settled():
+                return all(c.status(t)["status"] in ("succeeded", "escalated", "failed")
+                           for t in ids)
+            while not all_settled():
+                assert time.monotonic() - t0 < 260, "chaos run did not finish"
+                elapsed = time.monotonic() - t0
+                if elapsed >= next_kill and elapsed < 60:
+                    victim = rng.choice(live)
+                    victim.signal(signal.SIGKILL)
+                    victim.wait(10)
+                    live.remove(victim)
+                    live.append(_spawn(service, tmp_path, f"w{len(procs)}", env, procs))
+                    faults["kill -9"] += 1
+                    next_kill += rng.uniform(8, 12)
+                if not cut_done and elapsed >= 15:
+                    amqp_proxy.cut()
+                    faults["broker restart"] += 1
+                    cut_done = True
+                time.sleep(0.5)
+            done = [c.status(t) for t in ids]
+        finally:
+            for p in procs:
+                p.stop()
+    assert [d["status"] for d in done] == ["succeeded"] * 20, [d["last_error"] for d in done]
+    assert all(kinds(d).count("succeeded") == 1 for d in done)
+    assert faults["kill -9"] >= 2 and faults["broker restart"] == 1, faults
+    print(f"chaos: 20 tasks, faults {faults}, attempts {sum(d['attempts'] for d in done)}, "
+          f"lost 0, done twice 0")
