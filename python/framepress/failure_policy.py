@@ -17,13 +17,10 @@ from typing import Callable, Optional
 
 from . import escalation
 from .breaker import Breakers, CircuitBreaker
-from .failure import ESCALATE, RETRY, Decision, Failure
+from .failure import DEFER, ESCALATE, RETRY, Decision, Failure
 from .retry import DEPENDENCY, PERMANENT, RetryPolicy, classify
 
 log = logging.getLogger("framepress.worker")
-
-#: The attempt is not counted; the task is re-published after `delay_s` (a dependency was down).
-DEFER = "defer"
 
 # Which dependency a stage's failure points at, for picking the breaker.
 STAGE_DEPENDENCY = {"pull": "s3", "upload": "s3", "details": "database", "succeed": "database",
@@ -32,14 +29,18 @@ STAGE_DEPENDENCY = {"pull": "s3", "upload": "s3", "details": "database", "succee
 
 def dependency_of(failure: Failure) -> str:
     """"s3" or "database": the error's own type wins over the stage it happened in."""
-    names = " ".join(type(e).__module__ + "." + type(e).__name__ for e in _links(failure.error))
+    return dependency_of_error(failure.error, STAGE_DEPENDENCY.get(failure.stage, "s3"))
+
+
+def dependency_of_error(error: BaseException, default: str = "s3") -> str:
+    names = " ".join(type(e).__module__ + "." + type(e).__name__ for e in _links(error))
     if "sqlalchemy" in names or "psycopg" in names:
         return "database"
     if "botocore" in names or "boto3" in names or "Storage" in names:
         return "s3"
     if "pika" in names or "Broker" in names:
         return "broker"
-    return STAGE_DEPENDENCY.get(failure.stage, "s3")
+    return default
 
 
 def _links(exc: BaseException):
@@ -112,4 +113,4 @@ class BackoffPolicy:
         return self.breakers.get(name) if self.breakers is not None else None
 
 
-__all__ = ["BackoffPolicy", "DEFER", "dependency_of"]
+__all__ = ["BackoffPolicy", "DEFER", "dependency_of", "dependency_of_error"]

@@ -26,7 +26,7 @@ from . import escalation, metrics
 from .breaker import Breakers, CircuitBreaker
 from .drain import Drainer
 from .escalation import escalations_queue_for
-from .failure_policy import BackoffPolicy
+from .failure_policy import BackoffPolicy, dependency_of_error
 from .health import Health
 from .retry import DEPENDENCY, RetryPolicy, classify
 
@@ -99,8 +99,9 @@ class WorkerReliability:
     def record_unhandled(self, exc: BaseException) -> None:
         """A delivery failed outside a task attempt (e.g. the database down at take)."""
         if classify(exc) == DEPENDENCY:
-            name = "database" if "sql" in type(exc).__module__ or "psycopg" in repr(exc) else "s3"
-            self.breakers[name].record_failure(exc)
+            breaker = self.breakers.get(dependency_of_error(exc, default="database"))
+            if breaker is not None:
+                breaker.record_failure(exc)
 
     def record_success(self) -> None:
         for b in self.breakers:

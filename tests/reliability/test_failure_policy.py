@@ -88,8 +88,9 @@ def test_wait_for_dependencies_pauses_until_the_probe_passes(monkeypatch):
     kit, _ = _kit(monkeypatch, up)
     assert kit.retry.max_attempts == 4
     kit.health.set_connected(True)
-    kit.record_unhandled(ConnectionRefusedError(errno.ECONNREFUSED, "refused"))
-    assert kit.breakers["s3"].is_open and kit.health.readyz() == (False, "paused: s3 unavailable")
+    from botocore.exceptions import EndpointConnectionError
+    kit.record_unhandled(EndpointConnectionError(endpoint_url="http://127.0.0.1:1"))
+    assert kit.breakers["s3"].is_open and not kit.breakers["database"].is_open and kit.health.readyz() == (False, "paused: s3 unavailable")
     threading.Timer(0.3, lambda: up.update(ok=True)).start()
     stop = threading.Event()
     assert kit.wait_for_dependencies(stop) is True
@@ -110,3 +111,10 @@ def test_kit_escalation_goes_to_the_prefixed_queue(monkeypatch):
     f = _fail(InputError("corrupt"))
     kit.policy.on_escalated(f, kit.policy.decide(f))
     assert broker.published[0][0] == "x.framepress.escalations"
+
+
+def test_unhandled_dependency_errors_default_to_the_database(monkeypatch):
+    kit, _ = _kit(monkeypatch, {"ok": True})
+    kit.record_unhandled(ConnectionRefusedError(errno.ECONNREFUSED, "refused"))
+    assert kit.breakers["database"].is_open and not kit.breakers["s3"].is_open
+    kit.record_unhandled(ValueError("a bug, not an outage"))      # not a dependency: ignored
