@@ -172,3 +172,15 @@ def test_a_crash_looping_worker_is_restarted_with_backoff():
     # Ticks every 50 ms, but restarts wait 1 s, then 2 s: the first start and one restart.
     assert len(starts) == 2, [e.at for e in starts]
     assert all(c["rc"] == 1 and not c["drained"] for c in crashes)
+
+
+def test_cli_gpu_metric_needs_a_gpu():
+    import subprocess
+
+    from framepress.sysmetrics import GpuSampler
+
+    if GpuSampler().count:
+        pytest.skip("this machine has a GPU")
+    cmd = [sys.executable, "-c", "from framepress.cli import run; run()", "cluster", "--metric", "gpu"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2 and "no GPU visible through NVML" in out.stderr
