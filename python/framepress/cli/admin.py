@@ -90,12 +90,14 @@ def tasks_cancel(settings, task_id: str, reason: str, as_json: bool) -> None:
 def reaper(settings, interval: float, worker_timeout: Optional[float], once: bool,
            as_json: bool) -> None:
     """Find workers whose heartbeat stopped; requeue their tasks (one leader on Postgres)."""
-    _setup_logs(settings)
+    if not (once and as_json):      # log lines go to stdout: keep them out of the JSON
+        _setup_logs(settings)
     from .. import reaper as reaping
     from ..broker import open_broker
     db = _open(settings)
     broker = open_broker(settings, db)
-    timeout = worker_timeout or default_worker_timeout(settings)
+    from ..worker_reliability import worker_timeout as default_timeout
+    timeout = worker_timeout or default_timeout(settings)
     r = reaping.Reaper(db, lambda tid, prio: broker.publish_task(tid, priority=prio),
                        worker_timeout=timeout, lease_grace=min(timeout, 10.0),
                        reaper_id=f"reaper-{__import__('os').getpid()}")
@@ -115,8 +117,3 @@ def reaper(settings, interval: float, worker_timeout: Optional[float], once: boo
     finally:
         broker.close()
         db.dispose()
-
-
-def default_worker_timeout(settings) -> float:
-    hb = settings.heartbeat_seconds or 5.0
-    return max(3 * hb, settings.lease_seconds or 60.0)

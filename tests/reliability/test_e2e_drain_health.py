@@ -1,0 +1,95 @@
+"""/healthz and /readyz of a running worker, a forced drain, and `framepress reaper --once`."""
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import urllib.error
+import urllib.request
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from conftest import SLOW_LADDER, TINY_LADDER
+from svc import WorkerProcess, cli, kinds, wait_for, wait_status, worker_thread
+
+
+@pytest.fixture
+def client(service):
+    from framepress.client import Client
+    c = Client(service["settings"])
+    yield c
+    c.close()
+
+
+def _get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except urllib.error.URLError as e:         # not listening yet
+        return 0, str(e)
+
+
+@pytest.mark.timeout(60)
+def test_health_and_readiness_endpoints(service, client, sources):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = replace(service["settings"], metrics_port=port)
+    with worker_thread(settings) as w:
+        wait_for(lambda: _get(port, "/healthz")[0] == 200, 10, "/healthz to answer 200")
+        assert _get(port, "/readyz")[0] == 200
+        tid = client.submit(sources["tiny"], ladder=TINY_LADDER)
+        assert wait_status(client, tid)["status"] == "succeeded"
+        w.reliability.breakers["s3"].trip("test: S3 down")
+        code, body = _get(port, "/readyz")
+        assert code == 503 and "s3 unavailable" in body
+        assert _get(port, "/healthz")[0] == 200         # paused, but alive: no restart
+        w.reliability.breakers["s3"].record_success()
+        assert _get(port, "/readyz")[0] == 200
+        w.reliability.health.set_draining(True)
+        assert _get(port, "/readyz")[0] == 503
+
+
+@pytest.mark.timeout(150)
+def test_second_sigterm_cancels_and_returns_the_task(service, client, sources, tmp_path):
+    first = WorkerProcess(service["env"], tmp_path / "first.log")
+    second = None
+    try:
+        tid = client.submit(sources["long"], ladder=SLOW_LADDER)
+        wait_for(lambda: (client.status(tid)["progress"] or 0) > 0.05, 90, "progress")
+        first.signal(signal.SIGTERM)
+        wait_for(lambda: "draining" in first.output(), 10, "the worker to drain")
+        first.signal(signal.SIGTERM)
+        assert first.wait(timeout=30) == 1               # forced: not a clean drain
+        st = client.status(tid)
+        assert st["status"] == "queued" and st["attempts"] == 0, (st["status"], kinds(st))
+        assert kinds(st)[-2:] == ["error", "requeued"]
+        second = WorkerProcess(service["env"], tmp_path / "second.log")
+        st = wait_status(client, tid, timeout=120)
+        assert st["status"] == "succeeded" and st["attempts"] == 1
+        assert kinds(st).count("succeeded") == 1
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+
+
+def test_reaper_command_once(service, client, sources):
+    from framepress.db import Worker, utcnow
+    from framepress.tasks import TaskStore
+    db = service["db"]
+    tid = client.submit(sources["tiny"], ladder=TINY_LADDER)
+    TaskStore(db).take(tid, "ghost", {})
+    with db.session() as s:
+        s.add(Worker(id="ghost", hostname="h", pid=1, version="0", hardware={}, state="busy",
+                     started_at=utcnow(), heartbeat_at=utcnow() - timedelta(seconds=120),
+                     current_task_id=tid))
+    out = cli(service["env"], "reaper", "--once", "--json", "--worker-timeout", "30")
+    assert out["lost_workers"] == ["ghost"] and out["requeued"] == [tid]
+    assert kinds(client.status(tid))[-3:] == ["worker_lost", "incomplete", "requeued"]
+    with worker_thread(service["settings"]):
+        assert wait_status(client, tid)["status"] == "succeeded"
