@@ -19,7 +19,8 @@ def quick(tmp_path_factory):
     lines: list[str] = []
     capture.setattr("click.echo", lambda msg="", **kw: lines.append(str(msg)))
     try:
-        assert main(["bench", "engine", "--quick", "--rounds", "2", "--out", str(out), "--json"]) == 0
+        assert main(["bench", "engine", "--quick", "--seconds", "0.5", "--rounds", "2", "--out",
+                     str(out), "--json"]) == 0
     finally:
         capture.undo()
     return out, json.loads("\n".join(lines))["engine"]

@@ -186,6 +186,8 @@ def pipeline_section(res: dict) -> list[str]:
     total = sum(split.values()) or 1.0
     rows = [[k, f"{v:.3f}", f"{100 * v / total:.1f} %"] for k, v in split.items()]
     lines += [res.get("description", ""), ""] + _table(["stage", "seconds (median per task)", "share"], rows)
+    if res.get("markdown"):          # the pipeline helper's own per-clip table
+        lines += ["", res["markdown"].strip()]
     return lines + ["", f"![overhead split]({plots.OVERHEAD_PLOT})", ""]
 
 
