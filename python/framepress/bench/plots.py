@@ -56,7 +56,8 @@ def overhead_split(pipeline: dict, out: Path) -> Path:
     fig, ax = plt.subplots(figsize=(10, 2.8))
     left = 0.0
     for stage, seconds in split.items():
-        ax.barh(["task"], [seconds], left=left, label=f"{stage} {seconds:.2f} s")
+        shown = f"{seconds:.2f} s" if seconds >= 1 else f"{1000 * seconds:.0f} ms"
+        ax.barh(["task"], [seconds], left=left, label=f"{stage} {shown}")
         left += seconds
     ax.set_xlabel("seconds per task (median over tasks)")
     ax.set_title("pipeline: per-task time split")
