@@ -67,6 +67,7 @@ def _select(opts: EngineBenchOptions) -> list[System]:
 def _one_round(system: System, src: str, plan: Plan, out: Path, frames: int) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
+    load = os.getloadavg()[0]          # a shared machine's other work shows up in wall times
     m = run_measured(system.commands(src, plan, out))
     if not m.ok:
         raise RuntimeError(f"exit {m.returncodes}: {m.stderr_tail.strip()[-1500:]}")
@@ -74,7 +75,7 @@ def _one_round(system: System, src: str, plan: Plan, out: Path, frames: int) -> 
     if missing:
         raise RuntimeError(f"no output for rungs {', '.join(missing)}")
     row = {"wall_s": m.wall_s, "cpu_s": m.cpu_s, "peak_rss_mb": m.peak_rss_mb,
-           "fps": frames / m.wall_s}
+           "fps": frames / m.wall_s, "load_before": load}
     # Per-rung fps: the engine reports each rung's encode rate; separate processes each have their
     # own wall time; systems that encode all rungs together give every rung the ladder's rate.
     if system.is_engine and m.stdout.strip():
@@ -106,12 +107,12 @@ def _quality_job(rendition: str, src: str) -> dict:
 
 def run_engine_bench(opts: EngineBenchOptions, progress: Progress = Progress()) -> dict:
     opts.work_dir.mkdir(parents=True, exist_ok=True)
+    systems = _select(opts)             # bad names fail before any work
+    ladder = load_ladder(opts.ladder)
     progress.step("preparing the source")
     src_path = _source(opts)
     info = sources.probe_source(src_path)
-    ladder = load_ladder(opts.ladder)
     plan = make_plan(ladder, info)
-    systems = _select(opts)
     active = [s for s in systems if not s.unavailable]
     results: dict[str, dict] = {
         s.name: {"label": s.label, "is_engine": s.is_engine, "rounds": [], "error": s.unavailable,

@@ -58,6 +58,7 @@ def settings_lines(res: dict) -> list[str]:
         f"no scene-cut keyframes; AAC {_kbps(plan['audio_bitrate'])} in every rung; MP4 faststart.",
         f"- {st['rounds']} rounds, systems alternating in each round: {' → '.join(st['order'])}. "
         f"Engine hwaccel: {st['hwaccel']}.",
+        *_load_line(res),
         "- Wall and CPU seconds (user + system) and peak resident memory come from `wait4` rusage of "
         "each system's process tree; the engine runs in its own Python process like PyAV. For the "
         "separate-processes peer, CPU and peak memory are sums over its concurrent processes.",
@@ -67,6 +68,16 @@ def settings_lines(res: dict) -> list[str]:
         "in tests/bench).",
         "",
     ]
+
+
+def _load_line(res: dict) -> list[str]:
+    loads = [r["load_before"] for s in res["systems"].values() for r in s.get("rounds", [])
+             if "load_before" in r]
+    if not loads:
+        return []
+    return [f"- 1-minute load average before each run: {min(loads):.1f}–{max(loads):.1f} on "
+            f"{res['machine']['cores']} cores. Other work on the machine lengthens wall times; "
+            "CPU seconds and memory move much less."]
 
 
 def engine_section(res: dict) -> list[str]:
