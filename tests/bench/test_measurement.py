@@ -28,3 +28,18 @@ def test_concurrent_processes_sum_cpu_and_peaks():
 def test_failure_keeps_stderr():
     m = run_measured([[sys.executable, "-c", "import sys; sys.stderr.write('boom'); sys.exit(3)"]])
     assert not m.ok and m.returncodes == [3] and "boom" in m.stderr_tail
+
+
+def test_peak_is_not_floored_by_the_parents_size():
+    """exec carries the spawner's resident set into ru_maxrss; the launcher keeps it out."""
+    ballast = bytearray(300 * 1024 * 1024)
+    ballast[::4096] = b"1" * len(ballast[::4096])
+    m = run_measured([[sys.executable, "-S", "-c", "pass"]])
+    assert m.ok and m.peak_rss_mb < 100
+    del ballast
+
+
+def test_timeout_kills_the_whole_tree():
+    import pytest
+    with pytest.raises(TimeoutError):
+        run_measured([["sleep", "30"]], timeout_s=0.5)
