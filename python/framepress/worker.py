@@ -193,6 +193,7 @@ class Worker:
         metrics.task_started()
         self.heartbeat.begin_task(lease, token)
         self.reliability.drainer.task_started()
+        watch = self.reliability.watch_task(token)      # FRAMEPRESS_MAX_TASK_SECONDS
         outcome = "failed"
         settle = delivery.ack
         try:
@@ -214,11 +215,12 @@ class Worker:
                 settle = self._return_task(lease, run.stage, delivery)
             else:
                 try:
-                    outcome = self._record_failure(lease, run.stage, exc)
+                    outcome = self._record_failure(lease, run.stage, watch.explain(exc))
                 except StaleLease as stale:
                     outcome = "stale"
                     self._log(logging.WARNING, "failure not recorded: %s", stale, task_id=lease.task_id)
         finally:
+            watch.cancel()
             self.heartbeat.end_task()
             self._cancel_token = None
             self.reliability.drainer.task_finished()

@@ -13,7 +13,9 @@ FRAMEPRESS_ESCALATION_WEBHOOK, FRAMEPRESS_ENGINE_STUCK_SECONDS (300),
 FRAMEPRESS_DRAIN_TIMEOUT (0: wait for the task however long it takes),
 FRAMEPRESS_BREAKER_THRESHOLD (3), FRAMEPRESS_BREAKER_PROBE_SECONDS (2),
 FRAMEPRESS_BREAKER_MAX_PROBE_SECONDS (30), FRAMEPRESS_WORKER_REAPER (1: run the reaper thread),
-FRAMEPRESS_WORKER_TIMEOUT (silence before a worker is lost; default max(3 heartbeats, lease)).
+FRAMEPRESS_WORKER_TIMEOUT (silence before a worker is lost; default max(3 heartbeats, lease)),
+FRAMEPRESS_MAX_TASK_SECONDS (1740: the longest a task may run; keep it below RabbitMQ's
+consumer_timeout, 30 min by default, or raise both together; 0: no limit).
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from .drain import Drainer
 from .escalation import escalations_queue_for
 from .failure_policy import BackoffPolicy, dependency_of_error
 from .health import Health
+from .errors import FramepressError
 from .retry import DEPENDENCY, RetryPolicy, classify
 
 log = logging.getLogger("framepress.worker")
@@ -56,6 +59,44 @@ def s3_probe() -> None:
         pass
 
 
+class TaskTimeout(FramepressError):
+    """The task ran past FRAMEPRESS_MAX_TASK_SECONDS and was cancelled. Retried: a busy node may
+    be the cause; a task that always overruns escalates when its attempts run out."""
+
+    transient = True
+
+
+class TaskWatch:
+    """Cancels the engine when a task runs past its time limit."""
+
+    def __init__(self, token, limit: float) -> None:
+        self.limit = limit
+        self.expired = False
+        self._timer: Optional[threading.Timer] = None
+        if limit > 0:
+            self._timer = threading.Timer(limit, self._expire, args=(token,))
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _expire(self, token) -> None:
+        self.expired = True
+        log.warning("task ran past %.0f s (FRAMEPRESS_MAX_TASK_SECONDS): cancelling", self.limit)
+        token.cancel()
+
+    def explain(self, exc: BaseException) -> BaseException:
+        """The error to record: a TaskTimeout instead of the engine's Cancelled."""
+        if not self.expired:
+            return exc
+        err = TaskTimeout(f"task exceeded the {self.limit:.0f} s limit "
+                          f"(FRAMEPRESS_MAX_TASK_SECONDS) and was cancelled", step="timeout")
+        err.__cause__ = exc
+        return err
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
 class WorkerReliability:
     def __init__(self, settings, worker_id: str, db, broker, *,
                  s3_probe: Callable[[], None] = s3_probe) -> None:
@@ -79,6 +120,7 @@ class WorkerReliability:
             metric=None,            # the worker counts escalations and retries itself
             worker_id=worker_id)
         self.drainer = Drainer(drain_timeout=_env_float("FRAMEPRESS_DRAIN_TIMEOUT", 0.0))
+        self.max_task_seconds = _env_float("FRAMEPRESS_MAX_TASK_SECONDS", 1740.0)
         self._reaper_stop = threading.Event()
 
     # --- dependencies --------------------------------------------------------------------------
@@ -122,6 +164,9 @@ class WorkerReliability:
     def _publish_escalation(self, message: dict) -> None:
         self.broker.publish_json(self.escalations_queue, message)
 
+    def watch_task(self, token) -> TaskWatch:
+        return TaskWatch(token, self.max_task_seconds)
+
     # --- health and drain --------------------------------------------------------------------------
     def start_metrics(self, port: int) -> None:
         if port:
@@ -158,4 +203,5 @@ class WorkerReliability:
         self.drainer.uninstall()
 
 
-__all__ = ["WorkerReliability", "escalations_queue_for", "worker_timeout"]
+__all__ = ["WorkerReliability", "TaskWatch", "TaskTimeout", "escalations_queue_for",
+           "worker_timeout"]

@@ -129,3 +129,17 @@ def test_admin_retry_resolve_and_cancel(service, client, sources):
     prefix = f"out/{service['prefix']}/{long_id}/"
     assert "Contents" not in service["s3"].list_objects_v2(Bucket=BUCKET, Prefix=prefix)
     assert freed_after < 30, freed_after
+
+
+@pytest.mark.timeout(120)
+def test_a_task_past_its_time_limit_is_cancelled_and_retried(service, client, sources,
+                                                             monkeypatch):
+    monkeypatch.setenv("FRAMEPRESS_MAX_TASK_SECONDS", "2")
+    with worker_thread(service["settings"]):
+        tid = client.submit(sources["long"], ladder=SLOW_LADDER)
+        st = wait_status(client, tid, timeout=100)
+    assert st["status"] == "escalated" and st["attempts"] == 3
+    errors = [e for e in st["events"] if e["kind"] == "error"]
+    assert len(errors) == 3 and all("exceeded the 2 s limit" in e["message"] for e in errors)
+    assert all(e["data"]["type"] == "TaskTimeout" for e in errors)
+    assert kinds(st).count("retry_scheduled") == 2

@@ -118,3 +118,26 @@ def test_unhandled_dependency_errors_default_to_the_database(monkeypatch):
     kit.record_unhandled(ConnectionRefusedError(errno.ECONNREFUSED, "refused"))
     assert kit.breakers["database"].is_open and not kit.breakers["s3"].is_open
     kit.record_unhandled(ValueError("a bug, not an outage"))      # not a dependency: ignored
+
+
+def test_task_watch_cancels_and_explains():
+    import time
+    from framepress.errors import Cancelled
+    from framepress.retry import TRANSIENT, classify
+    from framepress.worker_reliability import TaskTimeout, TaskWatch
+
+    class Token:
+        cancelled = False
+
+        def cancel(self):
+            self.cancelled = True
+    token = Token()
+    watch = TaskWatch(token, 0.1)
+    time.sleep(0.3)
+    assert token.cancelled and watch.expired
+    err = watch.explain(Cancelled("cancelled"))
+    assert isinstance(err, TaskTimeout) and classify(err, "transcode") == TRANSIENT
+    quiet = TaskWatch(Token(), 0)                  # no limit: no timer, errors unchanged
+    e = ValueError("x")
+    assert quiet.explain(e) is e
+    quiet.cancel()
