@@ -8,7 +8,9 @@ One round:
    (SIGCONT after SIGSTOP), is fenced off and uploads nothing;
 3. it is then `queued` again (`requeued` event) and its ID published, unless a worker has taken
    it meanwhile (the broker redelivered it when the dead worker's connection dropped). The lost
-   attempt stays counted: the take that started it already counted it.
+   attempt stays counted: the take that started it already counted it;
+4. a task still in `retry_wait` long after its retry was due (its delayed message lost, say in
+   a broker failure) is published again. A duplicate is harmless: the take sorts it out.
 
 The reaper runs as `framepress reaper` or inside workers; on Postgres each round is led by the
 one process that gets an advisory lock, the others stand by.
@@ -55,12 +57,14 @@ def _aware(dt: Optional[datetime]) -> Optional[datetime]:
 class Reaper:
     def __init__(self, db: Database, publish: Callable[[str, int], None], *,
                  worker_timeout: float = 30.0, lease_grace: float = 10.0,
+                 stale_retry_after: float = 600.0,
                  clock: Callable[[], datetime] = utcnow, reaper_id: str = "reaper") -> None:
         """`publish(task_id, priority)` puts a task ID on the tasks queue (broker.publish_task)."""
         self.db = db
         self.publish = publish
         self.worker_timeout = worker_timeout
         self.lease_grace = lease_grace
+        self.stale_retry_after = stale_retry_after
         self.clock = clock
         self.reaper_id = reaper_id
 
@@ -108,7 +112,31 @@ class Reaper:
         for task_id in stranded:
             if task_id not in report.incomplete:
                 self._requeue(task_id, None, "stranded incomplete task", report)
+        self._republish_overdue_retries(now, report)
         return report
+
+    def _republish_overdue_retries(self, now: datetime, report: ReapReport) -> None:
+        overdue_before = now - timedelta(seconds=self.stale_retry_after)
+        with self.db.session() as s:
+            rows = s.scalars(select(Task).where(Task.status == TaskStatus.RETRY_WAIT,
+                                                Task.next_attempt_at < overdue_before)
+                             .with_for_update(skip_locked=True)).all()
+            todo = []
+            for t in rows:
+                # Push the due time on, so a long queue gets one extra copy per period, not one
+                # per round.
+                t.next_attempt_at = now
+                _event(s, t.id, EventKind.REQUEUED, attempt=t.attempts,
+                       message=f"retry overdue by more than {self.stale_retry_after:.0f} s: "
+                               f"published again", data={"reaper": self.reaper_id})
+                todo.append((t.id, t.priority))
+        for task_id, priority in todo:
+            try:
+                self.publish(task_id, priority)
+                report.requeued.append(task_id)
+            except Exception as exc:
+                log.warning("could not republish task %s: %r", task_id, exc,
+                            extra={"task_id": task_id})
 
     def _requeue(self, task_id: str, holder: Optional[str], why: str, report: ReapReport) -> None:
         with self.db.session() as s:

@@ -177,3 +177,18 @@ def test_a_stalled_leader_loses_the_lock(pg_database):
     assert b.acquire()                  # Postgres ended the stalled transaction
     b.release()
     a.release()
+
+
+def test_reaper_republishes_an_overdue_retry_once_per_period(pg_database):
+    db = pg_database
+    store = TaskStore(db, lease_seconds=30)
+    published = []
+    reaper = Reaper(db, lambda tid, prio: published.append(tid), stale_retry_after=60)
+    tid = store.create("s3://b/k.mp4", "s3://b/out", LADDER)
+    lease = store.take(tid, "w1", {}).lease
+    store.fail(lease, status="retry_wait", error_event={"message": "x"},
+               next_attempt_at=utcnow() - timedelta(seconds=120))
+    assert reaper.reap_once().requeued == [tid] and published == [tid]
+    assert reaper.reap_once().requeued == [] and published == [tid]      # not every round
+    assert _kinds(db, tid)[-1] == "requeued"
+    assert store.take(tid, "w2", {}).outcome == "taken"
