@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-AMQP_URL = os.environ.get("FRAMEPRESS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+from relsvc import AMQP_URL, BUCKET, PG_ADMIN_URL  # shared with the test modules
 
 
 def _answers(host: str, port: int) -> bool:
@@ -42,8 +42,6 @@ def unique():
     return f"fp-test-{uuid.uuid4().hex[:10]}"
 
 
-PG_ADMIN_URL = os.environ.get("FRAMEPRESS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
 
 @pytest.fixture
 def pg_database():
@@ -71,20 +69,6 @@ def pg_database():
 
 
 # ---- the whole service: Postgres, RabbitMQ, moto S3 behind a fault-injecting proxy -----------
-
-BUCKET = "framepress-reliability"
-TINY_LADDER = {"name": "tiny", "gop_seconds": 1, "segment_seconds": 1,
-               "audio": {"codec": "aac", "bitrate": 64000},
-               "rungs": [{"name": "144p", "height": 144, "codec": "h264", "bitrate": 150000,
-                          "preset": "ultrafast"}]}
-# Slow on purpose: long enough to act while the engine runs (kill, cancel, SIGTERM).
-SLOW_LADDER = {"name": "slow", "gop_seconds": 1, "segment_seconds": 2,
-               "audio": {"codec": "aac", "bitrate": 64000},
-               "rungs": [{"name": "360p", "height": 360, "codec": "h264", "bitrate": 600000,
-                          "preset": "slow"},
-                         {"name": "240p", "height": 240, "codec": "h264", "bitrate": 300000,
-                          "preset": "slow"}]}
-
 
 @pytest.fixture(scope="session")
 def s3_service():

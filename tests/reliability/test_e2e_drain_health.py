@@ -11,8 +11,9 @@ from datetime import timedelta
 
 import pytest
 
-from conftest import SLOW_LADDER, TINY_LADDER
-from svc import WorkerProcess, cli, kinds, wait_for, wait_status, worker_thread
+
+from relsvc import (SLOW_LADDER, TINY_LADDER, WorkerProcess, cli, kinds, wait_for, wait_status,
+                    worker_thread)
 
 
 @pytest.fixture

@@ -9,8 +9,9 @@ from datetime import datetime
 import pika
 import pytest
 
-from conftest import AMQP_URL, BUCKET, SLOW_LADDER, TINY_LADDER
-from svc import cli, kinds, wait_for, wait_status, worker_thread
+
+from relsvc import (AMQP_URL, BUCKET, SLOW_LADDER, TINY_LADDER, cli, kinds, wait_for, wait_status,
+                    worker_thread)
 from test_escalation import Hook
 
 

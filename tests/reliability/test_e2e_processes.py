@@ -8,8 +8,9 @@ import time
 import pytest
 from sqlalchemy import select
 
-from conftest import BUCKET, SLOW_LADDER, TINY_LADDER
-from svc import WorkerProcess, bucket_keys, kinds, wait_for, wait_status, worker_thread
+
+from relsvc import (BUCKET, SLOW_LADDER, TINY_LADDER, WorkerProcess, bucket_keys, kinds, wait_for,
+                    wait_status, worker_thread)
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import create_engine
 
-from conftest import AMQP_URL, SLOW_LADDER
-from svc import WorkerProcess, kinds, wait_for, wait_status
+
+from relsvc import AMQP_URL, SLOW_LADDER, WorkerProcess, kinds, wait_for, wait_status
 
 # About 5 s of engine time per task here: 20 of them keep 3 workers busy for the minute of chaos.
 CHAOS_LADDER = {"name": "chaos", "gop_seconds": 1, "segment_seconds": 2,

@@ -13,6 +13,20 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 FRAMEPRESS = str(Path(sys.executable).with_name("framepress"))
+AMQP_URL = os.environ.get("FRAMEPRESS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+PG_ADMIN_URL = os.environ.get("FRAMEPRESS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+BUCKET = "framepress-reliability"
+TINY_LADDER = {"name": "tiny", "gop_seconds": 1, "segment_seconds": 1,
+               "audio": {"codec": "aac", "bitrate": 64000},
+               "rungs": [{"name": "144p", "height": 144, "codec": "h264", "bitrate": 150000,
+                          "preset": "ultrafast"}]}
+# Slow on purpose: long enough to act while the engine runs (kill, cancel, SIGTERM).
+SLOW_LADDER = {"name": "slow", "gop_seconds": 1, "segment_seconds": 2,
+               "audio": {"codec": "aac", "bitrate": 64000},
+               "rungs": [{"name": "360p", "height": 360, "codec": "h264", "bitrate": 600000,
+                          "preset": "slow"},
+                         {"name": "240p", "height": 240, "codec": "h264", "bitrate": 300000,
+                          "preset": "slow"}]}
 SETTLED = ("succeeded", "escalated", "failed", "cancelled")
 
 
