@@ -28,6 +28,8 @@ class Health:
         self._connected = False
         self._draining = False
         self._paused_reason = ""
+        #: Optional live answer to "connected to the broker?" (overrides set_connected).
+        self.connected_fn: Optional[Callable[[], bool]] = None
 
     # --- facts from the worker ---------------------------------------------------------------
     def beat(self) -> None:
@@ -107,6 +109,11 @@ class Health:
     def readyz(self) -> tuple[bool, str]:
         with self._lock:
             connected, draining, paused = self._connected, self._draining, self._paused_reason
+        if self.connected_fn is not None:
+            try:
+                connected = bool(self.connected_fn())
+            except Exception:
+                connected = False
         if draining:
             return False, "draining"
         if not connected:

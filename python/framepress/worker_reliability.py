@@ -113,6 +113,8 @@ class WorkerReliability:
         self.breakers = Breakers([CircuitBreaker("s3", s3_probe, **kw),
                                   CircuitBreaker("database", self._db_probe, **kw)])
         self.breakers.add_listener(self._on_breaker)
+        if hasattr(broker, "consuming"):          # RabbitMQ: ready only while consuming
+            self.health.connected_fn = lambda: bool(getattr(broker, "consuming", False))
         self.escalations_queue = escalations_queue_for(broker.tasks_queue)
         self.policy = BackoffPolicy(
             self.retry, breakers=self.breakers, publish=self._publish_escalation,

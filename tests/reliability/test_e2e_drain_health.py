@@ -42,7 +42,7 @@ def test_health_and_readiness_endpoints(service, client, sources):
     settings = replace(service["settings"], metrics_port=port)
     with worker_thread(settings) as w:
         wait_for(lambda: _get(port, "/healthz")[0] == 200, 10, "/healthz to answer 200")
-        assert _get(port, "/readyz")[0] == 200
+        wait_for(lambda: _get(port, "/readyz")[0] == 200, 10, "/readyz: consuming")
         tid = client.submit(sources["tiny"], ladder=TINY_LADDER)
         assert wait_status(client, tid)["status"] == "succeeded"
         w.reliability.breakers["s3"].trip("test: S3 down")

@@ -58,3 +58,14 @@ def test_readyz():
     assert h.readyz() == (False, "draining") and h.draining
     snap = h.snapshot()
     assert snap["ready"] is False and snap["ready_reason"] == "draining"
+
+
+def test_readyz_follows_a_live_connection_check():
+    h = Health()
+    state = {"up": True}
+    h.connected_fn = lambda: state["up"]
+    assert h.readyz() == (True, "ok")
+    state["up"] = False
+    assert h.readyz() == (False, "not connected to the broker")
+    h.connected_fn = lambda: 1 / 0
+    assert h.readyz()[0] is False

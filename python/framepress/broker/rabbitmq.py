@@ -78,6 +78,7 @@ class RabbitBroker(Broker):
         self._pub_lock = threading.Lock()
         self._delays: Any = None          # delay_queues.DelayQueues, declared on first use
         self._delays_channel: Any = None
+        self.consuming = False            # a consumer is registered on a live connection
 
     @property
     def tasks_queue(self) -> str:
@@ -195,6 +196,7 @@ class RabbitBroker(Broker):
                 inflight[:] = [executor.submit(handler, d)]
 
             tag = ch.basic_consume(self._tasks_queue, on_message)
+            self.consuming = True      # read by the worker's /readyz (issue 4)
             log.info("consuming %s", self._tasks_queue)
             last_idle = 0.0
             while not stop.is_set():
@@ -209,6 +211,7 @@ class RabbitBroker(Broker):
                 conn.process_data_events(time_limit=0.25)
             conn.process_data_events(time_limit=0)
         finally:
+            self.consuming = False
             # Connection lost mid-task: the task goes on (it needs only the database and storage);
             # its ack will fail and the broker redelivers, which then finds it settled.
             while inflight and not inflight[0].done():
