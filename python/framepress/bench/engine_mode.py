@@ -64,13 +64,20 @@ def _select(opts: EngineBenchOptions) -> list[System]:
     return every
 
 
+def _why(stderr: str) -> str:
+    """A Python traceback's last line (the exception), or FFmpeg's last few lines."""
+    lines = [l for l in stderr.strip().splitlines() if l.strip()]
+    keep = lines[-1:] if "Traceback (most recent call last)" in stderr else lines[-3:]
+    return " | ".join(keep)[-600:]
+
+
 def _one_round(system: System, src: str, plan: Plan, out: Path, frames: int) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     load = os.getloadavg()[0]          # a shared machine's other work shows up in wall times
     m = run_measured(system.commands(src, plan, out))
     if not m.ok:
-        raise RuntimeError(f"exit {m.returncodes}: {m.stderr_tail.strip()[-1500:]}")
+        raise RuntimeError(f"exit {m.returncodes}: {_why(m.stderr_tail)}")
     missing = [r.name for r in plan.rungs if not (out / f"{r.name}.mp4").is_file()]
     if missing:
         raise RuntimeError(f"no output for rungs {', '.join(missing)}")
@@ -78,7 +85,7 @@ def _one_round(system: System, src: str, plan: Plan, out: Path, frames: int) -> 
            "fps": frames / m.wall_s, "load_before": load}
     # Per-rung fps: the engine reports each rung's encode rate; separate processes each have their
     # own wall time; systems that encode all rungs together give every rung the ladder's rate.
-    if system.is_engine and m.stdout.strip():
+    if system.prints_result and m.stdout.strip():
         result = json.loads(m.stdout)
         row["rung_fps"] = {r["name"]: r.get("encode_fps", 0.0) for r in result["renditions"]}
         row["stage_seconds"] = result.get("seconds", {})

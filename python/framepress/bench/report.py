@@ -110,7 +110,7 @@ def engine_section(res: dict) -> list[str]:
         lines += stages
     failed = [(n, s["error"]) for n, s in systems.items() if s.get("error")]
     if failed:
-        lines += ["### Not measured", ""] + [f"- {n}: {e.splitlines()[0] if e else ''}" for n, e in failed] + [""]
+        lines += ["### Not measured", ""] + [f"- {n}: {e}" for n, e in failed] + [""]
     lines += [f"![fps per rung]({plots.FPS_PLOT})", ""]
     return lines
 
@@ -218,10 +218,20 @@ def gpu_section(res: dict) -> list[str]:
     if res.get("skipped"):
         return lines + [f"Skipped: {res['skipped']}", ""]
     rows = [[n, s["label"], _spread(s["summary"]["wall_s"]), _spread(s["summary"]["cpu_s"]),
-             _spread(s["summary"]["fps"], "{:.1f}"), s["rounds"][-1].get("hwaccel_used", "")]
+             _spread(s["summary"]["fps"], "{:.1f}"), s["rounds"][-1].get("hwaccel_used", "–")]
             for n, s in res["systems"].items() if s.get("rounds")]
-    lines += [f"GPU: {', '.join(res['machine']['gpus'])}", ""]
-    return lines + _table(["system", "what", "wall s", "CPU s", "fps", "hwaccel used"], rows) + [""]
+    lines += [f"GPU: {', '.join(res['machine']['gpus']) or 'none reported'}", ""]
+    lines += _table(["system", "what", "wall s", "CPU s", "fps", "hwaccel used"], rows) + [""]
+    if res.get("ratios"):
+        rows = [[p, _spread(r["wall_s"], "{:.3f}"), _spread(r["cpu_s"], "{:.3f}")]
+                for p, r in res["ratios"].items()]
+        lines += ["GPU engine ÷ peer:", ""] + _table(["peer", "wall", "CPU"], rows) + [""]
+    ran = {n: s for n, s in res["systems"].items() if s.get("rounds")}
+    if any(s.get("rungs") for s in ran.values()):
+        lines += quality_section(ran)
+    failed = [(n, s["error"]) for n, s in res["systems"].items() if s.get("error")]
+    lines += [f"- {n} not measured: {e}" for n, e in failed]
+    return lines + [""]
 
 
 def render(results: dict, command: str = "") -> str:

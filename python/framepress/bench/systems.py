@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -89,15 +89,16 @@ class System:
     label: str                 # what it is, for the report
     commands: Callable[[str, Plan, Path], list[list[str]]]
     unavailable: str = ""      # why it cannot run here ("" when it can)
-    is_engine: bool = False
-    notes: list[str] = field(default_factory=list)
+    is_engine: bool = False    # the system the others are compared with
+    prints_result: bool = False   # writes the engine's result JSON on stdout
 
 
 def engine_system(hwaccel: str = "cpu", python: str = sys.executable, *, name: str = "engine",
                   is_engine: bool = True) -> System:
     def commands(source: str, plan: Plan, out: Path) -> list[list[str]]:
         return [[python, "-c", ENGINE_SNIPPET, source, str(out), plan.ladder.to_json(), hwaccel]]
-    return System(name, f"framepress engine (hwaccel={hwaccel})", commands, is_engine=is_engine)
+    return System(name, f"framepress engine (hwaccel={hwaccel})", commands, is_engine=is_engine,
+                  prints_result=True)
 
 
 def peer_systems(python: str = sys.executable) -> list[System]:
