@@ -23,7 +23,7 @@ def test_pipeline_scale_and_skipped_gpu_sections(tmp_path):
     }
     text = write_report(results, tmp_path).read_text()
     assert "## Pipeline overhead" in text and "| engine | 2.000 |" in text
-    assert "## Throughput against workers" in text and "| 2 | 6 | 10.00 | 36.0 | 40.0 | 0.90 |" in text
+    assert "## Throughput against workers" in text and "| 2 | 6 | 10.00 | 36.0 | 40.0 | 0.90 | – |" in text
     assert "## GPU" in text and "Skipped: no NVIDIA GPU found" in text
     for png in ("overhead_split.png", "throughput_vs_workers.png"):
         assert (tmp_path / png).read_bytes().startswith(PNG)

@@ -208,8 +208,9 @@ def scale_section(res: dict) -> list[str]:
         return lines + [f"Skipped: {res['skipped']}", ""]
     lines += [res.get("description", ""), ""]
     rows = [[str(p["workers"]), str(p["tasks"]), f"{p['wall_s']:.2f}", f"{p['tasks_per_min']:.1f}",
-             f"{p['ideal_tasks_per_min']:.1f}", f"{p['efficiency']:.2f}"] for p in res["points"]]
-    lines += _table(["workers", "tasks", "wall s", "tasks/min", "ideal", "efficiency"], rows)
+             f"{p['ideal_tasks_per_min']:.1f}", f"{p['efficiency']:.2f}",
+             f"{p['cpu_busy_pct']:.0f} %" if "cpu_busy_pct" in p else "–"] for p in res["points"]]
+    lines += _table(["workers", "tasks", "wall s", "tasks/min", "ideal", "efficiency", "CPU busy"], rows)
     return lines + ["", f"![throughput against workers]({plots.SCALE_PLOT})", ""]
 
 

@@ -36,7 +36,8 @@ def run_scale_bench(opts, progress: Progress = Progress()) -> dict:
                           tasks=n * per_worker, ladder=opts.ladder)
         rate = batch.tasks / batch.wall_s * 60.0
         points.append({"workers": n, "tasks": batch.tasks, "failed": batch.failed,
-                       "wall_s": batch.wall_s, "tasks_per_min": rate})
+                       "wall_s": batch.wall_s, "tasks_per_min": rate,
+                       "cpu_busy_pct": batch.cpu_busy_pct})
         progress.step(f"scale: {n} worker(s)", done=True)
     base = points[0]["tasks_per_min"]
     for p in points:
@@ -48,5 +49,8 @@ def run_scale_bench(opts, progress: Progress = Progress()) -> dict:
                             f"queue, local files), {per_worker} tasks per worker, each task "
                             f"`{info.width}×{info.height}` {info.seconds:g} s through ladder "
                             f"`{opts.ladder}` with HLS, hwaccel cpu. Rate: tasks ÷ (first submit "
-                            f"→ last task finished), after every worker has registered."),
+                            f"→ last task finished), after every worker has registered. The engine already "
+                            f"runs a task's rungs in parallel on every core, so where one worker keeps "
+                            f"the CPUs busy, more workers cannot add much; CPU busy is the whole "
+                            f"machine's, other work included."),
             "points": points}

@@ -16,6 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
+import psutil
+
 WORKER_SNIPPET = "from framepress.cli import run; run()"
 
 
@@ -39,6 +41,7 @@ class BatchResult:
     wall_s: float                    # first submit to last task settled
     statuses: list[dict]             # `framepress status --json` of every task
     failed: int
+    cpu_busy_pct: float              # the whole machine's CPUs, submit → last task settled
 
 
 def _at(iso: Optional[str]) -> float:
@@ -77,6 +80,7 @@ def run_batch(env_overrides: dict[str, str], source_uri: str, *, workers: int, t
             if time.time() > deadline:
                 raise TimeoutError("workers did not register within 120 s")
             time.sleep(0.1)
+        psutil.cpu_percent(None)        # starts the machine-wide busy window
         started = time.time()
         deadline = started + timeout_s
 
@@ -96,10 +100,11 @@ def run_batch(env_overrides: dict[str, str], source_uri: str, *, workers: int, t
             statuses = [settle([submit()])[0] for _ in range(tasks)]
         else:
             statuses = settle([submit() for _ in range(tasks)])
+        busy = psutil.cpu_percent(None)
         ended = max(_at(s["finished_at"]) or _at(s["updated_at"]) for s in statuses)
         failed = sum(1 for s in statuses if s["status"] != TaskStatus.SUCCEEDED)
         return BatchResult(workers=workers, tasks=tasks, wall_s=max(1e-6, ended - started),
-                           statuses=statuses, failed=failed)
+                           statuses=statuses, failed=failed, cpu_busy_pct=busy)
     finally:
         for p in procs:
             if p.poll() is None:
