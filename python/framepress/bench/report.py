@@ -99,8 +99,10 @@ def engine_section(res: dict) -> list[str]:
         lines += ["### Engine ÷ peer", "",
                   "Ratios paired round by round, median (min–max); below 1 the engine is better.", ""]
         rows = [[p, _spread(r["wall_s"], "{:.3f}"), _spread(r["cpu_s"], "{:.3f}"),
-                 _spread(r["peak_rss_mb"], "{:.3f}")] for p, r in res["ratios"].items()]
-        lines += _table(["peer", "wall", "CPU", "peak memory"], rows) + [""]
+                 _spread(r["peak_rss_mb"], "{:.3f}"), _psnr_delta(systems, p)]
+                for p, r in res["ratios"].items()]
+        lines += _table(["peer", "wall", "CPU", "peak memory", "PSNR engine − peer, dB (per rung)"],
+                        rows) + [""]
         lines += targets_section(res)
 
     if any(s.get("rungs") for s in ran.values()):
@@ -113,6 +115,15 @@ def engine_section(res: dict) -> list[str]:
         lines += ["### Not measured", ""] + [f"- {n}: {e}" for n, e in failed] + [""]
     lines += [f"![fps per rung]({plots.FPS_PLOT})", ""]
     return lines
+
+
+def _psnr_delta(systems: dict, peer: str) -> str:
+    eng = _engine_name(systems)
+    if not eng or not systems[eng].get("rungs") or not systems[peer].get("rungs"):
+        return "–"
+    theirs = {r["name"]: r["psnr"] for r in systems[peer]["rungs"]}
+    return " / ".join(f"{round(r['psnr'] - theirs[r['name']], 2) + 0.0:+.2f}" for r in systems[eng]["rungs"]
+                      if r["name"] in theirs)
 
 
 def _engine_name(systems: dict) -> Optional[str]:
