@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
+from . import metrics
 from .ladder import load_ladder
 from .storage import StorageRouter, join_uri
 from .tasks import EventKind, Lease, TaskSpec, TaskStore
@@ -78,6 +79,8 @@ class TaskRun:
                                       on_progress=lambda p: self.on_progress(p.fraction),
                                       cancel=self.cancel_token)
         self.seconds["transcode"] = time.monotonic() - t
+        if self.seconds["transcode"] > 0:
+            metrics.transcode_fps(result.decoded_frames / self.seconds["transcode"])
         rends = [{"name": r.name, "width": r.width, "height": r.height, "frames": r.frames,
                   "bytes": r.bytes, "bitrate": r.bitrate, "encode_fps": round(r.encode_fps, 2),
                   "codec": r.codec, "codec_string": r.codec_string, "has_audio": r.has_audio}

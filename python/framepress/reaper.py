@@ -25,6 +25,7 @@ from typing import Any, Callable, Optional
 
 from sqlalchemy import select, text
 
+from . import metrics
 from .db import Database, Task, TaskStatus, Worker, utcnow
 from .tasks import EventKind, _event
 
@@ -81,6 +82,7 @@ class Reaper:
                 w.state = "lost"
                 lost.add(w.id)
                 report.lost_workers.append(w.id)
+                metrics.worker_lost()
                 log.warning("worker %s silent for %.0f s: lost", w.id, silent,
                             extra={"worker_id": w.id, "task_id": w.current_task_id,
                                    "kind": EventKind.WORKER_LOST})
@@ -113,7 +115,15 @@ class Reaper:
             if task_id not in report.incomplete:
                 self._requeue(task_id, None, "stranded incomplete task", report)
         self._republish_overdue_retries(now, report)
+        self._export_backlog_age(now)
         return report
+
+    def _export_backlog_age(self, now: datetime) -> None:
+        """Age of the oldest task waiting to be taken, for the backlog alert."""
+        with self.db.session() as s:
+            oldest = s.scalar(select(Task.created_at).where(Task.status == TaskStatus.QUEUED)
+                              .order_by(Task.created_at).limit(1))
+        metrics.queue_oldest_age((now - _aware(oldest)).total_seconds() if oldest else 0.0)
 
     def _republish_overdue_retries(self, now: datetime, report: ReapReport) -> None:
         overdue_before = now - timedelta(seconds=self.stale_retry_after)

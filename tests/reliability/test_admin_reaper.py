@@ -2,6 +2,7 @@
 from datetime import timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 
 from framepress import admin
@@ -103,8 +104,10 @@ def test_reaper_requeues_a_lost_workers_task(pg_database):
     _register(db, "dead", heartbeat_age=60, task_id=tid)
     _register(db, "alive", heartbeat_age=1, state="idle")
 
+    lost_before = REGISTRY.get_sample_value("framepress_workers_lost_total") or 0
     report = reaper.reap_once()
     assert report.lost_workers == ["dead"] and report.requeued == [tid] and published == [tid]
+    assert REGISTRY.get_sample_value("framepress_workers_lost_total") == lost_before + 1
     t = _task(db, tid)
     assert t.status == "queued" and t.attempts == 1                # the lost attempt counted
     with db.session() as s:
@@ -192,3 +195,19 @@ def test_reaper_republishes_an_overdue_retry_once_per_period(pg_database):
     assert reaper.reap_once().requeued == [] and published == [tid]      # not every round
     assert _kinds(db, tid)[-1] == "requeued"
     assert store.take(tid, "w2", {}).outcome == "taken"
+
+
+def test_reaper_exports_the_age_of_the_oldest_queued_task(pg_database):
+    from datetime import timedelta
+    from framepress.db import Task, utcnow
+    store = TaskStore(pg_database, lease_seconds=30)
+    old, new = store.create("s3://b/a.mp4", "s3://b/out", LADDER), store.create("s3://b/b.mp4", "s3://b/out", LADDER)
+    with pg_database.session() as s:
+        s.get(Task, old).created_at = utcnow() - timedelta(seconds=120)
+    Reaper(pg_database, lambda tid, prio: None, worker_timeout=10).reap_once()
+    assert 119 <= REGISTRY.get_sample_value("framepress_queue_oldest_task_age_seconds") < 150
+    with pg_database.session() as s:
+        s.get(Task, old).status = "succeeded"
+        s.get(Task, new).status = "succeeded"
+    Reaper(pg_database, lambda tid, prio: None, worker_timeout=10).reap_once()
+    assert REGISTRY.get_sample_value("framepress_queue_oldest_task_age_seconds") == 0

@@ -90,6 +90,7 @@ def test_worker_metrics_during_and_after_a_task(tmp_path, source):
                          10, "the task to leave /metrics' in-progress gauge")
         assert value(after, "framepress_tasks_total", outcome="succeeded") == 1
         assert value(after, "framepress_task_duration_seconds_count") == 1
+        assert value(after, "framepress_transcode_fps") > 0
         stages = {dict(k)["stage"] for k in after["framepress_stage_duration_seconds_count"]}
         assert "transcode" in stages or "transcoded" in stages, stages
         for stage in stages:
