@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from framepress.bench.encoders import cli_args
 from framepress.bench.plan import make_plan
 from framepress.bench.source import SourceInfo
 from framepress.bench.systems import single_rung_command, split_command
@@ -42,3 +43,15 @@ def test_cli_peers_get_the_same_encoder_settings():
         assert flag in cmd
     single = " ".join(single_rung_command("ffmpeg", "s.mp4", plan, plan.rungs[3], Path("out")))
     assert "-vf scale=-2:360" in single and "-b:v 800000 -maxrate 800000 -bufsize 1600000" in single
+
+
+def test_hevc_av1_and_crf_rungs_get_the_engines_settings():
+    ladder = load_ladder({"name": "mixed", "rungs": [
+        {"name": "a", "height": 720, "codec": "hevc", "bitrate": 2000000, "preset": "fast"},
+        {"name": "b", "height": 480, "codec": "av1", "bitrate": 1000000, "preset": "veryfast"},
+        {"name": "c", "height": 360, "codec": "h264", "crf": 23}]})
+    a, b, c = (" ".join(cli_args(r.to_dict())) for r in make_plan(ladder, info(1280, 720)).rungs)
+    assert "-c:v libx265" in a and "-maxrate 2000000 -bufsize 4000000" in a
+    assert "scenecut=0:open-gop=0" in a and "keyint=60:min-keyint=60" in a and "-tag:v hvc1" in a
+    assert "-c:v libsvtav1" in b and "-preset 10" in b and "-b:v 1000000" in b and "maxrate" not in b
+    assert "-crf 23" in c and "-b:v" not in c and "-sc_threshold 0" in c

@@ -3,11 +3,13 @@
 The rules mirror the engine's (DESIGN §2), so peers do exactly the same work: rungs above the
 source height are skipped (a source below every rung gets one rung at its own height), widths
 keep the aspect ratio rounded to even, maxrate = bitrate and bufsize = 2 × bitrate unless the
-rung sets them, and a fixed GOP of `gop_seconds` with no scene-cut keyframes.
+rung sets them, and a fixed GOP of `gop_seconds` with no scene-cut keyframes (`encoders` turns
+a rung into encoder options).
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Optional
 
 from ..ladder import Ladder
 from .source import SourceInfo
@@ -24,6 +26,8 @@ class RungJob:
     preset: str
     gop: int              # frames between keyframes
     scaled: bool          # False when the rung is the source size (no scaler needed)
+    codec: str = "h264"
+    crf: Optional[int] = None   # constant quality instead of a bitrate
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -47,9 +51,6 @@ def even_width(src_w: int, src_h: int, height: int) -> int:
 
 
 def make_plan(ladder: Ladder, source: SourceInfo) -> Plan:
-    unsupported = [r.name for r in ladder.rungs if r.codec != "h264" or r.crf is not None]
-    if unsupported:
-        raise ValueError(f"the peers compare h264 bitrate rungs only; not: {', '.join(unsupported)}")
     fitting = [r for r in ladder.rungs if r.height <= source.height]
     if not fitting:   # a small source still gets one rendition, at its own size
         lowest = min(ladder.rungs, key=lambda r: r.height)
@@ -61,6 +62,6 @@ def make_plan(ladder: Ladder, source: SourceInfo) -> Plan:
         width = even_width(source.width, source.height, r.height) if scaled else source.width
         jobs.append(RungJob(name=r.name, width=width, height=r.height, bitrate=r.bitrate,
                             maxrate=r.maxrate or r.bitrate, bufsize=r.bufsize or 2 * r.bitrate,
-                            preset=r.preset, gop=gop, scaled=scaled))
+                            preset=r.preset, gop=gop, scaled=scaled, codec=r.codec, crf=r.crf))
     return Plan(ladder=ladder, rungs=tuple(jobs), audio_bitrate=ladder.audio.bitrate,
                 has_audio=source.has_audio)

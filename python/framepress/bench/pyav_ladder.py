@@ -1,6 +1,6 @@
 """The PyAV peer: decode once, encode every rung, as a PyAV user would write it.
 
-Run as a script (`python pyav_ladder.py SRC OUT_DIR PLAN_JSON`) in its own process, so the bench
+Run as a script (`python pyav_ladder.py SRC OUT_DIR PLAN_JSON`, from any directory) in its own process, so the bench
 measures it like every other system. Scaling uses `VideoFrame.reformat`'s default interpolation,
 which is what PyAV users get. Audio is decoded once and encoded per output, like the CLI peers.
 """
@@ -13,16 +13,22 @@ from pathlib import Path
 
 import av
 
+# Run as a script (its directory is first on sys.path), so the package's framepress/__init__ and
+# the native engine are not loaded into this peer's process: its memory is PyAV's alone.
+from encoders import encoder_options  # noqa: E402
+
 
 def _open_output(path: Path, rung: dict, rate: Fraction, audio_in, audio_bitrate: int):
+    name, options = encoder_options(rung)
     out = av.open(str(path), "w", options={"movflags": "+faststart"})
-    video = out.add_stream("libx264", rate=rate)
+    video = out.add_stream(name, rate=rate)
     video.width, video.height, video.pix_fmt = rung["width"], rung["height"], "yuv420p"
-    video.bit_rate = rung["bitrate"]
-    video.codec_context.gop_size = rung["gop"]
-    video.options = {"preset": rung["preset"], "maxrate": str(rung["maxrate"]),
-                     "bufsize": str(rung["bufsize"]), "keyint_min": str(rung["gop"]),
-                     "sc_threshold": "0"}
+    if "b" in options:
+        video.bit_rate = int(options.pop("b"))
+    video.codec_context.gop_size = int(options.pop("g"))
+    if rung["codec"] == "hevc":
+        video.codec_context.codec_tag = "hvc1"
+    video.options = options
     audio = None
     if audio_in is not None:
         audio = out.add_stream("aac", rate=audio_in.codec_context.sample_rate)

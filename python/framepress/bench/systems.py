@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from .encoders import cli_args
 from .plan import Plan, RungJob
 
 SYSTEM_FFMPEG = "/usr/bin/ffmpeg"
@@ -38,11 +39,9 @@ def newest_ffmpeg() -> Optional[str]:
         return None
 
 
-def x264_args(rung: RungJob, plan: Plan) -> list[str]:
+def output_args(rung: RungJob, plan: Plan) -> list[str]:
     """One output's encoder settings, identical for every CLI peer."""
-    args = ["-c:v", "libx264", "-preset", rung.preset, "-pix_fmt", "yuv420p",
-            "-b:v", str(rung.bitrate), "-maxrate", str(rung.maxrate), "-bufsize", str(rung.bufsize),
-            "-g", str(rung.gop), "-keyint_min", str(rung.gop), "-sc_threshold", "0"]
+    args = cli_args(rung.to_dict())
     if plan.has_audio:
         args += ["-c:a", "aac", "-b:a", str(plan.audio_bitrate)]
     return args + ["-movflags", "+faststart"]
@@ -73,14 +72,14 @@ def split_command(ffmpeg: str, source: str, plan: Plan, out: Path) -> list[str]:
             labels.append(f"[v{i}]")
     cmd = _ffmpeg_head(ffmpeg, source) + ["-filter_complex", ";".join(graph)]
     for rung, label in zip(plan.rungs, labels):
-        cmd += ["-map", label, *_audio_map(plan), *x264_args(rung, plan), str(out / f"{rung.name}.mp4")]
+        cmd += ["-map", label, *_audio_map(plan), *output_args(rung, plan), str(out / f"{rung.name}.mp4")]
     return cmd
 
 
 def single_rung_command(ffmpeg: str, source: str, plan: Plan, rung: RungJob, out: Path) -> list[str]:
     scale = ["-vf", f"scale=-2:{rung.height}"] if rung.scaled else []
     return (_ffmpeg_head(ffmpeg, source) + ["-map", "0:v:0", *_audio_map(plan), *scale,
-                                            *x264_args(rung, plan), str(out / f"{rung.name}.mp4")])
+                                            *output_args(rung, plan), str(out / f"{rung.name}.mp4")])
 
 
 @dataclass
