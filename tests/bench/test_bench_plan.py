@@ -38,7 +38,7 @@ def test_cli_peers_get_the_same_encoder_settings():
     plan = make_plan(load_ladder("default"), info(1920, 1080))
     cmd = " ".join(split_command("ffmpeg", "s.mp4", plan, Path("out")))
     assert "split=4" in cmd and "scale=-2:720" in cmd and "scale=-2:1080" not in cmd
-    for flag in ("-b:v 5000000 -maxrate 5000000 -bufsize 10000000", "-g 60 -keyint_min 60 -sc_threshold 0",
+    for flag in ("-b:v 5000000 -maxrate 5000000 -bufsize 10000000", "-g 60 -keyint_min 60", "-sc_threshold 0",
                  "-c:a aac -b:a 128000", "-preset veryfast"):
         assert flag in cmd
     single = " ".join(single_rung_command("ffmpeg", "s.mp4", plan, plan.rungs[3], Path("out")))
