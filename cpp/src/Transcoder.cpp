@@ -105,8 +105,11 @@ TranscodeResult Transcoder::run() {
   std::unique_ptr<AudioTranscoder> audio;
   if (demuxer.audio_stream()) audio = std::make_unique<AudioTranscoder>(demuxer.audio_stream(), options_.audio_bitrate);
 
-  std::filesystem::create_directories(out_dir_);
-  if (options_.hls) std::filesystem::create_directories(out_dir_ + "/hls");
+  for (const std::string& dir : {out_dir_, out_dir_ + "/hls"}) {
+    std::error_code ec;
+    if ((dir == out_dir_ || options_.hls) && !std::filesystem::create_directories(dir, ec) && ec)
+      throw Error(ErrorKind::Output, "prepare output", "cannot create " + dir + ": " + ec.message());
+  }
 
   AVRational frame_rate = vst->avg_frame_rate.num ? vst->avg_frame_rate : vst->r_frame_rate;
   if (!frame_rate.num || !frame_rate.den) frame_rate = AVRational{25, 1};
