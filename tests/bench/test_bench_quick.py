@@ -63,7 +63,7 @@ def test_report_and_plot_are_written(quick):
     out, res = quick
     text = (out / "RESULTS.md").read_text()
     for needle in ("## Machine and versions", "### Time and memory", "### Engine ÷ peer",
-                   "### Quality per rung", "### Targets (issue 2)", "x264", "fps_per_rung.png"):
+                   "### Quality per rung", "### Targets (issue 2)", "x264 core", "fps_per_rung.png"):
         assert needle in text
     for name in SYSTEMS:
         assert f"| {name} |" in text or f"| **{name}** |" in text

@@ -146,7 +146,7 @@ def run_engine_bench(opts: EngineBenchOptions, progress: Progress = Progress()) 
                 "pyav": machine.pyav_version(), "engine_ffmpeg": machine.engine_ffmpeg()}
     for s in active:
         first = opts.work_dir / "outputs" / s.name / f"{plan.rungs[0].name}.mp4"
-        results[s.name]["x264"] = machine.x264_version(first)
+        results[s.name]["encoder"] = machine.encoder_version(first)
     for r in results.values():
         r["summary"] = stats.summarise_rounds(r["rounds"]) if r["rounds"] else {}
     engine = next((r for r in results.values() if r["is_engine"] and r["rounds"]), None)

@@ -12,6 +12,7 @@ from typing import Optional
 import psutil
 
 X264_SEI = re.compile(rb"x264 - core (\d+)(?: (r\d+ [0-9a-f]+))?")
+X265_SEI = re.compile(rb"x265 \(build (\d+)\) - ([0-9][0-9A-Za-z.+_-]*)")
 
 
 def cpu_model() -> str:
@@ -52,17 +53,18 @@ def ffmpeg_version(ffmpeg: Optional[str]) -> str:
         return "unknown"
 
 
-def x264_version(encoded: str | Path) -> str:
-    """x264 writes its version into an SEI message of every stream it encodes."""
+def encoder_version(encoded: str | Path) -> str:
+    """x264 and x265 write their versions into an SEI message of every stream they encode."""
     try:
         with open(encoded, "rb") as f:
             head = f.read(1 << 20)
     except OSError:
         return "unknown"
-    m = X264_SEI.search(head)
-    if not m:
-        return "unknown"
-    return f"core {m.group(1).decode()}" + (f" {m.group(2).decode()}" if m.group(2) else "")
+    if m := X264_SEI.search(head):
+        return f"x264 core {m.group(1).decode()}" + (f" {m.group(2).decode()}" if m.group(2) else "")
+    if m := X265_SEI.search(head):
+        return f"x265 {m.group(2).decode()} (build {m.group(1).decode()})"
+    return "unknown"
 
 
 def pyav_version() -> str:

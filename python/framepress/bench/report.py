@@ -29,7 +29,8 @@ def _kbps(bps: int) -> str:
 def machine_section(res: dict) -> list[str]:
     m, v = res["machine"], res.get("versions", {})
     systems = res.get("systems", {})
-    x264 = "; ".join(f"{n}: {s['x264']}" for n, s in systems.items() if s.get("x264"))
+    encoders = "; ".join(f"{n}: {s.get('encoder') or s.get('x264')}" for n, s in systems.items()
+                         if s.get("encoder") or s.get("x264"))
     rows = [["CPU", f"{m['cpu']}, {m['cores']} logical cores ({m['physical_cores']} physical)"],
             ["memory", f"{m['memory_gib']} GiB"],
             ["GPU", ", ".join(m["gpus"]) or "none"],
@@ -39,7 +40,7 @@ def machine_section(res: dict) -> list[str]:
             ["newest ffmpeg (imageio-ffmpeg)", v.get("newest_ffmpeg", "–")],
             ["PyAV", v.get("pyav", "–")],
             ["engine's FFmpeg", v.get("engine_ffmpeg", "–")],
-            ["x264 (from each system's output)", x264 or "–"]]
+            ["video encoder (from each system's first rung)", encoders or "–"]]
     return ["## Machine and versions", ""] + _table(["", ""], rows) + [""]
 
 
