@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 from urllib.parse import urlsplit, urlunsplit
 
+from .retry import JITTERS, RetryPolicy
+
 ENV_PREFIX = "FRAMEPRESS_"
 LOCAL_BROKER = "local"
 TASKS_QUEUE = "framepress.tasks"
@@ -50,6 +52,29 @@ class Settings:
     upload_concurrency: Optional[int] = _opt("Parallel uploads per task", type=int)
     allow_file_uris: Optional[bool] = _opt("Allow file:// sources and outputs (default: only with "
                                            "the local broker)", type=bool)
+    # Reliability (retry.RetryPolicy, worker_reliability.WorkerReliability).
+    retry_initial: Optional[float] = _opt("Backoff after the first failed attempt, seconds",
+                                          type=float)
+    retry_factor: Optional[float] = _opt("Backoff growth per attempt", type=float)
+    retry_max: Optional[float] = _opt("Longest backoff, seconds", type=float)
+    retry_jitter: Optional[str] = _opt("Backoff jitter", choices=JITTERS)
+    escalation_webhook: Optional[str] = _opt("URL to POST escalation notices to (default: none)")
+    engine_stuck_seconds: Optional[float] = _opt("Seconds a task may go without progress before "
+                                                 "/healthz fails (0: never)", type=float)
+    drain_timeout: Optional[float] = _opt("Seconds a draining worker waits for its task before "
+                                          "cancelling it (0: no limit)", type=float)
+    breaker_threshold: Optional[int] = _opt("Consecutive failures that open a circuit breaker",
+                                            type=int)
+    breaker_probe_seconds: Optional[float] = _opt("First probe interval of an open breaker",
+                                                  type=float)
+    breaker_max_probe_seconds: Optional[float] = _opt("Longest probe interval of an open breaker",
+                                                      type=float)
+    worker_reaper: Optional[bool] = _opt("Run the reaper thread in the worker", type=bool)
+    worker_timeout: Optional[float] = _opt("Heartbeat silence before a worker is lost (default: "
+                                           "3 heartbeats, at least the lease time)", type=float)
+    max_task_seconds: Optional[float] = _opt("Cancel a task running longer than this; keep it "
+                                             "below RabbitMQ's consumer_timeout (0: no limit)",
+                                             type=float)
 
     # ---- construction -------------------------------------------------------------------------
 
@@ -86,6 +111,19 @@ class Settings:
             upload_concurrency=self.upload_concurrency or 8,
             allow_file_uris=(broker == LOCAL_BROKER) if self.allow_file_uris is None
             else self.allow_file_uris,
+            retry_initial=_given(self.retry_initial, RetryPolicy.initial),
+            retry_factor=_given(self.retry_factor, RetryPolicy.factor),
+            retry_max=_given(self.retry_max, RetryPolicy.maximum),
+            retry_jitter=self.retry_jitter or RetryPolicy.jitter,
+            engine_stuck_seconds=_given(self.engine_stuck_seconds, 300.0),
+            drain_timeout=_given(self.drain_timeout, 0.0),
+            breaker_threshold=_given(self.breaker_threshold, 3),
+            breaker_probe_seconds=_given(self.breaker_probe_seconds, 2.0),
+            breaker_max_probe_seconds=_given(self.breaker_max_probe_seconds, 30.0),
+            worker_reaper=_given(self.worker_reaper, True),
+            # escalation_webhook stays None (no hook); worker_timeout None is derived from the
+            # heartbeat and lease where used (worker_reliability.worker_timeout).
+            max_task_seconds=_given(self.max_task_seconds, 1740.0),
         )
 
     def with_(self, **changes: Any) -> "Settings":
@@ -106,11 +144,17 @@ class Settings:
         return f"{self.queue_prefix}{TASKS_QUEUE}{suffix}"
 
     def redacted(self) -> dict[str, Any]:
-        """For logs: URLs without their passwords."""
+        """For logs: URLs without their passwords, the webhook without its path (tokens)."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         for key in ("database_url", "broker_url"):
             out[key] = redact_url(out[key])
+        out["escalation_webhook"] = redact_webhook(out["escalation_webhook"])
         return out
+
+
+def _given(value: Any, default: Any) -> Any:
+    """`value` unless not given; 0 and False are real values here."""
+    return default if value is None else value
 
 
 def _parse(raw: str, typ: Any, name: str) -> Any:
@@ -144,8 +188,19 @@ def redact_url(url: Optional[str]) -> Optional[str]:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def redact_webhook(url: Optional[str]) -> Optional[str]:
+    """scheme://host[:port] only: webhook URLs carry their token in the path or query."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    hidden = "/***" if (parts.path.strip("/") or parts.query or parts.username) else ""
+    return f"{parts.scheme}://{parts.hostname or ''}{port}{hidden}"
+
+
 def new_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
-__all__ = ["Settings", "sqlalchemy_url", "redact_url", "new_worker_id", "LOCAL_BROKER"]
+__all__ = ["Settings", "sqlalchemy_url", "redact_url", "redact_webhook", "new_worker_id",
+           "LOCAL_BROKER"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 import urllib.error
@@ -18,10 +17,11 @@ from typing import Any, Callable, Optional
 
 import pika
 
+from .config import redact_webhook
+
 log = logging.getLogger(__name__)
 
 ESCALATIONS_QUEUE = "framepress.escalations"
-WEBHOOK_ENV = "FRAMEPRESS_ESCALATION_WEBHOOK"
 
 
 def escalations_queue_for(tasks_queue: str) -> str:
@@ -87,9 +87,9 @@ def post_webhook(url: str, message: dict, *, attempts: int = 3, backoff: float =
         except Exception as exc:  # connection refused, timeout, DNS: all worth another try
             reason = f"{type(exc).__name__}: {exc}"
             retry = True
-        # The URL may carry a token in its query string: log only scheme://host/path.
+        # The URL may carry a token (path or query): log only scheme://host.
         log.warning("escalation webhook %s failed (attempt %d/%d): %s",
-                    _redact(url), attempt, attempts, reason)
+                    redact_webhook(url), attempt, attempts, reason)
         if not retry or attempt == attempts:
             break
         sleep(delay)
@@ -98,21 +98,12 @@ def post_webhook(url: str, message: dict, *, attempts: int = 3, backoff: float =
     return False
 
 
-def _redact(url: str) -> str:
-    from urllib.parse import urlsplit
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
-
-
 def notify_webhook(message: dict, url: Optional[str] = None, *, background: bool = True,
                    **kwargs: Any) -> Optional[threading.Thread]:
-    """Send the webhook if one is configured (argument or FRAMEPRESS_ESCALATION_WEBHOOK).
+    """Send the webhook if `url` is set (the worker passes Settings.escalation_webhook).
 
     In the background by default, so a slow hook does not hold up the worker's next task.
     """
-    url = url or os.environ.get(WEBHOOK_ENV, "")
     if not url:
         return None
     if not background:

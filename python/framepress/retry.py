@@ -12,7 +12,6 @@ Three kinds of failure, handled differently by the worker:
 from __future__ import annotations
 
 import errno
-import os
 import random
 from dataclasses import dataclass, field
 from typing import Iterator, Optional
@@ -47,17 +46,13 @@ class RetryPolicy:
             raise ValueError("max_attempts must be at least 1")
 
     @classmethod
-    def from_env(cls, env: Optional[dict] = None, **overrides) -> "RetryPolicy":
-        """Read FRAMEPRESS_RETRY_{INITIAL,FACTOR,MAX,MAX_ATTEMPTS,JITTER}; overrides win."""
-        env = os.environ if env is None else env
-        kw: dict = {}
-        for name, key, conv in (("initial", "INITIAL", float), ("factor", "FACTOR", float),
-                                ("maximum", "MAX", float), ("max_attempts", "MAX_ATTEMPTS", int),
-                                ("jitter", "JITTER", str)):
-            value = env.get(f"FRAMEPRESS_RETRY_{key}")
-            if value not in (None, ""):
-                kw[name] = conv(value)
-        kw.update({k: v for k, v in overrides.items() if v is not None})
+    def from_settings(cls, settings, **overrides) -> "RetryPolicy":
+        """The policy of resolved `Settings` (FRAMEPRESS_RETRY_* and FRAMEPRESS_MAX_ATTEMPTS);
+        overrides win."""
+        kw = dict(initial=settings.retry_initial, factor=settings.retry_factor,
+                  maximum=settings.retry_max, max_attempts=settings.max_attempts,
+                  jitter=settings.retry_jitter)
+        kw.update(overrides)
         return cls(**kw)
 
     def base_delay(self, attempt: int) -> float:

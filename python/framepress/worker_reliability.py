@@ -7,24 +7,18 @@
 - the SIGTERM drain state machine;
 - the in-worker reaper thread (leader-elected on Postgres).
 
-Settings beyond `Settings` come from the environment (all optional):
-FRAMEPRESS_RETRY_{INITIAL,FACTOR,MAX,JITTER} (backoff, see retry.RetryPolicy),
-FRAMEPRESS_ESCALATION_WEBHOOK, FRAMEPRESS_ENGINE_STUCK_SECONDS (300),
-FRAMEPRESS_DRAIN_TIMEOUT (0: wait for the task however long it takes),
-FRAMEPRESS_BREAKER_THRESHOLD (3), FRAMEPRESS_BREAKER_PROBE_SECONDS (2),
-FRAMEPRESS_BREAKER_MAX_PROBE_SECONDS (30), FRAMEPRESS_WORKER_REAPER (1: run the reaper thread),
-FRAMEPRESS_WORKER_TIMEOUT (silence before a worker is lost; default max(3 heartbeats, lease)),
-FRAMEPRESS_MAX_TASK_SECONDS (1740: the longest a task may run; keep it below RabbitMQ's
-consumer_timeout, 30 min by default, or raise both together; 0: no limit).
+Its settings are `Settings` fields (each an environment variable and a CLI flag): retry_*,
+escalation_webhook, engine_stuck_seconds, drain_timeout, breaker_*, worker_reaper,
+worker_timeout and max_task_seconds (keep it below RabbitMQ's consumer_timeout, or raise both
+together); docs/service.md lists them with their defaults.
 """
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from typing import Any, Callable, Optional
 
-from . import escalation, metrics
+from . import metrics
 from .breaker import Breakers, CircuitBreaker
 from .drain import Drainer
 from .escalation import escalations_queue_for
@@ -36,14 +30,11 @@ from .retry import DEPENDENCY, RetryPolicy, classify
 log = logging.getLogger("framepress.worker")
 
 
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "")
-    return float(raw) if raw.strip() else default
-
-
 def worker_timeout(settings) -> float:
+    """Heartbeat silence before a worker is lost: the setting, else 3 heartbeats (at least the
+    lease, so a lease is never taken over while its worker may still be alive)."""
     hb = settings.heartbeat_seconds or 5.0
-    return _env_float("FRAMEPRESS_WORKER_TIMEOUT", max(3 * hb, settings.lease_seconds or 60.0))
+    return settings.worker_timeout or max(3 * hb, settings.lease_seconds or 60.0)
 
 
 def s3_probe() -> None:
@@ -104,12 +95,12 @@ class WorkerReliability:
         self.worker_id = worker_id
         self.db = db
         self.broker = broker
-        self.retry = RetryPolicy.from_env(max_attempts=settings.max_attempts)
+        self.retry = RetryPolicy.from_settings(settings)
         self.health = Health(heartbeat_interval=settings.heartbeat_seconds or 5.0,
-                             stuck_after=_env_float("FRAMEPRESS_ENGINE_STUCK_SECONDS", 300.0))
-        kw = dict(failure_threshold=int(_env_float("FRAMEPRESS_BREAKER_THRESHOLD", 3)),
-                  probe_interval=_env_float("FRAMEPRESS_BREAKER_PROBE_SECONDS", 2.0),
-                  max_probe_interval=_env_float("FRAMEPRESS_BREAKER_MAX_PROBE_SECONDS", 30.0))
+                             stuck_after=settings.engine_stuck_seconds)
+        kw = dict(failure_threshold=settings.breaker_threshold,
+                  probe_interval=settings.breaker_probe_seconds,
+                  max_probe_interval=settings.breaker_max_probe_seconds)
         self.breakers = Breakers([CircuitBreaker("s3", s3_probe, **kw),
                                   CircuitBreaker("database", self._db_probe, **kw)])
         self.breakers.add_listener(self._on_breaker)
@@ -118,11 +109,11 @@ class WorkerReliability:
         self.escalations_queue = escalations_queue_for(broker.tasks_queue)
         self.policy = BackoffPolicy(
             self.retry, breakers=self.breakers, publish=self._publish_escalation,
-            webhook_url=os.environ.get(escalation.WEBHOOK_ENV) or None,
+            webhook_url=settings.escalation_webhook,
             metric=None,            # the worker counts escalations and retries itself
             worker_id=worker_id)
-        self.drainer = Drainer(drain_timeout=_env_float("FRAMEPRESS_DRAIN_TIMEOUT", 0.0))
-        self.max_task_seconds = _env_float("FRAMEPRESS_MAX_TASK_SECONDS", 1740.0)
+        self.drainer = Drainer(drain_timeout=settings.drain_timeout)
+        self.max_task_seconds = settings.max_task_seconds
         self._reaper_stop = threading.Event()
 
     # --- dependencies --------------------------------------------------------------------------
@@ -191,7 +182,7 @@ class WorkerReliability:
 
     # --- reaper --------------------------------------------------------------------------------------
     def start_reaper(self, publish: Callable[[str, int], None]) -> Optional[threading.Thread]:
-        if os.environ.get("FRAMEPRESS_WORKER_REAPER", "1").lower() in ("0", "false", "no", "off"):
+        if not self.settings.worker_reaper:
             return None
         from . import reaper
         timeout = worker_timeout(self.settings)

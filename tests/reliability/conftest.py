@@ -139,7 +139,7 @@ def service(pg_database, s3_service, tmp_path, monkeypatch):
     The environment is also applied to this process, for in-process workers."""
     from framepress.config import Settings
     prefix = f"fprel{uuid.uuid4().hex[:8]}."
-    settings = Settings.from_env({}, database_url=pg_database.url, broker_url=AMQP_URL,
+    settings = Settings.from_env(SERVICE_ENV, database_url=pg_database.url, broker_url=AMQP_URL,
                                  queue_prefix=prefix, output_uri=f"s3://{BUCKET}/out/{prefix}",
                                  scratch_dir=str(tmp_path), metrics_port=0,
                                  heartbeat_seconds=1.0, lease_seconds=4.0, max_attempts=3,

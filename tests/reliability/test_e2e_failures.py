@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from datetime import datetime
 
 import pika
@@ -42,11 +43,10 @@ def _at(event: dict) -> float:
 
 
 @pytest.mark.timeout(90)
-def test_corrupt_source_escalates_after_one_attempt(service, client, sources, monkeypatch):
+def test_corrupt_source_escalates_after_one_attempt(service, client, sources):
     hook = Hook()
-    monkeypatch.setenv("FRAMEPRESS_ESCALATION_WEBHOOK", hook.url)
     try:
-        with worker_thread(service["settings"]):
+        with worker_thread(replace(service["settings"], escalation_webhook=hook.url)):
             tid = client.submit(sources["corrupt"], ladder=TINY_LADDER)
             st = wait_status(client, tid, timeout=60)
             wait_for(lambda: hook.bodies, 10, "the webhook")
@@ -133,10 +133,8 @@ def test_admin_retry_resolve_and_cancel(service, client, sources):
 
 
 @pytest.mark.timeout(120)
-def test_a_task_past_its_time_limit_is_cancelled_and_retried(service, client, sources,
-                                                             monkeypatch):
-    monkeypatch.setenv("FRAMEPRESS_MAX_TASK_SECONDS", "2")
-    with worker_thread(service["settings"]):
+def test_a_task_past_its_time_limit_is_cancelled_and_retried(service, client, sources):
+    with worker_thread(replace(service["settings"], max_task_seconds=2.0)):
         tid = client.submit(sources["long"], ladder=SLOW_LADDER)
         st = wait_status(client, tid, timeout=100)
     assert st["status"] == "escalated" and st["attempts"] == 3

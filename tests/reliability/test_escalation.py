@@ -97,14 +97,12 @@ def test_webhook_nobody_listening():
                         sleep=lambda s: None, timeout=1) is False
 
 
-def test_notify_webhook_from_env_in_background(hook_factory, monkeypatch):
+def test_notify_webhook_in_background(hook_factory):
     hook = hook_factory()
-    monkeypatch.setenv(escalation.WEBHOOK_ENV, hook.url)
-    t = notify_webhook({"task_id": "bg"})
+    t = notify_webhook({"task_id": "bg"}, hook.url)
     t.join(5)
     assert hook.bodies[0][1] == {"task_id": "bg"}
-    monkeypatch.delenv(escalation.WEBHOOK_ENV)
-    assert notify_webhook({"task_id": "none"}) is None
+    assert notify_webhook({"task_id": "none"}) is None      # no hook configured
 
 
 def test_escalate_publishes_counts_and_calls_the_hook(amqp_channel, unique, hook_factory):

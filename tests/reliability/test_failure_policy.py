@@ -4,6 +4,7 @@ import threading
 import types
 
 from framepress.breaker import Breakers, CircuitBreaker
+from framepress.config import Settings
 from framepress.errors import EncodeError, InputError
 from framepress.failure import ESCALATE, RETRY, Failure
 from framepress.failure_policy import DEFER, BackoffPolicy
@@ -69,10 +70,9 @@ def test_escalations_queue_keeps_the_prefix():
     assert escalations_queue_for("t123.framepress.tasks") == "t123.framepress.escalations"
 
 
-def _kit(monkeypatch, s3_up):
-    monkeypatch.setenv("FRAMEPRESS_BREAKER_THRESHOLD", "1")
-    monkeypatch.setenv("FRAMEPRESS_BREAKER_PROBE_SECONDS", "0.05")
-    settings = types.SimpleNamespace(max_attempts=4, heartbeat_seconds=1.0, lease_seconds=5.0)
+def _kit(s3_up):
+    settings = Settings.from_env({}, max_attempts=4, heartbeat_seconds=1.0, lease_seconds=5.0,
+                                 breaker_threshold=1, breaker_probe_seconds=0.05)
     broker = types.SimpleNamespace(tasks_queue="x.framepress.tasks", published=[],
                                    publish_json=lambda q, m: broker.published.append((q, m)))
     db = types.SimpleNamespace(engine=None)
@@ -83,9 +83,9 @@ def _kit(monkeypatch, s3_up):
     return WorkerReliability(settings, "w1", db, broker, s3_probe=probe), broker
 
 
-def test_wait_for_dependencies_pauses_until_the_probe_passes(monkeypatch):
+def test_wait_for_dependencies_pauses_until_the_probe_passes():
     up = {"ok": False}
-    kit, _ = _kit(monkeypatch, up)
+    kit, _ = _kit(up)
     assert kit.retry.max_attempts == 4
     kit.health.set_connected(True)
     from botocore.exceptions import EndpointConnectionError
@@ -98,23 +98,23 @@ def test_wait_for_dependencies_pauses_until_the_probe_passes(monkeypatch):
     assert kit.health.readyz() == (True, "ok")
 
 
-def test_wait_for_dependencies_gives_up_on_stop(monkeypatch):
-    kit, _ = _kit(monkeypatch, {"ok": False})
+def test_wait_for_dependencies_gives_up_on_stop():
+    kit, _ = _kit({"ok": False})
     kit.breakers["s3"].trip("down")
     stop = threading.Event()
     threading.Timer(0.2, stop.set).start()
     assert kit.wait_for_dependencies(stop) is False
 
 
-def test_kit_escalation_goes_to_the_prefixed_queue(monkeypatch):
-    kit, broker = _kit(monkeypatch, {"ok": True})
+def test_kit_escalation_goes_to_the_prefixed_queue():
+    kit, broker = _kit({"ok": True})
     f = _fail(InputError("corrupt"))
     kit.policy.on_escalated(f, kit.policy.decide(f))
     assert broker.published[0][0] == "x.framepress.escalations"
 
 
-def test_unhandled_dependency_errors_default_to_the_database(monkeypatch):
-    kit, _ = _kit(monkeypatch, {"ok": True})
+def test_unhandled_dependency_errors_default_to_the_database():
+    kit, _ = _kit({"ok": True})
     kit.record_unhandled(ConnectionRefusedError(errno.ECONNREFUSED, "refused"))
     assert kit.breakers["database"].is_open and not kit.breakers["s3"].is_open
     kit.record_unhandled(ValueError("a bug, not an outage"))      # not a dependency: ignored

@@ -43,9 +43,11 @@ def test_exhausted_and_settable():
     assert p.base_delay(3) == pytest.approx(0.9)
 
 
-def test_from_env_and_validation():
-    p = RetryPolicy.from_env({"FRAMEPRESS_RETRY_INITIAL": "0.5", "FRAMEPRESS_RETRY_MAX_ATTEMPTS": "7",
-                              "FRAMEPRESS_RETRY_JITTER": "none"}, maximum=10)
+def test_from_settings_and_validation():
+    from framepress.config import Settings
+    settings = Settings.from_env({"FRAMEPRESS_RETRY_INITIAL": "0.5", "FRAMEPRESS_MAX_ATTEMPTS": "7",
+                                  "FRAMEPRESS_RETRY_JITTER": "none"})
+    p = RetryPolicy.from_settings(settings, maximum=10)
     assert (p.initial, p.max_attempts, p.maximum, p.jitter) == (0.5, 7, 10, "none")
     with pytest.raises(ValueError):
         RetryPolicy(jitter="bogus")

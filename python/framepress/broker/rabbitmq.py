@@ -68,7 +68,7 @@ class RabbitDelivery(Delivery):
 
 
 class RabbitBroker(Broker):
-    def __init__(self, url: str, tasks_queue: str, dead_queue: str):
+    def __init__(self, url: str, tasks_queue: str, dead_queue: str, retry: Any = None):
         self.params = pika.URLParameters(url)
         self.params.heartbeat = self.params.heartbeat if "heartbeat=" in url else 30
         self.params.blocked_connection_timeout = 60
@@ -76,6 +76,7 @@ class RabbitBroker(Broker):
         self._pub_conn: Optional[pika.BlockingConnection] = None
         self._pub_ch: Optional[BlockingChannel] = None
         self._pub_lock = threading.Lock()
+        self._retry = retry               # retry.RetryPolicy: its steps size the delay queues
         self._delays: Any = None          # delay_queues.DelayQueues, declared on first use
         self._delays_channel: Any = None
         self.consuming = False            # a consumer is registered on a live connection
@@ -152,9 +153,8 @@ class RabbitBroker(Broker):
                 try:
                     ch = self._publisher()
                     if self._delays is None or self._delays_channel is not ch:
-                        # Steps from the same FRAMEPRESS_RETRY_* settings as the worker's backoff.
-                        from ..retry import RetryPolicy
-                        self._delays = DelayQueues(self._tasks_queue, RetryPolicy.from_env())
+                        # Steps from the same retry settings as the worker's backoff.
+                        self._delays = DelayQueues(self._tasks_queue, self._retry)
                         self._delays.declare(ch)
                         self._delays_channel = ch
                     self._delays.publish(ch, encode(payload), delay_s)

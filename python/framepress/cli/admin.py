@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Optional
+from typing import Any
 
 import click
 
@@ -81,14 +81,10 @@ def tasks_cancel(settings, task_id: str, reason: str, as_json: bool) -> None:
 @cli.command()
 @click.option("--interval", type=float, default=5.0, show_default=True,
               help="Seconds between rounds.")
-@click.option("--worker-timeout", type=float, default=None, envvar="FRAMEPRESS_WORKER_TIMEOUT",
-              help="Seconds of silence before a worker is lost (default: 3 heartbeats, at least "
-                   "the lease time).")
 @click.option("--once", is_flag=True, help="One round, then exit.")
 @click.option("--json", "as_json", is_flag=True, help="With --once: print the round's report.")
 @settings_options
-def reaper(settings, interval: float, worker_timeout: Optional[float], once: bool,
-           as_json: bool) -> None:
+def reaper(settings, interval: float, once: bool, as_json: bool) -> None:
     """Find workers whose heartbeat stopped; requeue their tasks (one leader on Postgres)."""
     if not (once and as_json):      # log lines go to stdout: keep them out of the JSON
         _setup_logs(settings)
@@ -96,8 +92,8 @@ def reaper(settings, interval: float, worker_timeout: Optional[float], once: boo
     from ..broker import open_broker
     db = _open(settings)
     broker = open_broker(settings, db)
-    from ..worker_reliability import worker_timeout as default_timeout
-    timeout = worker_timeout or default_timeout(settings)
+    from ..worker_reliability import worker_timeout
+    timeout = worker_timeout(settings)      # --worker-timeout is a settings flag
     r = reaping.Reaper(db, lambda tid, prio: broker.publish_task(tid, priority=prio),
                        worker_timeout=timeout, lease_grace=min(timeout, 10.0),
                        reaper_id=f"reaper-{__import__('os').getpid()}")
