@@ -11,6 +11,7 @@
 #include "framepress/Decoder.h"
 #include "framepress/Demuxer.h"
 #include "framepress/HwDevice.h"
+#include "framepress/KeyframeGrid.h"
 #include "framepress/RungWorker.h"
 #include "framepress/error.h"
 
@@ -152,8 +153,7 @@ TranscodeResult Transcoder::run() {
 
   const double duration = demuxer.duration_seconds();
   const double start_time = vst->start_time != AV_NOPTS_VALUE ? vst->start_time * av_q2d(vst->time_base) : 0;
-  const double half_frame = 0.5 / result.fps;
-  double next_key = -1;
+  KeyframeGrid keyframes(options_.gop_seconds, result.fps);
   int64_t last_pts = AV_NOPTS_VALUE;
   int64_t decoded = 0;
   double decode_s = 0, audio_s = 0, last_report = -1;
@@ -175,14 +175,8 @@ TranscodeResult Transcoder::run() {
     if (last_pts != AV_NOPTS_VALUE && pts <= last_pts) pts = last_pts + 1;  // encoders need rising pts
     last_pts = pts;
     src->pts = pts;
-    // Keyframes on a fixed time grid: the same decision for every rung.
     const double t = pts * av_q2d(vst->time_base);
-    bool key = false;
-    if (next_key < 0 || t >= next_key - half_frame) {
-      key = true;
-      if (next_key < 0) next_key = t;
-      while (next_key <= t + half_frame) next_key += options_.gop_seconds;
-    }
+    const bool key = keyframes.is_key(t);
     ++decoded;
     for (auto& r : rungs) {
       RungItem item;
