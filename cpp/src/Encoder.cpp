@@ -24,6 +24,48 @@ int svt_preset(const std::string& preset) {
   }
 }
 
+// AV1 sequence header fields for the av01 string: (profile, level index, tier), or level -1.
+struct Av1Level {
+  int profile = 0, level = -1, tier = 0;
+};
+
+Av1Level av1_level(const uint8_t* d, int size) {
+  Av1Level out;
+  if (!d || size < 4) return out;
+  if (d[0] & 0x80) {  // an av1C box payload
+    out.profile = d[1] >> 5;
+    out.level = d[1] & 0x1f;
+    out.tier = d[2] >> 7;
+    return out;
+  }
+  // A raw sequence header OBU: header byte, optional LEB128 size, then the header's bits.
+  if (((d[0] >> 3) & 0xf) != 1) return out;
+  int pos = 1;
+  if (d[0] & 0x02)
+    while (pos < size && (d[pos++] & 0x80)) {
+    }
+  uint64_t bits = 0;
+  int have = 0;
+  for (int i = pos; i < size && have <= 56; ++i, have += 8) bits = (bits << 8) | d[i];
+  auto take = [&](int n) {
+    have -= n;
+    return have >= 0 ? static_cast<int>((bits >> have) & ((1u << n) - 1)) : 0;
+  };
+  out.profile = take(3);
+  take(1);                          // still_picture
+  if (take(1)) {                    // reduced_still_picture_header
+    out.level = take(5);
+    return out;
+  }
+  if (take(1)) return out;          // timing info present: not needed for our encoders' output
+  if (take(1)) return out;          // initial display delay present
+  take(5);                          // operating_points_cnt_minus_1
+  take(12);                         // operating_point_idc[0]
+  out.level = take(5);
+  if (out.level > 7) out.tier = take(1);
+  return out;
+}
+
 void set_private(AVCodecContext* ctx, const char* key, const std::string& value) {
   check(av_opt_set(ctx->priv_data, key, value.c_str(), 0), ErrorKind::Encode, "open encoder",
         std::string("invalid encoder option ") + key + "=" + value);
@@ -144,13 +186,44 @@ std::string Encoder::codec_string() const {
     return "avc1.640028";
   }
   if (codec_ == "hevc") {
-    int profile = c->profile > 0 ? c->profile : 1;
-    int level = c->level > 0 ? c->level : 120;
-    std::snprintf(buf, sizeof(buf), "hvc1.%d.%d.L%d.B0", profile, profile == 1 ? 6 : 4, level);
-    return buf;
+    // profile_tier_level from the SPS (NAL type 33): ISO/IEC 14496-15 Annex E's hvc1 string.
+    const uint8_t* d = c->extradata;
+    for (int i = 0; d && i + 5 < c->extradata_size; ++i) {
+      if (d[i] == 0 && d[i + 1] == 0 && d[i + 2] == 1 && ((d[i + 3] >> 1) & 0x3f) == 33) {
+        // The SPS payload without emulation-prevention bytes (00 00 03 -> 00 00).
+        uint8_t rbsp[16] = {0};
+        int n = 0, zeros = 0;
+        for (int j = i + 5; j < c->extradata_size && n < 16; ++j) {
+          if (zeros >= 2 && d[j] == 3) {
+            zeros = 0;
+            continue;
+          }
+          zeros = d[j] == 0 ? zeros + 1 : 0;
+          rbsp[n++] = d[j];
+        }
+        const uint8_t* ptl = rbsp + 1;  // after the byte of SPS ids
+        const int space = ptl[0] >> 6, tier = (ptl[0] >> 5) & 1, profile = ptl[0] & 0x1f;
+        uint32_t compat = (uint32_t(ptl[1]) << 24) | (uint32_t(ptl[2]) << 16) | (uint32_t(ptl[3]) << 8) | ptl[4];
+        uint32_t reversed = 0;
+        for (int b = 0; b < 32; ++b) reversed |= ((compat >> b) & 1u) << (31 - b);
+        std::string out = "hvc1.";
+        if (space) out += static_cast<char>('A' + space - 1);
+        std::snprintf(buf, sizeof(buf), "%d.%X.%c%d", profile, reversed, tier ? 'H' : 'L', ptl[11]);
+        out += buf;
+        int last = 10;  // constraint bytes ptl[5..10], trailing zero bytes left out
+        while (last >= 5 && ptl[last] == 0) --last;
+        for (int b = 5; b <= last; ++b) {
+          std::snprintf(buf, sizeof(buf), ".%X", ptl[b]);
+          out += buf;
+        }
+        return out;
+      }
+    }
+    return "hvc1.1.6.L120.90";
   }
-  int level = c->level > 0 ? c->level : 8;
-  std::snprintf(buf, sizeof(buf), "av01.0.%02dM.08", level);
+  Av1Level av1 = av1_level(c->extradata, c->extradata_size);
+  if (av1.level < 0) av1.level = c->level > 0 ? c->level : 8;
+  std::snprintf(buf, sizeof(buf), "av01.%d.%02d%c.08", av1.profile, av1.level, av1.tier ? 'H' : 'M');
   return buf;
 }
 

@@ -37,6 +37,8 @@ void install_log_capture() {
     const char* echo = std::getenv("FRAMEPRESS_FFMPEG_LOG");
     g_echo = echo && *echo && *echo != '0';
     av_log_set_callback(capture);
+    // SVT-AV1 prints its own banner to stderr: errors only, unless the user asked otherwise.
+    setenv("SVT_LOG", "1", 0);
   });
 }
 

@@ -1,6 +1,8 @@
 """Awkward sources: VFR, odd sizes, portrait and rotated, 10-bit 4:2:2, no audio, tiny, other codecs."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import framepress
@@ -85,16 +87,20 @@ def test_source_smaller_than_every_rung_gets_one_rendition_at_its_size(media_dir
     assert len(video_frames(result.renditions[0].path)) == 30
 
 
-@pytest.mark.parametrize("codec,prefix,name", [("hevc", "hvc1.", "hevc"), ("av1", "av01.", "av1")])
-def test_hevc_and_av1_rungs(media_dir, tmp_path, codec, prefix, name):
+@pytest.mark.parametrize("codec,pattern,name", [("hevc", r"hvc1\.1\.6\.L(\d+)\.90", "hevc"),
+                                                ("av1", r"av01\.0\.(\d\d)M\.08", "av1")])
+def test_hevc_and_av1_rungs(media_dir, tmp_path, codec, pattern, name):
     src = make_clip(media_dir / "codec_src.mp4", seconds=2, size="426x240")
     ladder = {"name": "c", "gop_seconds": 1, "segment_seconds": 1, "rungs": [
         {"name": "240p", "height": 240, "codec": codec, "bitrate": 300_000, "preset": "ultrafast" if codec == "hevc" else "12"},
         {"name": "120p", "height": 120, "codec": codec, "crf": 35, "preset": "ultrafast" if codec == "hevc" else "12"}]}
     result = framepress.transcode(src, tmp_path, ladder, hls=True)
     for r in result.renditions:
-        assert stream(r.path, "stream=codec_name")["codec_name"] == name
+        s = stream(r.path, "stream=codec_name,level")
+        assert s["codec_name"] == name
         assert r.frames == len(video_frames(r.path)) == 60
-        assert r.codec_string.startswith(prefix)
+        # The HLS CODECS string carries the level the encoder actually signalled.
+        level = re.fullmatch(pattern, r.codec_string)
+        assert level and int(level.group(1)) == s["level"], (r.codec_string, s)
     assert keyframe_times(result.renditions[0].path) == keyframe_times(result.renditions[1].path)
     assert keyframe_times(result.renditions[0].path)[:2] == pytest.approx([0.0, 1.0], abs=0.02)
