@@ -2,27 +2,21 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from .conftest import FRAMEPRESS, TINY_LADDER, ffprobe_frames
+from support.services import embedded_env, run_framepress
+
+from .conftest import TINY_LADDER, ffprobe_frames
 
 HAPPY = ["taken", "details_loaded", "pulled", "transcoded", "uploaded", "succeeded"]
 
 
-def embedded_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FRAMEPRESS_", "AWS_"))}
-    env.update(FRAMEPRESS_DATA_DIR=str(tmp_path / "data"), FRAMEPRESS_METRICS_PORT="0")
-    return env
-
-
 @pytest.mark.timeout(120)
 def test_demo_runs_the_whole_flow_without_services(tmp_path):
-    proc = subprocess.run([FRAMEPRESS, "demo", "--json", "--seconds", "1", "--size", "640x360"],
-                          env=embedded_env(tmp_path), capture_output=True, text=True, timeout=110)
+    proc = run_framepress(embedded_env(tmp_path, FRAMEPRESS_METRICS_PORT="0"), "demo", "--json",
+                          "--seconds", "1", "--size", "640x360", check=False, timeout=110)
     assert proc.returncode == 0, proc.stderr
     st = json.loads(proc.stdout.strip().splitlines()[-1])
     assert st["status"] == "succeeded"
@@ -36,12 +30,11 @@ def test_demo_runs_the_whole_flow_without_services(tmp_path):
 
 @pytest.mark.timeout(120)
 def test_cli_submit_and_worker_on_the_local_queue(tmp_path, media_dir):
-    env = embedded_env(tmp_path)
+    env = embedded_env(tmp_path, FRAMEPRESS_METRICS_PORT="0")
     ladder = tmp_path / "tiny.json"
     ladder.write_text(json.dumps(TINY_LADDER))
     source = (media_dir / "clip144.mp4").as_uri()
-    run = lambda *a: subprocess.run([FRAMEPRESS, *a], env=env, capture_output=True, text=True,
-                                    timeout=100)
+    run = lambda *a: run_framepress(env, *a, check=False, timeout=100)
     ids = [json.loads(run("submit", source, "--ladder", str(ladder), "--json").stdout)["task_id"]
            for _ in range(2)]
     missing = json.loads(run("submit", (tmp_path / "absent.mp4").as_uri(), "--ladder", str(ladder),
