@@ -8,6 +8,8 @@ import uuid
 import pytest
 
 from relsvc import AMQP_URL, BUCKET, PG_ADMIN_URL  # shared with the test modules
+from support.services import (delete_queues_with_prefix, make_test_clip, moto_server,
+                              scratch_database, settings_env)
 
 
 def _answers(host: str, port: int) -> bool:
@@ -46,26 +48,19 @@ def unique():
 @pytest.fixture
 def pg_database():
     """A fresh, migrated Postgres database for one test (dropped afterwards)."""
-    sqlalchemy = pytest.importorskip("sqlalchemy")
-    from framepress.config import Settings, sqlalchemy_url
+    pytest.importorskip("sqlalchemy")
+    from framepress.config import Settings
     from framepress.db import connect
 
     if not _answers("127.0.0.1", 5432):
         pytest.skip("PostgreSQL does not answer on 127.0.0.1:5432 (make services)")
-    name = f"fp_rel_{uuid.uuid4().hex[:10]}"
-    admin = sqlalchemy.create_engine(sqlalchemy_url(PG_ADMIN_URL), isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    db = connect(Settings.from_env({}, database_url=url))
-    db.url = url
-    try:
-        yield db
-    finally:
-        db.dispose()
-        with admin.connect() as c:
-            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with scratch_database(PG_ADMIN_URL, f"fp_rel_{uuid.uuid4().hex[:10]}") as url:
+        db = connect(Settings.from_env({}, database_url=url))
+        db.url = url
+        try:
+            yield db
+        finally:
+            db.dispose()
 
 
 # ---- the whole service: Postgres, RabbitMQ, moto S3 behind a fault-injecting proxy -----------
@@ -75,30 +70,14 @@ def s3_service():
     """moto over HTTP, and the fault proxy in front of it. Workers talk to the proxy; the
     tests' own client talks to moto directly, so setup works while the proxy is down."""
     import boto3
-    from moto.server import ThreadedMotoServer
     from s3proxy import S3FaultProxy
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    direct = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
-    direct.create_bucket(Bucket=BUCKET)
-    proxy = S3FaultProxy(port)
-    yield {"client": direct, "proxy": proxy, "endpoint": proxy.endpoint}
-    proxy.close()
-    server.stop()
-
-
-def _make_clip(path, seconds, size):
-    import subprocess
-    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                    f"testsrc2=size={size}:rate=30:duration={seconds}", "-f", "lavfi", "-i",
-                    f"sine=frequency=440:duration={seconds}", "-c:v", "libx264", "-preset",
-                    "ultrafast", "-g", "30", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k",
-                    "-shortest", str(path)], check=True)
-    return path
+    with moto_server() as port:
+        direct = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                              aws_access_key_id="testing", aws_secret_access_key="testing")
+        direct.create_bucket(Bucket=BUCKET)
+        proxy = S3FaultProxy(port)
+        yield {"client": direct, "proxy": proxy, "endpoint": proxy.endpoint}
+        proxy.close()
 
 
 @pytest.fixture(scope="session")
@@ -110,7 +89,7 @@ def sources(s3_service, tmp_path_factory):
     out = {}
     for name, seconds, size in (("tiny", 1, "256x144"), ("long", 20, "640x360")):
         key = f"sources/{run}/{name}.mp4"
-        s3.upload_file(str(_make_clip(d / f"{name}.mp4", seconds, size)), BUCKET, key)
+        s3.upload_file(str(make_test_clip(d / f"{name}.mp4", seconds, size)), BUCKET, key)
         out[name] = f"s3://{BUCKET}/{key}"
     key = f"sources/{run}/corrupt.mp4"
     s3.put_object(Bucket=BUCKET, Key=key, Body=b"\x00\x00\x00\x18ftypmp42" + os.urandom(4096))
@@ -147,29 +126,15 @@ def service(pg_database, s3_service, tmp_path, monkeypatch):
     env = dict(SERVICE_ENV, AWS_ENDPOINT_URL=s3_service["endpoint"])
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    full_env = dict(os.environ)
-    for key, value in settings.__dict__.items():
-        if value is not None:
-            full_env["FRAMEPRESS_" + key.upper()] = (str(value).lower() if isinstance(value, bool)
-                                                     else str(value))
-    yield {"settings": settings, "env": full_env, "db": pg_database, "prefix": prefix,
+    yield {"settings": settings, "env": settings_env(settings), "db": pg_database, "prefix": prefix,
            "s3": s3_service["client"], "proxy": s3_service["proxy"]}
-    _delete_queues_with_prefix(prefix)
+    delete_queues_with_prefix(AMQP_URL, prefix)
 
 
-def _delete_queues_with_prefix(prefix: str) -> None:
-    import subprocess
-    try:
-        names = subprocess.run(["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True,
-                               text=True, timeout=30).stdout.split()
-    except (OSError, subprocess.TimeoutExpired):
-        return
-    names = [n for n in names if n.startswith(prefix)]
-    if not names:
-        return
-    import pika
-    conn = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
-    ch = conn.channel()
-    for n in names:
-        ch.queue_delete(n)
-    conn.close()
+@pytest.fixture
+def client(service):
+    """A framepress client on the test's settings."""
+    from framepress.client import Client
+    c = Client(service["settings"])
+    yield c
+    c.close()

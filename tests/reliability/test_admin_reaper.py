@@ -41,6 +41,13 @@ def _escalate(store, task_id, worker="w1"):
     return lease
 
 
+def _reaper(db, **kw):
+    """A task store, the list of task ids the reaper publishes, and the reaper."""
+    published = []
+    reaper = Reaper(db, lambda tid, prio: published.append(tid), **kw)
+    return TaskStore(db, lease_seconds=30), published, reaper
+
+
 def _register(db, worker_id, heartbeat_age=0.0, state="busy", task_id=None):
     with db.session() as s:
         s.add(Worker(id=worker_id, hostname="h", pid=1, version="0", hardware={}, state=state,
@@ -96,9 +103,7 @@ def test_cancel_fences_the_running_worker(pg_database):
 
 def test_reaper_requeues_a_lost_workers_task(pg_database):
     db = pg_database
-    store = TaskStore(db, lease_seconds=30)
-    published = []
-    reaper = Reaper(db, lambda tid, prio: published.append(tid), worker_timeout=10)
+    store, published, reaper = _reaper(db, worker_timeout=10)
     tid = store.create("s3://b/k.mp4", "s3://b/out", LADDER)
     lease = store.take(tid, "dead", {}).lease
     _register(db, "dead", heartbeat_age=60, task_id=tid)
@@ -121,9 +126,7 @@ def test_reaper_requeues_a_lost_workers_task(pg_database):
 
 def test_reaper_skips_a_task_the_broker_already_redelivered(pg_database):
     db = pg_database
-    store = TaskStore(db, lease_seconds=30)
-    published = []
-    reaper = Reaper(db, lambda tid, prio: published.append(tid), worker_timeout=10)
+    store, published, reaper = _reaper(db, worker_timeout=10)
     tid = store.create("s3://b/k.mp4", "s3://b/out", LADDER)
     store.take(tid, "dead", {})
     _register(db, "dead", heartbeat_age=60, task_id=tid)
@@ -184,9 +187,7 @@ def test_a_stalled_leader_loses_the_lock(pg_database):
 
 def test_reaper_republishes_an_overdue_retry_once_per_period(pg_database):
     db = pg_database
-    store = TaskStore(db, lease_seconds=30)
-    published = []
-    reaper = Reaper(db, lambda tid, prio: published.append(tid), stale_retry_after=60)
+    store, published, reaper = _reaper(db, stale_retry_after=60)
     tid = store.create("s3://b/k.mp4", "s3://b/out", LADDER)
     lease = store.take(tid, "w1", {}).lease
     store.fail(lease, status="retry_wait", error_event={"message": "x"},

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import urllib.error
 import urllib.request
 from dataclasses import replace
@@ -12,16 +11,10 @@ from datetime import timedelta
 import pytest
 
 
+from support.services import free_port
+
 from relsvc import (SLOW_LADDER, TINY_LADDER, WorkerProcess, cli, kinds, wait_for, wait_status,
                     worker_thread)
-
-
-@pytest.fixture
-def client(service):
-    from framepress.client import Client
-    c = Client(service["settings"])
-    yield c
-    c.close()
 
 
 def _get(port: int, path: str) -> tuple[int, str]:
@@ -36,9 +29,7 @@ def _get(port: int, path: str) -> tuple[int, str]:
 
 @pytest.mark.timeout(60)
 def test_health_and_readiness_endpoints(service, client, sources):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     settings = replace(service["settings"], metrics_port=port)
     with worker_thread(settings) as w:
         wait_for(lambda: _get(port, "/healthz")[0] == 200, 10, "/healthz to answer 200")

@@ -16,14 +16,6 @@ from relsvc import (AMQP_URL, BUCKET, SLOW_LADDER, TINY_LADDER, cli, kinds, wait
 from test_escalation import Hook
 
 
-@pytest.fixture
-def client(service):
-    from framepress.client import Client
-    c = Client(service["settings"])
-    yield c
-    c.close()
-
-
 def _escalations(prefix: str) -> list[dict]:
     conn = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
     try:

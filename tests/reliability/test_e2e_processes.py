@@ -14,14 +14,6 @@ from relsvc import (BUCKET, SLOW_LADDER, TINY_LADDER, WorkerProcess, bucket_keys
 
 
 @pytest.fixture
-def client(service):
-    from framepress.client import Client
-    c = Client(service["settings"])
-    yield c
-    c.close()
-
-
-@pytest.fixture
 def spawn(service, tmp_path):
     procs = []
 
@@ -44,6 +36,14 @@ def _running_holder(client, task_id, procs, min_progress=0.05):
     return wait_for(check, 90, "the engine to run on a worker process", interval=0.2)
 
 
+def _long_task_on_one_of_two(client, sources, spawn):
+    """Two worker processes and a long task; once the engine runs: (task id, its holder, the other)."""
+    a, b = spawn("a"), spawn("b")
+    tid = client.submit(sources["long"], ladder=SLOW_LADDER)
+    holder = _running_holder(client, tid, [a, b])
+    return tid, holder, (b if holder is a else a)
+
+
 def _outputs_match(service, st):
     """Objects in the bucket are exactly what the `uploaded` event lists; the renditions decode."""
     prefix = f"out/{service['prefix']}/{st['id']}/"
@@ -60,10 +60,7 @@ def _outputs_match(service, st):
 
 @pytest.mark.timeout(180)
 def test_kill_9_mid_transcode_the_other_worker_finishes_once(service, client, sources, spawn):
-    a, b = spawn("a"), spawn("b")
-    tid = client.submit(sources["long"], ladder=SLOW_LADDER)
-    victim = _running_holder(client, tid, [a, b])
-    survivor = b if victim is a else a
+    tid, victim, survivor = _long_task_on_one_of_two(client, sources, spawn)
     victim.signal(signal.SIGKILL)
     st = wait_status(client, tid, timeout=150)
     assert st["status"] == "succeeded", (st["last_error"], kinds(st))
@@ -76,10 +73,7 @@ def test_kill_9_mid_transcode_the_other_worker_finishes_once(service, client, so
 
 @pytest.mark.timeout(180)
 def test_sigstop_past_the_heartbeat_timeout_then_sigcont(service, client, sources, spawn):
-    a, b = spawn("a"), spawn("b")
-    tid = client.submit(sources["long"], ladder=SLOW_LADDER)
-    stopped = _running_holder(client, tid, [a, b])
-    other = b if stopped is a else a
+    tid, stopped, other = _long_task_on_one_of_two(client, sources, spawn)
     stopped.signal(signal.SIGSTOP)
     try:
         st = wait_status(client, tid, timeout=150)

@@ -35,14 +35,6 @@ def _via(url: str, port: int) -> str:
     return re.sub(r"@([^:/]+):(\d+)", f"@127.0.0.1:{port}", url, count=1)
 
 
-@pytest.fixture
-def client(service):
-    from framepress.client import Client
-    c = Client(service["settings"])
-    yield c
-    c.close()
-
-
 def _spawn(service, tmp_path, name, env_extra=None, procs=None):
     p = WorkerProcess(service["env"], tmp_path / f"{name}.log", env_extra)
     if procs is not None:

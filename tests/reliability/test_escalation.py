@@ -10,6 +10,8 @@ import pytest
 from framepress import escalation
 from framepress.escalation import build_message, escalate, notify_webhook, post_webhook
 
+from support.services import free_port
+
 
 class Hook:
     """A loopback webhook that fails the first `failures` requests with `status`."""
@@ -88,11 +90,7 @@ def test_webhook_4xx_is_not_retried(hook_factory):
 
 
 def test_webhook_nobody_listening():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()                                   # a port with nothing behind it
+    port = free_port()                          # a port with nothing behind it
     assert post_webhook(f"http://127.0.0.1:{port}/", {"task_id": "t"}, attempts=2,
                         sleep=lambda s: None, timeout=1) is False
 
