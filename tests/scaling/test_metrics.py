@@ -1,5 +1,4 @@
 """/metrics, /healthz and /readyz served over HTTP: series and labels from a scrape."""
-import subprocess
 import sys
 
 import pytest
@@ -8,6 +7,7 @@ from prometheus_client import CollectorRegistry
 import framepress
 from framepress import metrics
 from framepress.sysmetrics import CpuSampler, GpuSampler
+from support.services import ladder, make_test_clip
 
 from .fake_nvml import TWO_GPUS, FakeNVML
 from .promtext import get, scrape, value
@@ -89,19 +89,12 @@ def test_a_check_that_raises_is_unhealthy(serve):
     assert status == 503 and "heartbeat thread gone" in body
 
 
-TINY_LADDER = {"name": "tiny", "gop_seconds": 1, "segment_seconds": 2,
-               "audio": {"codec": "aac", "bitrate": 64000},
-               "rungs": [{"name": "180p", "height": 180, "codec": "h264", "bitrate": 300000, "preset": "ultrafast"},
-                         {"name": "120p", "height": 120, "codec": "h264", "bitrate": 150000, "preset": "ultrafast"}]}
+TINY_LADDER = ladder("tiny", [(180, 300000, "ultrafast"), (120, 150000, "ultrafast")], segment_seconds=2)
 
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
-    path = tmp_path_factory.mktemp("media") / "clip.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=2",
-                    "-f", "lavfi", "-i", "sine=frequency=440:duration=2", "-c:v", "libx264", "-preset",
-                    "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path)], check=True)
-    return path
+    return make_test_clip(tmp_path_factory.mktemp("media") / "clip.mp4", 2, "320x240", rate=25)
 
 
 def test_scrape_during_and_after_a_real_transcode(serve, clip, tmp_path):

@@ -1,11 +1,7 @@
 """The real `framepress worker` (embedded mode: SQLite, local queue, local files): its /metrics
 scraped during and after a task, and a pool scale-down that picks a worker mid-task."""
-import os
 import signal
-import socket
 import subprocess
-import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -15,45 +11,15 @@ from framepress.autoscale import Thresholds
 from framepress.client import Client
 from framepress.cluster import DEFAULT_WORKER_COMMAND, Pool
 from framepress.config import Settings
+from support.services import SLOW_LADDER, embedded_env, free_port, kinds, make_test_clip, wait_for
 
 from .promtext import get, scrape, value
-
-# Slow presets on a small clip: the transcode lasts a few seconds, long enough to act during it.
-SLOW_LADDER = {"name": "slowish", "gop_seconds": 1, "segment_seconds": 2,
-               "audio": {"codec": "aac", "bitrate": 64000},
-               "rungs": [{"name": "360p", "height": 360, "codec": "h264", "bitrate": 600000, "preset": "slow"},
-                         {"name": "240p", "height": 240, "codec": "h264", "bitrate": 300000, "preset": "slow"}]}
 
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
-    path = tmp_path_factory.mktemp("media") / "clip360.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30:duration=8",
-                    "-f", "lavfi", "-i", "sine=frequency=440:duration=8", "-c:v", "libx264", "-preset",
-                    "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path)], check=True)
-    return path.as_uri()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def embedded_env(tmp_path, **extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FRAMEPRESS_", "AWS_"))}
-    env.update(FRAMEPRESS_DATA_DIR=str(tmp_path / "data"), FRAMEPRESS_WORKER_REAPER="0", **extra)
-    return env
-
-
-def wait_for(condition, timeout, what, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}")
+    """With SLOW_LADDER's slow presets, the transcode lasts a few seconds: long enough to act during it."""
+    return make_test_clip(tmp_path_factory.mktemp("media") / "clip360.mp4", 8, "640x360").as_uri()
 
 
 def ticked(pool):
@@ -61,24 +27,20 @@ def ticked(pool):
     return True
 
 
-def kinds(status):
-    return [e["kind"] for e in status["events"]]
-
-
 @pytest.mark.timeout(90)
 def test_worker_metrics_during_and_after_a_task(tmp_path, source):
     port = free_port()
-    env = embedded_env(tmp_path, FRAMEPRESS_METRICS_PORT=str(port))
+    env = embedded_env(tmp_path, FRAMEPRESS_WORKER_REAPER="0", FRAMEPRESS_METRICS_PORT=str(port))
     client = Client(Settings.from_env(env))
     url = f"http://127.0.0.1:{port}"
     worker = subprocess.Popen([*DEFAULT_WORKER_COMMAND], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: _answers(url) and get(url + "/readyz")[0] == get(url + "/healthz")[0] == 200, 30,
-                 "the worker to be ready and healthy")
+                 "the worker to be ready and healthy", 0.05)
         task = client.submit(source, ladder=SLOW_LADDER)
         during = wait_for(lambda: _scrape_if(url, lambda s: value(s, "framepress_tasks_in_progress") == 1),
-                          30, "the task in progress on /metrics")
+                          30, "the task in progress on /metrics", 0.05)
         assert client.status(task)["status"] == "running"
         assert value(during, "framepress_worker_draining") == 0
         assert value(during, "framepress_tasks_total", outcome="succeeded") is None
@@ -87,7 +49,7 @@ def test_worker_metrics_during_and_after_a_task(tmp_path, source):
 
         wait_for(lambda: client.status(task)["status"] == "succeeded", 60, "the task to succeed", 0.2)
         after = wait_for(lambda: _scrape_if(url, lambda s: value(s, "framepress_tasks_in_progress") == 0),
-                         10, "the task to leave /metrics' in-progress gauge")
+                         10, "the task to leave /metrics' in-progress gauge", 0.05)
         assert value(after, "framepress_tasks_total", outcome="succeeded") == 1
         assert value(after, "framepress_task_duration_seconds_count") == 1
         assert value(after, "framepress_transcode_fps") > 0
@@ -125,7 +87,7 @@ def _scrape_if(url, condition):
 
 @pytest.mark.timeout(90)
 def test_scale_down_mid_task_drains_and_the_task_finishes_exactly_once(tmp_path, source):
-    env = embedded_env(tmp_path, FRAMEPRESS_METRICS_PORT="0")
+    env = embedded_env(tmp_path, FRAMEPRESS_WORKER_REAPER="0", FRAMEPRESS_METRICS_PORT="0")
     client = Client(Settings.from_env(env))
     utilization = {"now": 0.5}  # inside the band: hold until the test says the pool is idle
     pool = Pool(0, 1, lambda: utilization["now"], initial=1, interval_s=0.1, env=env,
