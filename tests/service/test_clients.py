@@ -52,7 +52,7 @@ def test_cli_submit_status_and_list(settings, run_worker, source_uris, tmp_path,
     assert task_id in cli(settings, "status", task_id).stdout
     assert "succeeded" in cli(settings, "tasks", "list").stdout
     missing = cli(settings, "status", "nope", "--json", check=False)
-    assert missing.returncode == 1 and "no task nope" in missing.stderr
+    assert missing.returncode == 2 and "no task nope" in missing.stderr
 
 
 @pytest.mark.timeout(60)

@@ -22,7 +22,10 @@ def _register() -> None:
     from . import media, service, cluster, bench, admin  # noqa: F401  (each adds its commands to `cli`)
 
 
-BAD_INPUT = (InputError, LadderError, HardwareError)
+def _bad_input() -> tuple[type[BaseException], ...]:
+    """Errors that mean the user's input is wrong: exit 2, like a usage error."""
+    from ..service_errors import ConfigError, TaskNotFound
+    return (InputError, LadderError, HardwareError, TaskNotFound, ConfigError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except BAD_INPUT as exc:
+    except _bad_input() as exc:
         click.echo(f"error: {exc}", err=True)
         return 2
     except FramepressError as exc:
