@@ -24,7 +24,8 @@ def versions() -> dict[str, Any]:
     return out
 
 
-def hardware() -> dict[str, Any]:
+def hardware(nvml: Any = None) -> dict[str, Any]:
+    """CPUs, memory, what the engine can use on the GPU, and which GPUs NVML sees (`nvml`: tests)."""
     out: dict[str, Any] = {"cpus": os.cpu_count()}
     try:
         import psutil
@@ -36,6 +37,10 @@ def hardware() -> dict[str, Any]:
         out["gpu"] = framepress.hw_capabilities()
     except Exception as exc:  # noqa: BLE001
         out["gpu"] = {"error": repr(exc)}
+    # Which boards, from NVML (empty without a GPU or a driver).
+    from .sysmetrics import GpuSampler
+    out["gpus"] = [{"index": g.index, "name": g.name, "uuid": g.uuid, "memory_bytes": g.memory_total_bytes}
+                   for g in GpuSampler(nvml).sample()]
     return out
 
 

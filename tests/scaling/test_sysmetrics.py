@@ -127,3 +127,11 @@ def test_real_nvml_or_none_never_raises():
     assert len(stats) == g.count
     for s in stats:
         assert s.utilization is None or 0.0 <= s.utilization <= 1.0
+
+
+def test_worker_details_name_the_gpus():
+    from framepress.hostinfo import hardware
+    gpus = hardware(FakeNVML(TWO_GPUS))["gpus"]
+    assert [g["name"] for g in gpus] == [g["name"] for g in TWO_GPUS]
+    assert [g["index"] for g in gpus] == [0, 1] and all(g["uuid"].startswith("GPU-") for g in gpus)
+    assert hardware(FakeNVML(TWO_GPUS, fail_init=True))["gpus"] == []
