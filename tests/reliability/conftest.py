@@ -22,10 +22,10 @@ def _answers(host: str, port: int) -> bool:
 
 @pytest.fixture
 def amqp_channel():
-    pika = pytest.importorskip("pika")
+    import pika
     params = pika.URLParameters(AMQP_URL)
     if not _answers(params.host, params.port):
-        pytest.skip(f"RabbitMQ does not answer on {params.host}:{params.port} (make services)")
+        pytest.fail(f"RabbitMQ does not answer on {params.host}:{params.port} (make services starts it)")
     conn = pika.BlockingConnection(params)
     ch = conn.channel()
     ch.confirm_delivery()
@@ -53,7 +53,7 @@ def pg_database():
     from framepress.db import connect
 
     if not _answers("127.0.0.1", 5432):
-        pytest.skip("PostgreSQL does not answer on 127.0.0.1:5432 (make services)")
+        pytest.fail("PostgreSQL does not answer on 127.0.0.1:5432 (make services starts it)")
     with scratch_database(PG_ADMIN_URL, f"fp_rel_{uuid.uuid4().hex[:10]}") as url:
         db = connect(Settings.from_env({}, database_url=url))
         db.url = url
