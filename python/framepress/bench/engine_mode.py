@@ -82,7 +82,7 @@ def _one_round(system: System, src: str, plan: Plan, out: Path, frames: int) -> 
     if missing:
         raise RuntimeError(f"no output for rungs {', '.join(missing)}")
     row = {"wall_s": m.wall_s, "cpu_s": m.cpu_s, "peak_rss_mb": m.peak_rss_mb,
-           "fps": frames / m.wall_s, "load_before": load}
+           "fps": frames / m.wall_s, "cores_busy": m.cpu_s / m.wall_s, "load_before": load}
     # Per-rung fps: the engine reports each rung's encode rate; separate processes each have their
     # own wall time; systems that encode all rungs together give every rung the ladder's rate.
     if system.prints_result and m.stdout.strip():

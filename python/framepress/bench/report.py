@@ -95,9 +95,12 @@ def engine_section(res: dict) -> list[str]:
             continue
         sm = s["summary"]
         rows.append([f"**{n}**" if s["is_engine"] else n, s["label"], _spread(sm["wall_s"]),
-                     _spread(sm["cpu_s"]), _spread(sm["peak_rss_mb"], "{:.0f}"), _spread(sm["fps"], "{:.1f}")])
-    lines += ["### Time and memory", "", "Median (min–max) over the rounds.", ""]
-    lines += _table(["system", "what", "wall s", "CPU s", "peak RSS MB", "fps"], rows) + [""]
+                     _spread(sm["cpu_s"]), _spread(sm.get("cores_busy", {})),
+                     _spread(sm["peak_rss_mb"], "{:.0f}"), _spread(sm["fps"], "{:.1f}")])
+    lines += ["### Time and memory", "",
+              f"Median (min–max) over the rounds. Cores busy = CPU s ÷ wall s (this machine has "
+              f"{res['machine']['cores']}): below that, the system left cores idle.", ""]
+    lines += _table(["system", "what", "wall s", "CPU s", "cores busy", "peak RSS MB", "fps"], rows) + [""]
 
     if res.get("ratios"):
         lines += ["### Engine ÷ peer", "",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import statistics
 from typing import Iterable, Sequence
 
-METRICS = ("wall_s", "cpu_s", "peak_rss_mb", "fps")
+METRICS = ("wall_s", "cpu_s", "peak_rss_mb", "fps", "cores_busy")
 
 
 def summary(values: Iterable[float]) -> dict:
