@@ -1,5 +1,9 @@
 #include "framepress/RungWorker.h"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <filesystem>
 
@@ -10,8 +14,9 @@ namespace fp {
 namespace {
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-// A few frames per rung is enough to keep every core busy; more only costs memory.
-constexpr size_t kQueueFrames = 6;
+// A few frames per rung keep every stage busy; the frames are shared between rungs, so depth
+// costs little memory, but more buys nothing.
+constexpr size_t kQueueFrames = 8;
 }  // namespace
 
 RungWorker::RungWorker(RungOptions rung, int width, int height, const RungContext& ctx, std::atomic<bool>& abort)
@@ -35,6 +40,8 @@ void RungWorker::loop() {
     BoundedQueue<RungItem>& q;
     ~CloseQueue() { q.close(true); }
   } close_queue{queue_};
+  // Linux applies a thread's nice value to that thread alone (no privilege needed to raise it).
+  if (ctx_.nice > 0) setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), ctx_.nice);
   try {
     while (auto item = queue_.pop()) {
       if (abort_.load()) return;
