@@ -1,9 +1,5 @@
 #include "framepress/RungWorker.h"
 
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <filesystem>
 
@@ -40,8 +36,6 @@ void RungWorker::loop() {
     BoundedQueue<RungItem>& q;
     ~CloseQueue() { q.close(true); }
   } close_queue{queue_};
-  // Linux applies a thread's nice value to that thread alone (no privilege needed to raise it).
-  if (ctx_.nice > 0) setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), ctx_.nice);
   try {
     while (auto item = queue_.pop()) {
       if (abort_.load()) return;

@@ -41,15 +41,6 @@ int encoder_threads(int total, double pixel_share) {
 // frame threading's overhead.
 int decoder_threads(int total) { return std::max(1, total / 2); }
 
-// The largest rung sets the pace: it cannot be split across cores without frame threads, which
-// cost x264 quality. Smaller rungs run at a lower priority (a higher nice value, which needs no
-// privilege) so the largest always has a core and the others fill the gaps.
-// FRAMEPRESS_RUNG_NICE overrides it (0 turns it off).
-int smaller_rung_nice() {
-  const char* env = std::getenv("FRAMEPRESS_RUNG_NICE");
-  return env ? std::clamp(std::atoi(env), 0, 19) : 8;
-}
-
 // Too many undecodable packets and the source is not worth a rendition.
 bool mostly_corrupt(int64_t corrupt, int64_t decoded) { return corrupt > 0 && corrupt * 4 > decoded + 4; }
 
@@ -149,12 +140,8 @@ TranscodeResult Transcoder::run() {
   for (const auto& p : plans) ladder_pixels += static_cast<double>(p.width) * p.height;
   std::atomic<bool> abort{false};
   std::vector<std::unique_ptr<RungWorker>> rungs;
-  const int rung_nice = smaller_rung_nice();
-  double largest = 0;
-  for (const auto& p : plans) largest = std::max(largest, static_cast<double>(p.width) * p.height);
   for (const auto& p : plans) {
     ctx.encoder_threads = encoder_threads(threads, p.width * static_cast<double>(p.height) / ladder_pixels);
-    ctx.nice = static_cast<double>(p.width) * p.height < largest ? rung_nice : 0;
     rungs.push_back(std::make_unique<RungWorker>(p.rung, p.width, p.height, ctx, abort));
   }
   for (auto& r : rungs) r->start();
