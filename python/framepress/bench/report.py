@@ -69,7 +69,7 @@ def settings_lines(res: dict) -> list[str]:
         "- Quality: each rendition decoded, scaled back to the source size with bicubic "
         "(libavfilter `scale`), compared with the decoded source on all of Y, U, V: PSNR as FFmpeg's "
         "`psnr` \"average\", SSIM as `ssim` \"All\" (our numpy code, checked against the filters "
-        "in tests/bench).",
+        "in tests/bench), on the last round's renditions, after the timed rounds.",
         "",
     ]
 
