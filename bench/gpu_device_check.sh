@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One prepared run for a lent GPU machine: build from source, run the engine tests (the GPU ones
+# One prepared run for a GPU machine: build from source, run the engine tests (the GPU ones
 # included, since a CUDA device is present), then benchmark the GPU path against the CPU path on
 # the reference ladder for one task and for four concurrent tasks. Results land in $OUT (or
 # bench/gpu-run/) for bench/RESULTS.md.

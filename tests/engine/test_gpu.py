@@ -1,5 +1,5 @@
 """The GPU paths on real hardware. They run where the engine finds a CUDA device (a GPU node or a
-lent GPU machine, via bench/gpu_device_check.sh) and are skipped elsewhere, where
+GPU machine, via bench/gpu_device_check.sh) and are skipped elsewhere, where
 test_hardware_selection.py covers the selection and fallback."""
 from __future__ import annotations
 
