@@ -28,12 +28,13 @@ int even(double v) { return std::max(2, static_cast<int>(std::lround(v / 2.0)) *
 int cores() { return std::max(1, av_cpu_count()); }
 
 // Encoder threads for one rung: the rungs already run in parallel, so each encoder gets the share
-// of the cores its pixels are of the ladder's, at least one. On two cores that is one thread per
-// encoder, which also compresses best (x264's frame threads cost quality) and uses least memory.
+// of the cores its pixels are of the ladder's, at least one. The largest rung sets the pace, so it
+// gets at least two: alone on one thread it falls behind and leaves a core idle at the end.
 // FRAMEPRESS_ENCODER_THREADS overrides it.
-int encoder_threads(int total, double pixel_share) {
+int encoder_threads(int total, double pixel_share, bool largest) {
   if (const char* env = std::getenv("FRAMEPRESS_ENCODER_THREADS")) return std::max(0, std::atoi(env));
-  return std::max(1, static_cast<int>(std::lround(total * pixel_share)));
+  int threads = std::max(1, static_cast<int>(std::lround(total * pixel_share)));
+  return largest && total >= 2 ? std::max(2, threads) : threads;
 }
 
 // The decoder is one stage sharing the cores with every rung's encoder: half of them is plenty
@@ -140,8 +141,11 @@ TranscodeResult Transcoder::run() {
   for (const auto& p : plans) ladder_pixels += static_cast<double>(p.width) * p.height;
   std::atomic<bool> abort{false};
   std::vector<std::unique_ptr<RungWorker>> rungs;
+  double largest = 0;
+  for (const auto& p : plans) largest = std::max(largest, static_cast<double>(p.width) * p.height);
   for (const auto& p : plans) {
-    ctx.encoder_threads = encoder_threads(threads, p.width * static_cast<double>(p.height) / ladder_pixels);
+    const double pixels = static_cast<double>(p.width) * p.height;
+    ctx.encoder_threads = encoder_threads(threads, pixels / ladder_pixels, pixels == largest);
     rungs.push_back(std::make_unique<RungWorker>(p.rung, p.width, p.height, ctx, abort));
   }
   for (auto& r : rungs) r->start();
