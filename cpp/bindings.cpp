@@ -44,6 +44,20 @@ py::dict to_dict(const fp::HwCapabilities& c) {
                   "nvenc_encoders"_a = c.nvenc_encoders);
 }
 
+fp::RungOptions rung_from(const py::dict& r) {
+  fp::RungOptions rung;
+  rung.name = r["name"].cast<std::string>();
+  rung.height = r["height"].cast<int>();
+  rung.codec = r["codec"].cast<std::string>();
+  rung.bitrate = r["bitrate"].cast<int64_t>();
+  rung.crf = r["crf"].cast<int>();
+  rung.preset = r["preset"].cast<std::string>();
+  rung.profile = r["profile"].cast<std::string>();
+  rung.maxrate = r["maxrate"].cast<int64_t>();
+  rung.bufsize = r["bufsize"].cast<int64_t>();
+  return rung;
+}
+
 fp::TranscodeOptions options_from(const py::dict& cfg) {
   fp::TranscodeOptions o;
   o.gop_seconds = cfg["gop_seconds"].cast<double>();
@@ -52,20 +66,7 @@ fp::TranscodeOptions options_from(const py::dict& cfg) {
   o.hls = cfg["hls"].cast<bool>();
   o.hwaccel = cfg["hwaccel"].cast<std::string>();
   o.threads = cfg["threads"].cast<int>();
-  for (auto item : cfg["rungs"]) {
-    auto r = item.cast<py::dict>();
-    fp::RungOptions rung;
-    rung.name = r["name"].cast<std::string>();
-    rung.height = r["height"].cast<int>();
-    rung.codec = r["codec"].cast<std::string>();
-    rung.bitrate = r["bitrate"].cast<int64_t>();
-    rung.crf = r["crf"].cast<int>();
-    rung.preset = r["preset"].cast<std::string>();
-    rung.profile = r["profile"].cast<std::string>();
-    rung.maxrate = r["maxrate"].cast<int64_t>();
-    rung.bufsize = r["bufsize"].cast<int64_t>();
-    o.rungs.push_back(rung);
-  }
+  for (auto item : cfg["rungs"]) o.rungs.push_back(rung_from(item.cast<py::dict>()));
   return o;
 }
 
@@ -157,11 +158,7 @@ PYBIND11_MODULE(_engine, m) {
   }, "requested"_a, "capabilities"_a, "source_codec"_a, "rung_codecs"_a,
      "Pure hardware selection, exposed for tests: (mode, reason).");
 
-  m.def("nvenc_options", [](const py::dict& rung) {
-    py::dict cfg("gop_seconds"_a = 2.0, "segment_seconds"_a = 4.0, "audio_bitrate"_a = 128000, "hls"_a = false,
-                 "hwaccel"_a = "cpu", "threads"_a = 0, "rungs"_a = py::make_tuple(rung));
-    return fp::Encoder::nvenc_options(options_from(cfg).rungs.at(0));
-  }, "rung"_a, "NVENC private options for a rung (native config form), exposed for tests.");
+  m.def("nvenc_options", [](const py::dict& rung) { return fp::Encoder::nvenc_options(rung_from(rung)); }, "rung"_a, "NVENC private options for a rung (native config form), exposed for tests.");
 
   m.def("gpu_scale_chain", &fp::CudaScaler::chain, "width"_a, "height"_a, "download"_a);
 

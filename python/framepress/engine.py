@@ -183,9 +183,11 @@ def _move_into_place(staging: Path, out_dir: Path) -> None:
 
 def _run_native(src: str, staging: Path, lad: Ladder, hls: bool, hwaccel: str, threads: int,
                 progress, token: CancelToken) -> dict[str, Any]:
+    def run(mode: str) -> dict[str, Any]:
+        return _engine.transcode(src, str(staging), _native_config(lad, hls, mode, threads), progress, token._flag)
+
     try:
-        return _engine.transcode(src, str(staging), _native_config(lad, hls, hwaccel, threads), progress,
-                                 token._flag)
+        return run(hwaccel)
     except EncodeError as exc:
         # A GPU failure (out of memory, session limits, a lost context) under "auto": redo the job
         # on the CPU from scratch rather than fail it.
@@ -193,7 +195,7 @@ def _run_native(src: str, staging: Path, lad: Ladder, hls: bool, hwaccel: str, t
             raise
         for item in staging.iterdir():
             shutil.rmtree(item) if item.is_dir() else item.unlink()
-        raw = _engine.transcode(src, str(staging), _native_config(lad, hls, "cpu", threads), progress, token._flag)
+        raw = run("cpu")
         raw["hwaccel_reason"] = f"GPU path failed ({exc}); re-ran on the CPU"
         return raw
 

@@ -39,7 +39,7 @@ def write_master_playlist(hls_dir: Path, renditions: Sequence, fps: float) -> Pa
     for r in sorted(renditions, key=lambda r: -r.height):
         playlist = Path(r.playlist)
         peak, average = segment_bitrates(playlist)
-        codecs = r.codec_string + (f",{AAC_LC}" if getattr(r, "has_audio", True) else "")
+        codecs = r.codec_string + (f",{AAC_LC}" if r.has_audio else "")
         out.append(f'#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={average},'
                    f'RESOLUTION={r.width}x{r.height},CODECS="{codecs}",FRAME-RATE={fps:.3f}')
         out.append(playlist.name)

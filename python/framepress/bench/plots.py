@@ -13,6 +13,13 @@ OVERHEAD_PLOT = "overhead_split.png"
 SCALE_PLOT = "throughput_vs_workers.png"
 
 
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
 def _ran(engine: dict) -> dict:
     return {n: s for n, s in engine["systems"].items() if s.get("rounds")}
 
@@ -43,11 +50,7 @@ def fps_per_rung(engine: dict, out: Path) -> Path:
                     "one-process peers: the ladder's rate)", fontsize=9)
     right.set_ylabel("fps")
     right.legend(fontsize=8)
-    fig.tight_layout()
-    path = out / FPS_PLOT
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, out / FPS_PLOT)
 
 
 def overhead_split(pipeline: dict, out: Path) -> Path:
@@ -62,11 +65,7 @@ def overhead_split(pipeline: dict, out: Path) -> Path:
     ax.set_xlabel("seconds per task (median over tasks)")
     ax.set_title("pipeline: per-task time split")
     ax.legend(ncol=min(6, len(split)), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.35))
-    fig.tight_layout()
-    path = out / OVERHEAD_PLOT
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, out / OVERHEAD_PLOT)
 
 
 def throughput_vs_workers(scale: dict, out: Path) -> Path:
@@ -82,11 +81,7 @@ def throughput_vs_workers(scale: dict, out: Path) -> Path:
     ax.set_ylim(bottom=0)
     ax.set_title(f"throughput against workers ({scale.get('cores', '?')} cores)")
     ax.legend()
-    fig.tight_layout()
-    path = out / SCALE_PLOT
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, out / SCALE_PLOT)
 
 
 def make_plots(results: dict, out: Path) -> list[Path]:
