@@ -1,5 +1,9 @@
 #include "framepress/RungWorker.h"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <filesystem>
 
@@ -10,9 +14,10 @@ namespace fp {
 namespace {
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-// A few frames per rung keep every stage busy; the frames are shared between rungs, so depth
-// costs little memory, but more buys nothing.
-constexpr size_t kQueueFrames = 8;
+// Frames a rung may fall behind the decoder. Lower-priority rungs lag the largest one; the frames
+// are shared between rungs, so a lag costs at most this many source frames kept alive. Fewer and
+// the decoder stalls on them and starves the largest rung; more buys nothing.
+constexpr size_t kQueueFrames = 16;
 }  // namespace
 
 RungWorker::RungWorker(RungOptions rung, int width, int height, const RungContext& ctx, std::atomic<bool>& abort)
@@ -36,6 +41,9 @@ void RungWorker::loop() {
     BoundedQueue<RungItem>& q;
     ~CloseQueue() { q.close(true); }
   } close_queue{queue_};
+  // Linux applies a thread's nice value to that thread alone; the encoder's own threads, created
+  // from this one, inherit it.
+  if (ctx_.nice > 0) setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), ctx_.nice);
   try {
     while (auto item = queue_.pop()) {
       if (abort_.load()) return;

@@ -28,19 +28,27 @@ int even(double v) { return std::max(2, static_cast<int>(std::lround(v / 2.0)) *
 int cores() { return std::max(1, av_cpu_count()); }
 
 // Encoder threads for one rung: the rungs already run in parallel, so each encoder gets the share
-// of the cores its pixels are of the ladder's, at least one. The largest rung sets the pace, so it
-// gets at least two: alone on one thread it falls behind and leaves a core idle at the end.
-// FRAMEPRESS_ENCODER_THREADS overrides it.
-int encoder_threads(int total, double pixel_share, bool largest) {
+// of the cores its pixels are of the ladder's, at least one (on two cores, one each: a single x264
+// thread does the least work per frame). FRAMEPRESS_ENCODER_THREADS overrides it.
+int encoder_threads(int total, double pixel_share) {
   if (const char* env = std::getenv("FRAMEPRESS_ENCODER_THREADS")) return std::max(0, std::atoi(env));
-  int threads = std::max(1, static_cast<int>(std::lround(total * pixel_share)));
-  return largest && total >= 2 ? std::max(2, threads) : threads;
+  return std::max(1, static_cast<int>(std::lround(total * pixel_share)));
 }
 
-// The decoder is one stage sharing the cores with every rung's encoder: half of them is plenty
-// (decoding runs several times faster than encoding a ladder), and on two cores one thread saves
-// frame threading's overhead.
-int decoder_threads(int total) { return std::max(1, total / 2); }
+// Decoding shares the cores with every encoder but feeds them all. Two frame threads at least:
+// a source's first frames can be many times the average size, and one thread decoding them
+// alone leaves every encoder waiting. Half the cores at most.
+int decoder_threads(int total) { return total <= 1 ? 1 : std::max(2, total / 2); }
+
+// The largest rung is the critical path: it has the most work and cannot be split across cores
+// without costing x264 quality. Smaller rungs run at a lower priority (a higher nice value, which
+// needs no privilege and only orders this process's threads among those of its own cgroup or
+// session), so the largest keeps a core and the others fill the gaps and finish alongside it.
+// FRAMEPRESS_RUNG_NICE overrides it (0 turns it off).
+int smaller_rung_nice() {
+  const char* env = std::getenv("FRAMEPRESS_RUNG_NICE");
+  return env ? std::clamp(std::atoi(env), 0, 19) : 8;
+}
 
 // Too many undecodable packets and the source is not worth a rendition.
 bool mostly_corrupt(int64_t corrupt, int64_t decoded) { return corrupt > 0 && corrupt * 4 > decoded + 4; }
@@ -143,9 +151,11 @@ TranscodeResult Transcoder::run() {
   std::vector<std::unique_ptr<RungWorker>> rungs;
   double largest = 0;
   for (const auto& p : plans) largest = std::max(largest, static_cast<double>(p.width) * p.height);
+  const int rung_nice = smaller_rung_nice();
   for (const auto& p : plans) {
     const double pixels = static_cast<double>(p.width) * p.height;
-    ctx.encoder_threads = encoder_threads(threads, pixels / ladder_pixels, pixels == largest);
+    ctx.encoder_threads = encoder_threads(threads, pixels / ladder_pixels);
+    ctx.nice = pixels < largest ? rung_nice : 0;
     rungs.push_back(std::make_unique<RungWorker>(p.rung, p.width, p.height, ctx, abort));
   }
   for (auto& r : rungs) r->start();

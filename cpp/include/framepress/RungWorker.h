@@ -38,6 +38,7 @@ struct RungContext {
   const uint8_t* display_matrix = nullptr;
   const AVCodecContext* audio = nullptr;   // AAC encoder whose packets every rung muxes
   bool nvenc = false;                      // GPU frames stay on the GPU and NVENC encodes them
+  int nice = 0;                            // >0: this rung's threads yield the CPU to the others
 };
 
 class RungWorker {

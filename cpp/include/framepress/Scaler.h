@@ -14,8 +14,15 @@ class Scaler {
   UniqueFrame scale(const AVFrame* src);
 
  private:
+  UniqueFrame pooled_frame();
+
   int width_, height_;
   AVPixelFormat format_;
+  // Output frames come from a pool (freed once the encoder and the pool both let go): a fresh
+  // megabyte-sized allocation per frame costs page faults and zeroing every time.
+  UniqueBufferPool pool_;
+  int linesize_[4] = {0};
+  size_t offsets_[4] = {0};
   SwsContext* sws_ = nullptr;  // owned through holder_; sws_getCachedContext may replace it
   UniqueSws holder_;
 };

@@ -9,6 +9,7 @@ extern "C" {
 #include <libavutil/dict.h>
 #include <libavutil/display.h>
 #include <libavutil/hwcontext.h>
+#include <libavutil/imgutils.h>
 #include <libavutil/opt.h>
 #include <libavutil/pixdesc.h>
 #include <libswresample/swresample.h>
@@ -34,6 +35,7 @@ struct PacketDeleter { void operator()(AVPacket* p) const { av_packet_free(&p); 
 struct SwsDeleter { void operator()(SwsContext* s) const { sws_freeContext(s); } };
 struct SwrDeleter { void operator()(SwrContext* s) const { swr_free(&s); } };
 struct BufferRefDeleter { void operator()(AVBufferRef* b) const { av_buffer_unref(&b); } };
+struct BufferPoolDeleter { void operator()(AVBufferPool* p) const { av_buffer_pool_uninit(&p); } };
 struct DictDeleter { void operator()(AVDictionary* d) const { av_dict_free(&d); } };
 struct AudioFifoDeleter { void operator()(AVAudioFifo* f) const { av_audio_fifo_free(f); } };
 
@@ -45,6 +47,7 @@ using UniquePacket = std::unique_ptr<AVPacket, PacketDeleter>;
 using UniqueSws = std::unique_ptr<SwsContext, SwsDeleter>;
 using UniqueSwr = std::unique_ptr<SwrContext, SwrDeleter>;
 using UniqueBufferRef = std::unique_ptr<AVBufferRef, BufferRefDeleter>;
+using UniqueBufferPool = std::unique_ptr<AVBufferPool, BufferPoolDeleter>;
 using UniqueAudioFifo = std::unique_ptr<AVAudioFifo, AudioFifoDeleter>;
 
 // AVDictionary options passed to an FFmpeg open call; frees what FFmpeg leaves in it.
