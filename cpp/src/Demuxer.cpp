@@ -19,7 +19,7 @@ int Demuxer::interrupted(void* opaque) {
   return flag && flag->cancelled.load() ? 1 : 0;
 }
 
-Demuxer::Demuxer(const std::string& path, CancelFlagPtr cancel) : cancel_(std::move(cancel)) {
+Demuxer::Demuxer(const std::string& path, CancelFlagPtr cancel, bool probe) : cancel_(std::move(cancel)) {
   take_ffmpeg_log();  // errors logged before this job are not this job's
   AVFormatContext* raw = avformat_alloc_context();
   if (!raw) throw Error(ErrorKind::Input, "open", "out of memory opening " + path);
@@ -36,7 +36,7 @@ Demuxer::Demuxer(const std::string& path, CancelFlagPtr cancel) : cancel_(std::m
     throw Error(ErrorKind::Input, "open", "cannot open " + path + ": " + text, text);
   }
   ctx_.reset(raw);
-  ret = avformat_find_stream_info(ctx_.get(), nullptr);
+  ret = probe || !header_describes_streams() ? avformat_find_stream_info(ctx_.get(), nullptr) : 0;
   if (ret < 0) {
     std::string text = ffmpeg_error_text(ret);
     throw Error(ErrorKind::Input, "probe", "cannot read stream info of " + path + ": " + text, text);
@@ -51,6 +51,26 @@ Demuxer::Demuxer(const std::string& path, CancelFlagPtr cancel) : cancel_(std::m
   for (unsigned i = 0; i < ctx_->nb_streams; ++i)
     if (static_cast<int>(i) != video_index_ && static_cast<int>(i) != audio_index_)
       ctx_->streams[i]->discard = AVDISCARD_ALL;
+}
+
+// An MP4/MOV header (the moov box) gives every track's codec, size, rate and decoder
+// configuration; other containers may need their packets read to know them.
+bool Demuxer::header_describes_streams() const {
+  if (std::string(ctx_->iformat->name) != "mov,mp4,m4a,3gp,3g2,mj2") return false;
+  bool video = false;
+  for (unsigned i = 0; i < ctx_->nb_streams; ++i) {
+    const AVStream* st = ctx_->streams[i];
+    const AVCodecParameters* par = st->codecpar;
+    if (par->codec_type == AVMEDIA_TYPE_VIDEO && !(st->disposition & AV_DISPOSITION_ATTACHED_PIC)) {
+      if (par->codec_id == AV_CODEC_ID_NONE || par->width <= 0 || par->height <= 0 || !par->extradata_size ||
+          !(st->avg_frame_rate.num || st->r_frame_rate.num))
+        return false;
+      video = true;
+    } else if (par->codec_type == AVMEDIA_TYPE_AUDIO) {
+      if (par->codec_id == AV_CODEC_ID_NONE || par->sample_rate <= 0 || par->ch_layout.nb_channels <= 0) return false;
+    }
+  }
+  return video;
 }
 
 bool Demuxer::read(AVPacket* pkt) {
@@ -86,6 +106,8 @@ MediaInfo Demuxer::info() const {
   info.format = ctx_->iformat->name;
   info.duration = duration_seconds();
   info.bitrate = ctx_->bit_rate;
+  const int64_t size = ctx_->pb ? avio_size(ctx_->pb) : -1;
+  if (info.bitrate <= 0 && size > 0 && info.duration > 0) info.bitrate = static_cast<int64_t>(size * 8 / info.duration);
   for (unsigned i = 0; i < ctx_->nb_streams; ++i) {
     const AVStream* st = ctx_->streams[i];
     const AVCodecParameters* par = st->codecpar;

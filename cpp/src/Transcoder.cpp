@@ -53,6 +53,15 @@ int smaller_rung_nice() {
 // Too many undecodable packets and the source is not worth a rendition.
 bool mostly_corrupt(int64_t corrupt, int64_t decoded) { return corrupt > 0 && corrupt * 4 > decoded + 4; }
 
+// The source's pixel format as decoded (the header alone may not say; for GPU frames, the format
+// behind them).
+void note_pixel_format(MediaInfo& source, int video_index, const AVFrame* frame) {
+  auto format = static_cast<AVPixelFormat>(frame->format);
+  if (frame->hw_frames_ctx) format = reinterpret_cast<const AVHWFramesContext*>(frame->hw_frames_ctx->data)->sw_format;
+  for (auto& s : source.streams)
+    if (s.index == video_index && s.pix_fmt.empty() && av_get_pix_fmt_name(format)) s.pix_fmt = av_get_pix_fmt_name(format);
+}
+
 }  // namespace
 
 std::vector<Transcoder::Plan> Transcoder::plan(const std::vector<RungOptions>& rungs, int width, int height) {
@@ -96,7 +105,7 @@ Transcoder::~Transcoder() = default;
 TranscodeResult Transcoder::run() {
   const auto started = Clock::now();
   TranscodeResult result;
-  Demuxer demuxer(input_, cancel_);
+  Demuxer demuxer(input_, cancel_, /*probe=*/false);
   result.source = demuxer.info();
   AVStream* vst = demuxer.video_stream();
   if (!vst) throw Error(ErrorKind::Input, "open", input_ + " has no video stream");
@@ -196,7 +205,7 @@ TranscodeResult Transcoder::run() {
     src->pts = pts;
     const double t = pts * av_q2d(vst->time_base);
     const bool key = keyframes.is_key(t);
-    ++decoded;
+    if (++decoded == 1) note_pixel_format(result.source, demuxer.video_index(), src);
     for (auto& r : rungs) {
       RungItem item;
       item.frame = ref_frame(src);

@@ -78,3 +78,16 @@ def test_result_stats(result):
 def test_no_staging_left_behind(result):
     out = framepress.engine.Path(result.renditions[0].path).parent
     assert not [p for p in out.iterdir() if p.name.startswith(".framepress-")]
+
+
+def test_result_describes_the_source_like_probe(result, source):
+    # The transcode reads an MP4's streams from its header alone; what it reports of the source
+    # (the pixel format from the first decoded frame, the bitrate from size and duration) matches
+    # a full probe.
+    probed, seen = framepress.probe(source), result.source
+    assert (seen["format"], seen["duration"]) == (probed.format, probed.duration)
+    assert abs(seen["bitrate"] - probed.bitrate) <= probed.bitrate * 0.01
+    fields = ("type", "codec", "width", "height", "fps", "pix_fmt", "sample_rate", "channels")
+    assert [[s[f] for f in fields] for s in seen["streams"]] == \
+        [[getattr(s, f) for f in fields] for s in probed.streams]
+    assert seen["streams"][0]["pix_fmt"] == "yuv420p"

@@ -10,7 +10,10 @@ namespace fp {
 
 class Demuxer {
  public:
-  Demuxer(const std::string& path, CancelFlagPtr cancel = nullptr);
+  // `probe` reads into the streams (decoding a frame or more) to fill in what the header leaves
+  // out, like the pixel format. Without it that happens only where the header does not describe
+  // every stream well enough to decode it: an MP4's first keyframe can cost tens of milliseconds.
+  explicit Demuxer(const std::string& path, CancelFlagPtr cancel = nullptr, bool probe = true);
 
   // Next packet of any stream; false at end of file. Throws InputError on read errors.
   bool read(AVPacket* pkt);
@@ -28,6 +31,7 @@ class Demuxer {
 
  private:
   static int interrupted(void* opaque);
+  bool header_describes_streams() const;
   UniqueFormatInput ctx_;
   CancelFlagPtr cancel_;
   int video_index_ = -1;
