@@ -169,6 +169,17 @@ PYBIND11_MODULE(_engine, m) {
     return out;
   }, "config"_a, "width"_a, "height"_a, "Rendition sizes for a source size: [(name, width, height)].");
 
+  m.def("workers", [](const py::dict& config, int width, int height, int cores) {
+    auto plans = fp::Transcoder::plan(options_from(config).rungs, width, height);
+    py::list out;
+    for (const auto& group : fp::Transcoder::workers(plans, cores)) {
+      py::list names;
+      for (size_t i : group) names.append(plans[i].rung.name);
+      out.append(names);
+    }
+    return out;
+  }, "config"_a, "width"_a, "height"_a, "cores"_a, "Rendition names each worker thread encodes: [[name, ...], ...].");
+
   m.def("versions", [] {
     return py::dict("libavcodec"_a = AV_STRINGIFY(LIBAVCODEC_VERSION), "libavformat"_a = AV_STRINGIFY(LIBAVFORMAT_VERSION),
                     "libavutil"_a = AV_STRINGIFY(LIBAVUTIL_VERSION), "ffmpeg"_a = av_version_info());

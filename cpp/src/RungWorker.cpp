@@ -1,28 +1,16 @@
 #include "framepress/RungWorker.h"
 
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-#include <chrono>
-#include <filesystem>
-
-#include "framepress/error.h"
-
 namespace fp {
 
 namespace {
-using Clock = std::chrono::steady_clock;
-double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-// Frames a rung may fall behind the decoder. Lower-priority rungs lag the largest one; the frames
-// are shared between rungs, so a lag costs at most this many source frames kept alive. Fewer and
-// the decoder stalls on them and starves the largest rung; more buys nothing.
+// Frames a worker may fall behind the decoder. The frames are shared between workers, so a lag
+// costs at most this many source frames kept alive; fewer and a short stall of one worker (a
+// keyframe, say) holds the decoder and so every other worker.
 constexpr size_t kQueueFrames = 16;
 }  // namespace
 
-RungWorker::RungWorker(RungOptions rung, int width, int height, const RungContext& ctx, std::atomic<bool>& abort)
-    : rung_(std::move(rung)), width_(width), height_(height), ctx_(ctx), abort_(abort), queue_(kQueueFrames),
-      scaler_(width, height, AV_PIX_FMT_YUV420P), packet_(make_packet()) {}
+RungWorker::RungWorker(std::vector<std::unique_ptr<Rung>> rungs, std::atomic<bool>& abort)
+    : rungs_(std::move(rungs)), abort_(abort), queue_(kQueueFrames) {}
 
 RungWorker::~RungWorker() {
   queue_.close(true);
@@ -36,153 +24,27 @@ void RungWorker::join() {
 }
 
 void RungWorker::loop() {
-  // However the loop ends, the decoding thread must never block on this rung again.
+  // However the loop ends, the decoding thread must never block on this worker again.
   struct CloseQueue {
     BoundedQueue<RungItem>& q;
     ~CloseQueue() { q.close(true); }
   } close_queue{queue_};
-  // Linux applies a thread's nice value to that thread alone; the encoder's own threads, created
-  // from this one, inherit it.
-  if (ctx_.nice > 0) setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), ctx_.nice);
   try {
     while (auto item = queue_.pop()) {
       if (abort_.load()) return;
-      if (item->audio) {
-        write_audio(item->audio.get());
-      } else {
-        encode(item->frame.get(), item->keyframe);
+      for (auto& rung : rungs_) {
+        if (item->audio)
+          rung->write_audio(item->audio.get());
+        else
+          rung->encode(item->frame.get(), item->keyframe);
       }
     }
-    if (abort_.load() || !encoder_) return;
-    auto t0 = Clock::now();
-    encoder_->send(nullptr);
-    drain();
-    encode_s_ += since(t0);
-    auto t1 = Clock::now();
-    mp4_->finish();
-    if (hls_) hls_->finish();
-    mux_s_ += since(t1);
+    if (abort_.load()) return;
+    for (auto& rung : rungs_) rung->finish();
   } catch (...) {
     error_ = std::current_exception();
     abort_.store(true);
   }
-}
-
-UniqueFrame RungWorker::scale(const AVFrame* frame) {
-  if (frame->format == AV_PIX_FMT_CUDA) {
-    if (!cuda_scaler_) cuda_scaler_ = std::make_unique<CudaScaler>(width_, height_, ctx_.time_base, !ctx_.nvenc);
-    return cuda_scaler_->scale(frame);
-  }
-  UniqueFrame scaled = scaler_.scale(frame);
-  if (!scaled) throw Error(ErrorKind::Encode, "scale", "out of memory");
-  return scaled;
-}
-
-void RungWorker::open(const AVFrame* first) {
-  EncoderSetup setup;
-  if (first->format == AV_PIX_FMT_CUDA) setup.nvenc_frames = first->hw_frames_ctx;
-  setup.width = width_;
-  setup.height = height_;
-  setup.sample_aspect = ctx_.sample_aspect;
-  setup.time_base = ctx_.time_base;
-  setup.frame_rate = ctx_.frame_rate;
-  setup.threads = ctx_.encoder_threads;
-  setup.gop_seconds = ctx_.gop_seconds;
-  setup.color_from = first;
-  encoder_ = std::make_unique<Encoder>(rung_, setup);
-  codec_string_ = encoder_->codec_string();
-
-  mp4_ = std::make_unique<Muxer>(ctx_.out_dir + "/" + rung_.name + ".mp4", "mp4",
-                                 std::map<std::string, std::string>{{"movflags", "+faststart"}});
-  mp4_video_ = mp4_->add_stream(encoder_->ctx(), ctx_.display_matrix);
-  if (ctx_.audio) mp4_audio_ = mp4_->add_stream(ctx_.audio);
-  mp4_->write_header();
-  if (ctx_.hls) {
-    const std::string dir = ctx_.out_dir + "/hls";
-    char seconds[32];
-    std::snprintf(seconds, sizeof(seconds), "%g", ctx_.segment_seconds);
-    hls_ = std::make_unique<Muxer>(dir + "/" + rung_.name + ".m3u8", "hls",
-                                   std::map<std::string, std::string>{
-                                       {"hls_time", seconds},
-                                       {"hls_playlist_type", "vod"},
-                                       {"hls_segment_type", "fmp4"},
-                                       {"hls_fmp4_init_filename", rung_.name + "_init.mp4"},
-                                       {"hls_segment_filename", dir + "/" + rung_.name + "_%05d.m4s"},
-                                       {"hls_flags", "independent_segments"}});
-    hls_video_ = hls_->add_stream(encoder_->ctx(), ctx_.display_matrix);
-    if (ctx_.audio) hls_audio_ = hls_->add_stream(ctx_.audio);
-    hls_->write_header();
-  }
-  for (auto& pkt : pending_audio_) write_audio(pkt.get());
-  pending_audio_.clear();
-}
-
-void RungWorker::encode(const AVFrame* frame, bool keyframe) {
-  auto t0 = Clock::now();
-  UniqueFrame scaled = scale(frame);
-  if (!encoder_) open(scaled.get());
-  scaled->pts = frame->pts;
-  scaled->pict_type = keyframe ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
-  scaled->sample_aspect_ratio = ctx_.sample_aspect;
-  auto t1 = Clock::now();
-  scale_s_ += std::chrono::duration<double>(t1 - t0).count();
-  if (first_pts_ == AV_NOPTS_VALUE) first_pts_ = frame->pts;
-  last_pts_ = frame->pts;
-  ++frames_;
-  encoder_->send(scaled.get());
-  scaled.reset();
-  drain();
-  encode_s_ += since(t1);
-}
-
-void RungWorker::drain() {
-  while (encoder_->receive(packet_.get())) {
-    auto t0 = Clock::now();
-    const AVRational tb = encoder_->ctx()->time_base;
-    mp4_->write(packet_.get(), mp4_video_, tb);
-    if (hls_) hls_->write(packet_.get(), hls_video_, tb);
-    av_packet_unref(packet_.get());
-    mux_s_ += since(t0);
-  }
-}
-
-void RungWorker::write_audio(const AVPacket* pkt) {
-  if (!mp4_) {
-    UniquePacket copy = make_packet();
-    check(av_packet_ref(copy.get(), pkt), ErrorKind::Output, "mux", "out of memory");
-    pending_audio_.push_back(std::move(copy));
-    return;
-  }
-  auto t0 = Clock::now();
-  mp4_->write(pkt, mp4_audio_, ctx_.audio->time_base);
-  if (hls_) hls_->write(pkt, hls_audio_, ctx_.audio->time_base);
-  mux_s_ += since(t0);
-}
-
-RenditionResult RungWorker::result() const {
-  RenditionResult r;
-  r.name = rung_.name;
-  r.path = ctx_.out_dir + "/" + rung_.name + ".mp4";
-  if (ctx_.hls) r.playlist = ctx_.out_dir + "/hls/" + rung_.name + ".m3u8";
-  r.codec = rung_.codec;
-  r.codec_string = codec_string_;
-  r.width = width_;
-  r.height = height_;
-  r.frames = frames_;
-  r.has_audio = ctx_.audio != nullptr;
-  std::error_code ec;
-  auto size = std::filesystem::file_size(r.path, ec);
-  r.bytes = ec ? 0 : static_cast<int64_t>(size);
-  // Duration from the frames' own timestamps plus one nominal frame.
-  double duration = 0;
-  if (frames_ > 0) {
-    double frame = ctx_.frame_rate.num ? 1.0 / av_q2d(ctx_.frame_rate) : 0;
-    duration = (last_pts_ - first_pts_) * av_q2d(ctx_.time_base) + frame;
-  }
-  r.bitrate = duration > 0 ? static_cast<int64_t>(r.bytes * 8 / duration) : 0;
-  double busy = scale_s_ + encode_s_ + mux_s_;
-  r.encode_fps = busy > 0 ? frames_ / busy : 0;
-  return r;
 }
 
 }  // namespace fp

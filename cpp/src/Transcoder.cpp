@@ -27,28 +27,19 @@ int even(double v) { return std::max(2, static_cast<int>(std::lround(v / 2.0)) *
 // CPUs this process may run on (affinity-aware, unlike hardware_concurrency).
 int cores() { return std::max(1, av_cpu_count()); }
 
-// Encoder threads for one rung: the rungs already run in parallel, so each encoder gets the share
-// of the cores its pixels are of the ladder's, at least one (on two cores, one each: a single x264
-// thread does the least work per frame). FRAMEPRESS_ENCODER_THREADS overrides it.
-int encoder_threads(int total, double pixel_share) {
+// Encoder threads for a rung with a worker thread of its own: the share of the cores its pixels
+// are of the ladder's, at least one. Rungs that share a worker get one each. A single x264 thread
+// does the least work per frame; several split a frame into slices or (beyond four) encode frames
+// in parallel. FRAMEPRESS_ENCODER_THREADS overrides it.
+int encoder_threads(int total, double pixel_share, bool own_worker) {
   if (const char* env = std::getenv("FRAMEPRESS_ENCODER_THREADS")) return std::max(0, std::atoi(env));
-  return std::max(1, static_cast<int>(std::lround(total * pixel_share)));
+  return own_worker ? std::max(1, static_cast<int>(std::lround(total * pixel_share))) : 1;
 }
 
 // Decoding shares the cores with every encoder but feeds them all. Two frame threads at least:
 // a source's first frames can be many times the average size, and one thread decoding them
 // alone leaves every encoder waiting. Half the cores at most.
 int decoder_threads(int total) { return total <= 1 ? 1 : std::max(2, total / 2); }
-
-// The largest rung is the critical path: it has the most work and cannot be split across cores
-// without costing x264 quality. Smaller rungs run at a lower priority (a higher nice value, which
-// needs no privilege and only orders this process's threads among those of its own cgroup or
-// session), so the largest keeps a core and the others fill the gaps and finish alongside it.
-// FRAMEPRESS_RUNG_NICE overrides it (0 turns it off).
-int smaller_rung_nice() {
-  const char* env = std::getenv("FRAMEPRESS_RUNG_NICE");
-  return env ? std::clamp(std::atoi(env), 0, 19) : 8;
-}
 
 // Too many undecodable packets and the source is not worth a rendition.
 bool mostly_corrupt(int64_t corrupt, int64_t decoded) { return corrupt > 0 && corrupt * 4 > decoded + 4; }
@@ -63,6 +54,27 @@ void note_pixel_format(MediaInfo& source, int video_index, const AVFrame* frame)
 }
 
 }  // namespace
+
+// A worker thread per rung while there are cores for them. With more rungs than cores, rungs share
+// workers, packed so that every worker has about the same number of pixels to encode (largest
+// first, each onto the lightest worker so far); a worker encodes its rungs one after another,
+// frame by frame. On two cores the default ladder becomes 1080p on one worker and 720p, 480p and
+// 360p on the other: two single-threaded encoders with about equal work keep both cores busy,
+// without priorities between threads and without x264's frame threads, which cost quality.
+std::vector<std::vector<size_t>> Transcoder::workers(const std::vector<Plan>& plans, int cores) {
+  std::vector<size_t> order(plans.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  auto pixels = [&](size_t i) { return static_cast<double>(plans[i].width) * plans[i].height; };
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return pixels(a) > pixels(b); });
+  std::vector<std::vector<size_t>> groups(std::min(plans.size(), static_cast<size_t>(std::max(1, cores))));
+  std::vector<double> load(groups.size(), 0);
+  for (size_t i : order) {
+    size_t lightest = std::min_element(load.begin(), load.end()) - load.begin();
+    groups[lightest].push_back(i);
+    load[lightest] += pixels(i);
+  }
+  return groups;
+}
 
 std::vector<Transcoder::Plan> Transcoder::plan(const std::vector<RungOptions>& rungs, int width, int height) {
   std::vector<Plan> plans;
@@ -157,15 +169,18 @@ TranscodeResult Transcoder::run() {
   double ladder_pixels = 0;
   for (const auto& p : plans) ladder_pixels += static_cast<double>(p.width) * p.height;
   std::atomic<bool> abort{false};
+  std::vector<const Rung*> renditions(plans.size());  // in ladder order, for the result
   std::vector<std::unique_ptr<RungWorker>> rungs;
-  double largest = 0;
-  for (const auto& p : plans) largest = std::max(largest, static_cast<double>(p.width) * p.height);
-  const int rung_nice = smaller_rung_nice();
-  for (const auto& p : plans) {
-    const double pixels = static_cast<double>(p.width) * p.height;
-    ctx.encoder_threads = encoder_threads(threads, pixels / ladder_pixels);
-    ctx.nice = pixels < largest ? rung_nice : 0;
-    rungs.push_back(std::make_unique<RungWorker>(p.rung, p.width, p.height, ctx, abort));
+  for (const auto& group : workers(plans, threads)) {
+    std::vector<std::unique_ptr<Rung>> members;
+    for (size_t i : group) {
+      const Plan& p = plans[i];
+      ctx.encoder_threads = encoder_threads(threads, p.width * static_cast<double>(p.height) / ladder_pixels,
+                                            group.size() == 1);
+      members.push_back(std::make_unique<Rung>(p.rung, p.width, p.height, ctx));
+      renditions[i] = members.back().get();
+    }
+    rungs.push_back(std::make_unique<RungWorker>(std::move(members), abort));
   }
   for (auto& r : rungs) r->start();
   result.seconds["open"] = since(started);
@@ -277,7 +292,7 @@ TranscodeResult Transcoder::run() {
 
   result.decoded_frames = decoded;
   double scale_s = 0, encode_s = 0, mux_s = 0;
-  for (auto& r : rungs) {
+  for (const Rung* r : renditions) {
     result.renditions.push_back(r->result());
     scale_s += r->scale_seconds();
     encode_s += r->encode_seconds();

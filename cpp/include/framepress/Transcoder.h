@@ -30,6 +30,8 @@ class Transcoder {
     int width, height;
   };
   static std::vector<Plan> plan(const std::vector<RungOptions>& rungs, int width, int height);
+  // The plans (by index) each worker thread encodes, on `cores` cores.
+  static std::vector<std::vector<size_t>> workers(const std::vector<Plan>& plans, int cores);
 
  private:
   std::string input_, out_dir_;

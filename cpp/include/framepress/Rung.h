@@ -1,0 +1,70 @@
+// One rendition of the ladder: scales decoded frames to its size, encodes them, and muxes them
+// with the shared audio into MP4 (and HLS). It has no thread of its own: a RungWorker drives it.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "framepress/CudaScaler.h"
+#include "framepress/Encoder.h"
+#include "framepress/Muxer.h"
+#include "framepress/Scaler.h"
+#include "framepress/ffmpeg.h"
+#include "framepress/options.h"
+
+namespace fp {
+
+struct RungContext {
+  std::string out_dir;
+  bool hls = false;
+  double gop_seconds = 2.0;
+  double segment_seconds = 4.0;
+  int encoder_threads = 0;
+  AVRational time_base{1, 25};
+  AVRational frame_rate{25, 1};
+  AVRational sample_aspect{0, 1};
+  const uint8_t* display_matrix = nullptr;
+  const AVCodecContext* audio = nullptr;   // AAC encoder whose packets every rung muxes
+  bool nvenc = false;                      // GPU frames stay on the GPU and NVENC encodes them
+};
+
+class Rung {
+ public:
+  Rung(RungOptions rung, int width, int height, const RungContext& ctx);
+
+  // `keyframe` marks the frames on which every rung starts a closed GOP.
+  void encode(const AVFrame* frame, bool keyframe);
+  void write_audio(const AVPacket* pkt);
+  // No more input: flushes the encoder and finishes the files.
+  void finish();
+
+  RenditionResult result() const;
+  double scale_seconds() const { return scale_s_; }
+  double encode_seconds() const { return encode_s_; }
+  double mux_seconds() const { return mux_s_; }
+
+ private:
+  UniqueFrame scale(const AVFrame* frame);
+  void open(const AVFrame* first_scaled);
+  void drain();
+
+  RungOptions rung_;
+  int width_, height_;
+  RungContext ctx_;
+
+  Scaler scaler_;
+  std::unique_ptr<CudaScaler> cuda_scaler_;  // for NVDEC frames
+  std::unique_ptr<Encoder> encoder_;
+  std::unique_ptr<Muxer> mp4_, hls_;
+  int mp4_video_ = 0, mp4_audio_ = -1, hls_video_ = 0, hls_audio_ = -1;
+  std::vector<UniquePacket> pending_audio_;  // audio that arrived before the first frame
+  UniquePacket packet_;
+
+  int64_t frames_ = 0;
+  int64_t first_pts_ = AV_NOPTS_VALUE, last_pts_ = AV_NOPTS_VALUE;
+  double scale_s_ = 0, encode_s_ = 0, mux_s_ = 0;
+  std::string codec_string_;
+};
+
+}  // namespace fp
