@@ -8,6 +8,7 @@ FROM python:3.11-slim-bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential cmake pkg-config \
       libavformat-dev libavcodec-dev libavfilter-dev libswscale-dev libswresample-dev libavutil-dev \
+      libzimg-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -21,7 +22,7 @@ RUN python -m venv /opt/framepress \
 FROM python:3.11-slim-bookworm
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libavformat59 libavcodec59 libavfilter8 libswscale6 libswresample4 libavutil57 \
+      libavformat59 libavcodec59 libavfilter8 libswscale6 libswresample4 libavutil57 libzimg2 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --uid 10001 --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin framepress \
  && mkdir /scratch && chown 10001:10001 /scratch

@@ -5,14 +5,15 @@
 namespace fp {
 
 namespace {
-constexpr int kAlign = 64;  // row and buffer alignment for the widest SIMD (AVX-512)
+// Buffer alignment for the widest SIMD (AVX-512); luma rows twice that, so chroma rows get it too.
+constexpr int kAlign = 64;
 }
 
 Scaler::Scaler(int width, int height, AVPixelFormat format) : width_(width), height_(height), format_(format) {}
 
 UniqueFrame Scaler::pooled_frame() {
   if (!pool_) {
-    check(av_image_fill_linesizes(linesize_, format_, FFALIGN(width_, kAlign)), ErrorKind::Encode, "scale",
+    check(av_image_fill_linesizes(linesize_, format_, FFALIGN(width_, 2 * kAlign)), ErrorKind::Encode, "scale",
           "unsupported output format");
     ptrdiff_t linesizes[4];
     size_t sizes[4];
@@ -42,14 +43,19 @@ UniqueFrame Scaler::pooled_frame() {
 
 UniqueFrame Scaler::scale(const AVFrame* src) {
   if (src->width == width_ && src->height == height_ && src->format == format_) return ref_frame(src);
+  UniqueFrame dst = pooled_frame();
+  check(av_frame_copy_props(dst.get(), src), ErrorKind::Encode, "scale", "cannot copy frame properties");
+  if (ZimgScaler::supports(src, dst.get())) {
+    if (!zimg_ || !zimg_->built_for(src)) zimg_ = std::make_unique<ZimgScaler>(src->width, src->height, width_, height_);
+    zimg_->scale(src, dst.get());
+    return dst;
+  }
   // Re-created only if the source's size or format changes mid-stream.
   sws_ = sws_getCachedContext(sws_, src->width, src->height, static_cast<AVPixelFormat>(src->format),
                               width_, height_, format_, SWS_BICUBIC, nullptr, nullptr, nullptr);
   holder_.release();
   holder_.reset(sws_);
   if (!sws_) throw Error(ErrorKind::Encode, "scale", "cannot create scaler");
-  UniqueFrame dst = pooled_frame();
-  check(av_frame_copy_props(dst.get(), src), ErrorKind::Encode, "scale", "cannot copy frame properties");
   sws_scale(sws_, src->data, src->linesize, 0, src->height, dst->data, dst->linesize);
   return dst;
 }
