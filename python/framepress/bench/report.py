@@ -58,8 +58,10 @@ def settings_lines(res: dict) -> list[str]:
         f"bufsize = 2 × bitrate, GOP {first['gop']} frames ({st['gop_seconds']:g} s) fixed, "
         f"no scene-cut keyframes; AAC {_kbps(plan['audio_bitrate'])} in every rung; MP4 faststart.",
         "- Scaling: the CLI peers use FFmpeg's `scale` filter with its default (bicubic, the same "
-        "pixels as `flags=bicubic`); PyAV uses `VideoFrame.reformat`'s default (bilinear), which "
-        "is what PyAV users get.",
+        "pixels as `flags=bicubic`); the engine uses the same bicubic filter (B = 0, C = 0.6, "
+        "chroma sited at the centre), computed by zimg for 8-bit 4:2:0 sources and by swscale "
+        "otherwise; PyAV uses `VideoFrame.reformat`'s default (bilinear), which is what PyAV "
+        "users get.",
         f"- {st['rounds']} rounds, systems alternating in each round: {' → '.join(st['order'])}. "
         f"Engine hwaccel: {st['hwaccel']}.",
         *_load_line(res),
