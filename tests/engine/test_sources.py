@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import re
+import subprocess
 
 import pytest
 
 import framepress
-from conftest import ffprobe_json, keyframe_times, make_clip, video_frames
+from conftest import FFMPEG, ffprobe_json, keyframe_times, make_clip, video_frames
 
 ONE_RUNG = {"name": "t", "gop_seconds": 1, "segment_seconds": 2,
             "rungs": [{"name": "240p", "height": 240, "bitrate": 400_000, "preset": "ultrafast"}]}
@@ -104,3 +105,22 @@ def test_hevc_and_av1_rungs(media_dir, tmp_path, codec, pattern, name):
         assert level and int(level.group(1)) == s["level"], (r.codec_string, s)
     assert keyframe_times(result.renditions[0].path) == keyframe_times(result.renditions[1].path)
     assert keyframe_times(result.renditions[0].path)[:2] == pytest.approx([0.0, 1.0], abs=0.02)
+
+
+def _psnr_against_ffmpeg_scale(src, rendition, width, height):
+    """PSNR of a rendition against FFmpeg's own `scale` (swscale bicubic) of the source."""
+    graph = f"[0:v]scale={width}:{height}:flags=bicubic[a];[a][1:v]psnr"
+    out = subprocess.run([FFMPEG, "-i", str(src), "-i", str(rendition), "-lavfi", graph, "-f", "null", "-"],
+                         capture_output=True, text=True, check=True).stderr
+    return float(out.rsplit("average:", 1)[1].split()[0])
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuv444p"])
+def test_scaled_pixels_match_ffmpegs_bicubic_scale(media_dir, tmp_path, pix_fmt):
+    # A lossless rung shows the scaler's own pixels: zimg for 8-bit 4:2:0 sources, swscale for the
+    # others; both must give FFmpeg's `scale` filter's bicubic picture, chroma siting included.
+    src = make_clip(media_dir / f"scale-{pix_fmt}.mkv", seconds=1, size="1280x720", audio=False, pix_fmt=pix_fmt,
+                    vf="noise=alls=12:allf=t+u", extra_video=["-qp", "0"])
+    ladder = {**ONE_RUNG, "rungs": [{"name": "360p", "height": 360, "crf": 0, "preset": "ultrafast"}]}
+    r = framepress.transcode(src, tmp_path, ladder).renditions[0]
+    assert _psnr_against_ffmpeg_scale(src, r.path, 640, 360) > 50
