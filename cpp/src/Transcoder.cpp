@@ -170,7 +170,7 @@ TranscodeResult Transcoder::run() {
   for (const auto& p : plans) ladder_pixels += static_cast<double>(p.width) * p.height;
   std::atomic<bool> abort{false};
   std::vector<const Rung*> renditions(plans.size());  // in ladder order, for the result
-  std::vector<std::unique_ptr<RungWorker>> rungs;
+  std::vector<std::unique_ptr<RungWorker>> rung_workers;
   for (const auto& group : workers(plans, threads)) {
     std::vector<std::unique_ptr<Rung>> members;
     for (size_t i : group) {
@@ -180,19 +180,19 @@ TranscodeResult Transcoder::run() {
       members.push_back(std::make_unique<Rung>(p.rung, p.width, p.height, ctx));
       renditions[i] = members.back().get();
     }
-    rungs.push_back(std::make_unique<RungWorker>(std::move(members), abort));
+    rung_workers.push_back(std::make_unique<RungWorker>(std::move(members), abort));
   }
-  for (auto& r : rungs) r->start();
+  for (auto& r : rung_workers) r->start();
   result.seconds["open"] = since(started);
 
   // Whatever happens below, rung threads stop before this frame's objects go away.
   struct StopRungs {
-    std::vector<std::unique_ptr<RungWorker>>& rungs;
+    std::vector<std::unique_ptr<RungWorker>>& workers;
     ~StopRungs() {
-      for (auto& r : rungs) r->abort();
-      for (auto& r : rungs) r->join();
+      for (auto& r : workers) r->abort();
+      for (auto& r : workers) r->join();
     }
-  } stop_rungs{rungs};
+  } stop_rungs{rung_workers};
 
   const double duration = demuxer.duration_seconds();
   const double start_time = vst->start_time != AV_NOPTS_VALUE ? vst->start_time * av_q2d(vst->time_base) : 0;
@@ -206,7 +206,7 @@ TranscodeResult Transcoder::run() {
   auto check_stop = [&] {
     if (cancel_->cancelled.load()) throw Error(ErrorKind::Cancelled, "transcode", "cancelled");
     if (abort.load())
-      for (auto& r : rungs)
+      for (auto& r : rung_workers)
         if (r->error()) std::rethrow_exception(r->error());
   };
 
@@ -221,7 +221,7 @@ TranscodeResult Transcoder::run() {
     const double t = pts * av_q2d(vst->time_base);
     const bool key = keyframes.is_key(t);
     if (++decoded == 1) note_pixel_format(result.source, demuxer.video_index(), src);
-    for (auto& r : rungs) {
+    for (auto& r : rung_workers) {
       RungItem item;
       item.frame = ref_frame(src);
       item.keyframe = key;
@@ -237,7 +237,7 @@ TranscodeResult Transcoder::run() {
   };
 
   auto broadcast_audio = [&](const AVPacket* p) {
-    for (auto& r : rungs) {
+    for (auto& r : rung_workers) {
       RungItem item;
       item.audio = make_packet();
       check(av_packet_ref(item.audio.get(), p), ErrorKind::Output, "mux", "out of memory");
@@ -286,8 +286,8 @@ TranscodeResult Transcoder::run() {
                 input_ + ": " + std::to_string(decoder.corrupt_packets()) + " corrupt video packets against " +
                     std::to_string(decoded) + " frames");
 
-  for (auto& r : rungs) r->finish();
-  for (auto& r : rungs) r->join();
+  for (auto& r : rung_workers) r->finish();
+  for (auto& r : rung_workers) r->join();
   check_stop();
 
   result.decoded_frames = decoded;
