@@ -58,8 +58,10 @@ ZimgScaler::ZimgScaler(int src_width, int src_height, int dst_width, int dst_hei
 }
 
 bool ZimgScaler::supports(const AVFrame* src, const AVFrame* dst) {
+  // zimg takes 4:2:0 only in whole chroma samples: odd sizes (a VP9 source can have them) go to swscale.
+  const bool even = src->width % 2 == 0 && src->height % 2 == 0 && dst->width % 2 == 0 && dst->height % 2 == 0;
   return src->format == AV_PIX_FMT_YUV420P && dst->format == AV_PIX_FMT_YUV420P &&
-         src->color_range != AVCOL_RANGE_JPEG && aligned(src) && aligned(dst);
+         src->color_range != AVCOL_RANGE_JPEG && even && aligned(src) && aligned(dst);
 }
 
 void ZimgScaler::scale(const AVFrame* src, AVFrame* dst) {

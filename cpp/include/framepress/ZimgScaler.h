@@ -15,8 +15,8 @@ class ZimgScaler {
  public:
   ZimgScaler(int src_width, int src_height, int dst_width, int dst_height);
 
-  // Whether zimg can take these frames as they are: yuv420p in limited range, planes and rows
-  // aligned as its SIMD code needs. Anything else is left to swscale.
+  // Whether zimg can take these frames as they are: yuv420p in limited range, even sizes, planes
+  // and rows aligned as its SIMD code needs. Anything else is left to swscale.
   static bool supports(const AVFrame* src, const AVFrame* dst);
   bool built_for(const AVFrame* src) const { return src->width == src_width_ && src->height == src_height_; }
   void scale(const AVFrame* src, AVFrame* dst);
