@@ -1,14 +1,13 @@
 """The work of one taken task, step by step, each step an event (DESIGN §3):
 `details_loaded` → `pulled` → `transcoded` → `uploaded` → `succeeded`.
 
-Everything happens in a scratch directory that is removed whatever happens. `stage` always names
+Everything happens in a scratch directory that is removed whatever happens (and, should the
+worker itself die, by the next worker to start: see `scratch`). `stage` always names
 the step in progress, so a failure is reported against it.
 """
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
@@ -16,6 +15,7 @@ from typing import Any, Callable
 
 from . import metrics
 from .ladder import load_ladder
+from .scratch import scratch_dir
 from .storage import StorageRouter, join_uri
 from .tasks import EventKind, Lease, TaskSpec, TaskStore
 
@@ -48,14 +48,10 @@ class TaskRun:
                     rungs=[r.name for r in ladder.rungs], priority=self.spec.priority,
                     max_attempts=self.spec.max_attempts, options=self.spec.options)
         self.seconds["details"] = time.monotonic() - t
-        scratch = Path(tempfile.mkdtemp(prefix=f"framepress-{self.spec.id[:8]}-",
-                                        dir=self.scratch_root))
-        try:
+        with scratch_dir(self.scratch_root, self.spec.id) as scratch:
             source = self._pull(scratch)
             result = self._transcode(source, scratch / "out", ladder)
             uploaded = self._upload(scratch / "out")
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
         self.stage = "succeed"
         return self._succeed(result, uploaded)
 

@@ -20,6 +20,7 @@ from .failure import DEFER, ESCALATE, Decision, Failure, FailurePolicy, SimplePo
 from .heartbeat import Heartbeat
 from .hostinfo import worker_details
 from .pipeline import TaskRun
+from .scratch import sweep_stale
 from .service_errors import BadMessage, StaleLease
 from .storage import StorageRouter
 from .tasks import EventKind, Lease, TaskSpec, TaskStore
@@ -46,6 +47,7 @@ class Worker:
                  db: Optional[Database] = None, broker: Optional[Broker] = None,
                  max_tasks: Optional[int] = None, until: Optional[Callable[[], bool]] = None):
         self.settings = settings
+        self.scratch_root = settings.scratch_dir or "/tmp"
         self.id = new_worker_id()
         self.db = db or connect(settings)
         self.store = TaskStore(self.db, lease_seconds=settings.lease_seconds)
@@ -71,6 +73,7 @@ class Worker:
     # ---- lifecycle ----------------------------------------------------------------------------
 
     def run(self) -> int:
+        sweep_stale(self.scratch_root)
         self._register()
         self.heartbeat.start()
         self._start_metrics()
@@ -187,7 +190,7 @@ class Worker:
              received: float) -> Callable[[], None]:
         import framepress
         token = self._cancel_token = framepress.CancelToken()
-        run = TaskRun(self.store, self.storage, lease, spec, scratch_root=self.settings.scratch_dir or "/tmp",
+        run = TaskRun(self.store, self.storage, lease, spec, scratch_root=self.scratch_root,
                       hwaccel=self.settings.hwaccel or "auto",
                       upload_concurrency=self.settings.upload_concurrency or 8,
                       cancel_token=token, on_progress=self.heartbeat.report_progress,
