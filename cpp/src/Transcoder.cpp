@@ -199,7 +199,7 @@ TranscodeResult Transcoder::run() {
   KeyframeGrid keyframes(options_.gop_seconds, result.fps);
   int64_t last_pts = AV_NOPTS_VALUE;
   int64_t decoded = 0;
-  double decode_s = 0, audio_s = 0, last_report = -1;
+  double decode_s = 0, audio_s = 0, audio_handoff_s = 0, last_report = -1;
   UniquePacket pkt = make_packet();
   UniqueFrame frame = make_frame();
 
@@ -237,12 +237,14 @@ TranscodeResult Transcoder::run() {
   };
 
   auto broadcast_audio = [&](const AVPacket* p) {
+    const auto t0 = Clock::now();
     for (auto& r : rung_workers) {
       RungItem item;
       item.audio = make_packet();
       check(av_packet_ref(item.audio.get(), p), ErrorKind::Output, "mux", "out of memory");
       if (!r->push(std::move(item))) check_stop();
     }
+    audio_handoff_s += since(t0);  // waiting on busy workers is not audio work
   };
 
   auto drain_decoder = [&] {
@@ -299,7 +301,7 @@ TranscodeResult Transcoder::run() {
     mux_s += r->mux_seconds();
   }
   result.seconds["decode"] = decode_s;
-  result.seconds["audio"] = audio_s;
+  result.seconds["audio"] = audio_s - audio_handoff_s;
   result.seconds["scale"] = scale_s;
   result.seconds["encode"] = encode_s;
   result.seconds["mux"] = mux_s;
