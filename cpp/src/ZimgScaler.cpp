@@ -1,5 +1,7 @@
 #include "framepress/ZimgScaler.h"
 
+#include <algorithm>
+#include <cstdlib>
 #include <string>
 
 #include "framepress/error.h"
@@ -52,9 +54,10 @@ ZimgScaler::ZimgScaler(int src_width, int src_height, int dst_width, int dst_hei
   size_t tmp_size = 0;
   if (zimg_filter_graph_get_tmp_size(graph_.get(), &tmp_size))
     throw Error(ErrorKind::Encode, "scale", "zimg: " + zimg_error());
-  tmp_.reset(av_malloc(tmp_size));  // av_malloc aligns to at least 64 bytes on AVX-512 builds
-  if (!tmp_ || reinterpret_cast<uintptr_t>(tmp_.get()) % kZimgAlign)
+  void* tmp = nullptr;
+  if (posix_memalign(&tmp, kZimgAlign, std::max<size_t>(tmp_size, 1)))
     throw Error(ErrorKind::Encode, "scale", "cannot allocate zimg working memory");
+  tmp_.reset(tmp);
 }
 
 bool ZimgScaler::supports(const AVFrame* src, const AVFrame* dst) {

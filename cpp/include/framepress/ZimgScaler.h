@@ -5,6 +5,7 @@
 
 #include <zimg.h>
 
+#include <cstdlib>
 #include <memory>
 
 #include "framepress/ffmpeg.h"
@@ -23,7 +24,7 @@ class ZimgScaler {
 
  private:
   struct GraphDeleter { void operator()(zimg_filter_graph* g) const { zimg_filter_graph_free(g); } };
-  struct BufferDeleter { void operator()(void* p) const { av_free(p); } };
+  struct BufferDeleter { void operator()(void* p) const { std::free(p); } };
 
   int src_width_, src_height_;
   std::unique_ptr<zimg_filter_graph, GraphDeleter> graph_;
