@@ -158,7 +158,8 @@ PYBIND11_MODULE(_engine, m) {
   }, "requested"_a, "capabilities"_a, "source_codec"_a, "rung_codecs"_a,
      "Pure hardware selection, exposed for tests: (mode, reason).");
 
-  m.def("nvenc_options", [](const py::dict& rung) { return fp::Encoder::nvenc_options(rung_from(rung)); }, "rung"_a, "NVENC private options for a rung (native config form), exposed for tests.");
+  m.def("nvenc_options", [](const py::dict& rung) { return fp::Encoder::nvenc_options(rung_from(rung)); },
+        "rung"_a, "NVENC private options for a rung (native config form), exposed for tests.");
 
   m.def("gpu_scale_chain", &fp::CudaScaler::chain, "width"_a, "height"_a, "download"_a);
 

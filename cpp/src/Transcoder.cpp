@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <numeric>
 #include <thread>
 
 #include "framepress/AudioTranscoder.h"
@@ -49,8 +50,9 @@ bool mostly_corrupt(int64_t corrupt, int64_t decoded) { return corrupt > 0 && co
 void note_pixel_format(MediaInfo& source, int video_index, const AVFrame* frame) {
   auto format = static_cast<AVPixelFormat>(frame->format);
   if (frame->hw_frames_ctx) format = reinterpret_cast<const AVHWFramesContext*>(frame->hw_frames_ctx->data)->sw_format;
+  const char* name = av_get_pix_fmt_name(format);
   for (auto& s : source.streams)
-    if (s.index == video_index && s.pix_fmt.empty() && av_get_pix_fmt_name(format)) s.pix_fmt = av_get_pix_fmt_name(format);
+    if (s.index == video_index && s.pix_fmt.empty() && name) s.pix_fmt = name;
 }
 
 }  // namespace
@@ -63,15 +65,15 @@ void note_pixel_format(MediaInfo& source, int video_index, const AVFrame* frame)
 // without priorities between threads and without x264's frame threads, which cost quality.
 std::vector<std::vector<size_t>> Transcoder::workers(const std::vector<Plan>& plans, int cores) {
   std::vector<size_t> order(plans.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  auto pixels = [&](size_t i) { return static_cast<double>(plans[i].width) * plans[i].height; };
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return pixels(a) > pixels(b); });
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return plans[a].pixels() > plans[b].pixels(); });
   std::vector<std::vector<size_t>> groups(std::min(plans.size(), static_cast<size_t>(std::max(1, cores))));
   std::vector<double> load(groups.size(), 0);
   for (size_t i : order) {
     size_t lightest = std::min_element(load.begin(), load.end()) - load.begin();
     groups[lightest].push_back(i);
-    load[lightest] += pixels(i);
+    load[lightest] += plans[i].pixels();
   }
   return groups;
 }
@@ -167,7 +169,7 @@ TranscodeResult Transcoder::run() {
 
   auto plans = plan(options_.rungs, vst->codecpar->width, vst->codecpar->height);
   double ladder_pixels = 0;
-  for (const auto& p : plans) ladder_pixels += static_cast<double>(p.width) * p.height;
+  for (const auto& p : plans) ladder_pixels += p.pixels();
   std::atomic<bool> abort{false};
   std::vector<const Rung*> renditions(plans.size());  // in ladder order, for the result
   std::vector<std::unique_ptr<RungWorker>> rung_workers;
@@ -175,8 +177,7 @@ TranscodeResult Transcoder::run() {
     std::vector<std::unique_ptr<Rung>> members;
     for (size_t i : group) {
       const Plan& p = plans[i];
-      ctx.encoder_threads = encoder_threads(threads, p.width * static_cast<double>(p.height) / ladder_pixels,
-                                            group.size() == 1);
+      ctx.encoder_threads = encoder_threads(threads, p.pixels() / ladder_pixels, group.size() == 1);
       members.push_back(std::make_unique<Rung>(p.rung, p.width, p.height, ctx));
       renditions[i] = members.back().get();
     }

@@ -28,6 +28,7 @@ class Transcoder {
   struct Plan {
     RungOptions rung;
     int width, height;
+    double pixels() const { return static_cast<double>(width) * height; }
   };
   static std::vector<Plan> plan(const std::vector<RungOptions>& rungs, int width, int height);
   // The plans (by index) each worker thread encodes, on `cores` cores.

@@ -13,12 +13,12 @@ OVERHEAD_PLOT = "overhead_split.png"
 SCALE_PLOT = "throughput_vs_workers.png"
 
 
-
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
 
 def _ran(engine: dict) -> dict:
     return {n: s for n, s in engine["systems"].items() if s.get("rounds")}
