@@ -6,6 +6,10 @@ Interface used by the worker (keep it stable):
     start_server(port, health, ready)
 and, for the reaper, worker_lost() and queue_oldest_age(seconds).
 
+Every label value known in advance (task outcomes, pipeline stages) has its series from the
+start, at 0: `rate()` and `increase()` need a sample before the first event, or an alert on the
+first escalation of a worker's life never fires.
+
 Machine utilization (CPU of the container's quota, GPUs through NVML) is sampled when scraped, by a
 collector that `start_server` registers, so importing this module never touches NVML.
 """
@@ -25,6 +29,11 @@ from .sysmetrics import CpuSampler, GpuSampler
 log = logging.getLogger(__name__)
 disable_created_metrics()  # "_created" series double the scrape for no use here
 
+# How a task's handling by one worker ended (the worker's `outcome`).
+TASK_OUTCOMES = ("succeeded", "retry", "deferred", "escalated", "failed", "stale", "returned")
+# The stages a task's run times (pipeline.TaskRun.seconds).
+STAGES = ("details", "pull", "transcode", "upload")
+
 TASKS = Counter("framepress_tasks_total", "Tasks finished, by outcome", ["outcome"])
 TASKS_IN_PROGRESS = Gauge("framepress_tasks_in_progress", "Tasks being worked on now")
 TASK_SECONDS = Histogram("framepress_task_duration_seconds", "Whole task wall time",
@@ -39,6 +48,11 @@ WORKERS_LOST = Counter("framepress_workers_lost_total", "Workers the reaper decl
 QUEUE_OLDEST_AGE = Gauge("framepress_queue_oldest_task_age_seconds",
                          "Age of the oldest queued task (set by the reaper)")
 
+for _outcome in TASK_OUTCOMES:
+    TASKS.labels(outcome=_outcome)
+for _stage in STAGES:
+    STAGE_SECONDS.labels(stage=_stage)
+
 HealthCheck = Callable[[], "tuple[bool, str]"]
 
 
@@ -47,6 +61,8 @@ def task_started() -> None:
 
 
 def task_finished(outcome: str, seconds: float) -> None:
+    if outcome not in TASK_OUTCOMES:  # still counted; add it to TASK_OUTCOMES for its 0 series
+        log.warning("task outcome %r is not in metrics.TASK_OUTCOMES", outcome)
     TASKS_IN_PROGRESS.dec()
     TASKS.labels(outcome=outcome).inc()
     TASK_SECONDS.observe(seconds)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from framepress import metrics
 from framepress.autoscale import Thresholds
 from framepress.client import Client
 from framepress.cluster import DEFAULT_WORKER_COMMAND, Pool
@@ -38,12 +39,23 @@ def test_worker_metrics_during_and_after_a_task(tmp_path, source):
     try:
         wait_for(lambda: _answers(url) and get(url + "/readyz")[0] == get(url + "/healthz")[0] == 200, 30,
                  "the worker to be ready and healthy", 0.05)
+        # A fresh worker has every outcome's and stage's series, at 0: rates and alerts work
+        # from its first task on.
+        fresh = scrape(url + "/metrics")
+        assert {dict(k)["outcome"]: v for k, v in fresh["framepress_tasks_total"].items()} == \
+            dict.fromkeys(metrics.TASK_OUTCOMES, 0)
+        for stage in metrics.STAGES:
+            assert value(fresh, "framepress_stage_duration_seconds_count", stage=stage) == 0
+            assert value(fresh, "framepress_stage_duration_seconds_bucket", stage=stage, le="+Inf") == 0
+        for counter in ("framepress_retries_total", "framepress_escalations_total",
+                        "framepress_workers_lost_total"):
+            assert value(fresh, counter) == 0, counter
         task = client.submit(source, ladder=SLOW_LADDER)
         during = wait_for(lambda: _scrape_if(url, lambda s: value(s, "framepress_tasks_in_progress") == 1),
                           30, "the task in progress on /metrics", 0.05)
         assert client.status(task)["status"] == "running"
         assert value(during, "framepress_worker_draining") == 0
-        assert value(during, "framepress_tasks_total", outcome="succeeded") is None
+        assert value(during, "framepress_tasks_total", outcome="succeeded") == 0
         assert get(url + "/healthz") == (200, "ok\n")
         assert 0 <= value(during, "framepress_cpu_utilization_ratio") <= 1
 
@@ -53,8 +65,10 @@ def test_worker_metrics_during_and_after_a_task(tmp_path, source):
         assert value(after, "framepress_tasks_total", outcome="succeeded") == 1
         assert value(after, "framepress_task_duration_seconds_count") == 1
         assert value(after, "framepress_transcode_fps") > 0
-        stages = {dict(k)["stage"] for k in after["framepress_stage_duration_seconds_count"]}
-        assert "transcode" in stages or "transcoded" in stages, stages
+        assert {dict(k)["outcome"]: v for k, v in after["framepress_tasks_total"].items()} == \
+            {**dict.fromkeys(metrics.TASK_OUTCOMES, 0), "succeeded": 1}
+        stages = {dict(k)["stage"] for k, v in after["framepress_stage_duration_seconds_count"].items() if v}
+        assert "transcode" in stages, stages
         for stage in stages:
             assert value(after, "framepress_stage_duration_seconds_count", stage=stage) == 1
             assert value(after, "framepress_stage_duration_seconds_sum", stage=stage) >= 0
