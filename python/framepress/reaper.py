@@ -245,8 +245,10 @@ class Leadership:
 
 def run(reaper: Reaper, stop: threading.Event, *, interval: float = 5.0,
         leadership: Optional[Leadership] = None,
-        on_round: Optional[Callable[[ReapReport], None]] = None) -> None:
-    """Reap every `interval` seconds until `stop` is set, when leader."""
+        on_round: Optional[Callable[[ReapReport], None]] = None,
+        alongside: Optional[Callable[[], object]] = None) -> None:
+    """Reap every `interval` seconds until `stop` is set, when leader. `alongside` runs every
+    interval whether this process leads or not (the pod-cost step: idempotent, never raises)."""
     leadership = leadership or Leadership(reaper.db, stall_timeout=max(10.0, 3 * interval))
     leading = False
     try:
@@ -265,6 +267,8 @@ def run(reaper: Reaper, stop: threading.Event, *, interval: float = 5.0,
                 log.warning("reaper round failed: %r", exc)
             finally:
                 leadership.release()
+            if alongside is not None:
+                alongside()
             stop.wait(interval)
     finally:
         leadership.release()

@@ -12,7 +12,7 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
-from . import metrics, podcost
+from . import metrics
 from .broker import Broker, Delivery, open_broker
 from .config import Settings, new_worker_id
 from .db import Database, TaskStatus, Worker as WorkerRow, connect, utcnow
@@ -64,8 +64,6 @@ class Worker:
         self.heartbeat = Heartbeat(self.db, self.store, self.id, settings.heartbeat_seconds or 5.0,
                                    health=self.reliability.health)
         self._cancel_token: Any = None
-        # Kubernetes scale-down spares busy pods (pod-deletion-cost); None outside a cluster.
-        self.pod = podcost.from_environment()
 
     def _log(self, level: int, msg: str, *args: Any, task_id: Optional[str] = None, **extra: Any) -> None:
         log.log(level, msg, *args, extra={"worker_id": self.id, "task_id": task_id, **extra})
@@ -196,8 +194,6 @@ class Worker:
                       cancel_token=token, on_progress=self.heartbeat.report_progress,
                       received_at=received)
         metrics.task_started()
-        if self.pod:
-            self.pod.busy()
         self.heartbeat.begin_task(lease, token)
         self.reliability.drainer.task_started()
         watch = self.reliability.watch_task(token)      # FRAMEPRESS_MAX_TASK_SECONDS
@@ -232,8 +228,6 @@ class Worker:
             self._cancel_token = None
             self.reliability.drainer.task_finished()
             metrics.task_finished(outcome, time.monotonic() - received)
-            if self.pod:
-                self.pod.idle()
             self.tasks_done += 1
         # Stale: the new holder has its own delivery; ours carries nothing more.
         return settle

@@ -1,5 +1,7 @@
-"""k8s/: every object, rendered overlays included, passes kubernetes-validate --strict for 1.31, and
-the parts that must agree (names, ports, timeouts, metric names) do."""
+"""k8s/: every kustomization renders with the real `kubectl kustomize`, every rendered object
+validates strictly for Kubernetes 1.31, and the parts that must agree (names, ports, timeouts,
+metric names, credentials) do."""
+import functools
 import json
 import re
 import shutil
@@ -16,20 +18,41 @@ from framepress import metrics
 from framepress.config import TASKS_QUEUE
 from framepress.sysmetrics import GpuSampler
 
+from . import custom_resources
 from .fake_nvml import TWO_GPUS, FakeNVML
-from .kustomize_lite import build
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(120)
 
 K8S = Path(__file__).resolve().parents[2] / "k8s"
 VERSION = "1.31.0"
-CUSTOM_KINDS = {"ScaledObject", "TriggerAuthentication", "PodMonitor", "PrometheusRule"}
-KUSTOMIZATIONS = ["common", "base", "overlays/cpu", "overlays/gpu", "overlays/gpu-keda", "."]
+KUSTOMIZATIONS = sorted(str(p.parent.relative_to(K8S)) for p in K8S.rglob("kustomization.yaml"))
 LONGEST_TASK_S = 3600
 
 
+def kubectl() -> str:
+    path = shutil.which("kubectl")
+    assert path, "kubectl is required: the tests render k8s/ with `kubectl kustomize`"
+    return path
+
+
+@functools.lru_cache(maxsize=None)
+def _rendered_text(rel: str) -> str:
+    out = subprocess.run([kubectl(), "kustomize", str(K8S / rel)], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, f"kubectl kustomize k8s/{rel} failed:\n{out.stderr}"
+    return out.stdout
+
+
 def render(rel):
-    return build(K8S / rel)
+    return [o for o in yaml.safe_load_all(_rendered_text(rel)) if o]
+
+
+def validate(obj):
+    """Strict 1.31 validation; custom resources through custom_resources (see its docstring)."""
+    if obj["kind"] in custom_resources.KINDS:
+        custom_resources.validate(obj, VERSION)
+    else:
+        kubernetes_validate.validate(obj, VERSION, strict=True)
 
 
 def by_kind(objs, kind):
@@ -60,14 +83,18 @@ def exported_metric_names():
     return names
 
 
+def test_every_kustomization_is_covered():
+    assert set(KUSTOMIZATIONS) == {".", "base", "common", "overlays/cpu", "overlays/gpu", "overlays/gpu-keda"}
+
+
 @pytest.mark.parametrize("rel", KUSTOMIZATIONS)
 def test_rendered_objects_validate_strictly(rel):
     objs = render(rel)
     assert objs
     for o in objs:
-        if o["kind"] in CUSTOM_KINDS:
-            continue  # no schema in kubernetes-validate; their fields are checked below
-        kubernetes_validate.validate(o, VERSION, strict=True)
+        validate(o)
+    names = [(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objs]
+    assert len(names) == len(set(names)), names
 
 
 def test_every_plain_manifest_file_validates():
@@ -78,24 +105,43 @@ def test_every_plain_manifest_file_validates():
         for doc in yaml.safe_load_all(path.read_text()):
             if not doc or doc.get("$patch") == "delete":
                 continue
-            if doc["kind"] in CUSTOM_KINDS:
-                continue
             if "patch" in path.name:  # partial objects, validated after rendering
                 continue
-            kubernetes_validate.validate(doc, VERSION, strict=True)
+            validate(doc)
 
 
 def test_the_cli_agrees(tmp_path):
-    """The same check through the kubernetes-validate command line, on the whole rendered tree."""
+    """The core objects once more through the kubernetes-validate command line, whole tree."""
     cli = Path(sys.executable).with_name("kubernetes-validate")
     if not cli.exists():
         cli = shutil.which("kubernetes-validate")
     assert cli, "kubernetes-validate is a test dependency"
     rendered = tmp_path / "all.yaml"
-    rendered.write_text(yaml.safe_dump_all([o for o in render(".") if o["kind"] not in CUSTOM_KINDS]))
+    core = [o for rel in (".", "overlays/gpu-keda") for o in render(rel)
+            if o["kind"] not in custom_resources.KINDS]
+    rendered.write_text(yaml.safe_dump_all(core))
     out = subprocess.run([str(cli), "--strict", "-k", VERSION, str(rendered)], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "INFO" in out.stdout and "ERROR" not in out.stdout
+    assert out.stdout.count("INFO") == len(core) and "ERROR" not in out.stdout and "WARN" not in out.stdout
+
+
+def test_custom_resource_checks_catch_mistakes():
+    """The structural checks reject what the API server would: unknown fields, wrong types."""
+    so = one(render("overlays/gpu-keda"), "ScaledObject")
+    typo = json.loads(json.dumps(so))
+    typo["spec"]["cooldownPeriods"] = typo["spec"].pop("cooldownPeriod")
+    unquoted = json.loads(json.dumps(so))
+    unquoted["spec"]["triggers"][0]["metadata"]["value"] = 2
+    bad_behavior = json.loads(json.dumps(so))
+    bad_behavior["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleUp"]["policies"][0]["type"] = 3
+    rule = one(render("common"), "PrometheusRule")
+    no_expr = json.loads(json.dumps(rule))
+    del no_expr["spec"]["groups"][0]["rules"][0]["expr"]
+    bad_label = json.loads(json.dumps(rule))
+    bad_label["metadata"]["labels"]["x"] = 1
+    for obj in (typo, unquoted, bad_behavior, no_expr, bad_label):
+        with pytest.raises(Exception, match="(?i)valid|additional|type|required"):
+            validate(obj)
 
 
 @pytest.mark.parametrize("pool", ["cpu", "gpu"])
@@ -129,8 +175,8 @@ def test_worker_pool(pool):
     assert {"configMapRef": {"name": "framepress-config"}} in c["envFrom"]
     assert {"secretRef": {"name": "framepress-secrets"}} in c["envFrom"]
     env = {e["name"]: e for e in c["env"]}
-    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
-    assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"  # workers.pod
+    assert pod["automountServiceAccountToken"] is False  # decodes untrusted media: no credentials
     # CPU requests equal limits: the HPA's % of request is the % of quota the worker exports.
     assert c["resources"]["requests"]["cpu"] == c["resources"]["limits"]["cpu"]
 
@@ -246,17 +292,62 @@ def test_rabbitmq_consumer_timeout_outlasts_a_draining_task():
     assert timeout_ms / 1000 > grace > LONGEST_TASK_S
 
 
-def test_pod_deletion_cost_rbac():
+def test_only_the_reaper_holds_kubernetes_credentials():
     objs = render(".")
-    role = next(o for o in by_kind(objs, "Role") if o["metadata"]["name"] == "framepress-pod-deletion-cost")
-    assert any("pods" in r["resources"] and "patch" in r["verbs"] and r["apiGroups"] == [""] for r in role["rules"])
-    binding = one(objs, "RoleBinding")
-    assert binding["roleRef"]["name"] == role["metadata"]["name"]
-    sa_names = {s["name"] for s in binding["subjects"] if s["kind"] == "ServiceAccount"}
-    for dep in by_kind(objs, "Deployment"):
-        if dep["metadata"]["name"].startswith("framepress-worker"):
-            assert dep["spec"]["template"]["spec"]["serviceAccountName"] in sa_names
-    assert {s["namespace"] for s in binding["subjects"]} == {"framepress"}
+    accounts = {o["metadata"]["name"]: o for o in by_kind(objs, "ServiceAccount")}
+    assert not by_kind(objs, "ClusterRole") and not by_kind(objs, "ClusterRoleBinding")
+    bindings = by_kind(objs, "RoleBinding")
+    bound = {s["name"] for b in bindings for s in b["subjects"]}
+    assert {s["kind"] for b in bindings for s in b["subjects"]} == {"ServiceAccount"}
+    assert {s["namespace"] for b in bindings for s in b["subjects"]} == {"framepress"}
+
+    workers = [d for d in by_kind(objs, "Deployment") if d["metadata"]["name"].startswith("framepress-worker")]
+    assert len(workers) == 2
+    for dep in workers:
+        pod = dep["spec"]["template"]["spec"]
+        account = pod["serviceAccountName"]
+        assert account not in bound
+        assert pod["automountServiceAccountToken"] is False
+        assert accounts[account]["automountServiceAccountToken"] is False
+
+    # The reaper: its token mounted, and pods get, list and patch in its namespace, nothing more.
+    reaper = next(d for d in by_kind(objs, "Deployment") if d["metadata"]["name"] == "framepress-reaper")
+    pod = reaper["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is True
+    assert bound == {pod["serviceAccountName"]}
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    (binding,) = bindings
+    role = next(r for r in by_kind(objs, "Role") if r["metadata"]["name"] == binding["roleRef"]["name"])
+    assert binding["roleRef"]["kind"] == "Role" and len(by_kind(objs, "Role")) == 1
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "patch"]}]
+    # The pods it lists are the workers: the selector the reaper uses matches their labels.
+    from framepress.podcost import WORKER_PODS
+    wanted = dict(pair.split("=") for pair in WORKER_PODS.split(","))
+    for dep in workers:
+        assert wanted.items() <= dep["spec"]["template"]["metadata"]["labels"].items()
+    assert not wanted.items() <= reaper["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_every_metric_name_in_k8s_is_exported():
+    """KEDA, HPA, adapter, alerts and dashboard: every framepress_* name they use is one the code
+    exports (or, for the HPA, the name the adapter gives its rule)."""
+    adapter = yaml.safe_load((K8S / "monitoring/prometheus-adapter-values.yaml").read_text())
+    derived = {r["name"]["as"] for r in adapter["rules"]["custom"]}
+    known = exported_metric_names() | derived
+    used = set()
+    for path in K8S.rglob("*"):
+        if path.suffix not in (".yaml", ".json"):
+            continue
+        text = path.read_text()
+        # `framepress_gpu_(a|b)_ratio` in a query stands for each alternative
+        for head, alts, tail in re.findall(r"\b(framepress_\w*)\(([\w|]+)\)(\w*)", text):
+            used.update(f"{head}{a}{tail}" for a in alts.split("|"))
+        text = re.sub(r"\b(framepress_\w*)\(([\w|]+)\)(\w*)", "", text)
+        used.update(m for m in re.findall(r"\b(framepress_[a-z_]+)\b", text))
+    assert {"framepress_gpu_busy_ratio", "framepress_escalations_total",
+            "framepress_gpu_encoder_utilization_ratio"} <= used
+    assert used <= known, sorted(used - known)
 
 
 def test_secret_template_has_no_values():

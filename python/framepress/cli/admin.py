@@ -97,9 +97,13 @@ def reaper(settings, interval: float, once: bool, as_json: bool) -> None:
     r = reaping.Reaper(db, lambda tid, prio: broker.publish_task(tid, priority=prio),
                        worker_timeout=timeout, lease_grace=min(timeout, 10.0),
                        reaper_id=f"reaper-{__import__('os').getpid()}")
+    from .. import podcost
+    pod_cost = podcost.from_environment(db)     # in Kubernetes: the workers' pod-deletion-cost
     try:
         if once:
             report = r.reap_once()
+            if pod_cost:
+                pod_cost.update()
             _show(report.to_dict(), as_json,
                   f"lost workers: {len(report.lost_workers)}, requeued: {len(report.requeued)}")
             return
@@ -109,7 +113,7 @@ def reaper(settings, interval: float, once: bool, as_json: bool) -> None:
             signal.signal(sig, lambda *_: stop.set())
         logging.getLogger("framepress.reaper").info("reaper started (worker timeout %.0f s)",
                                                     timeout)
-        reaping.run(r, stop, interval=interval)
+        reaping.run(r, stop, interval=interval, alongside=pod_cost.update if pod_cost else None)
     finally:
         broker.close()
         db.dispose()
