@@ -270,6 +270,17 @@ def test_prometheus_rules_and_scraping():
     assert monitor["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "framepress"}
     assert monitor["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
     assert monitor["spec"]["podMetricsEndpoints"][0]["path"] == "/metrics"
+    # Every pod it selects serves them: the workers and the reaper (lost workers, backlog age),
+    # on the port FRAMEPRESS_METRICS_PORT gives them.
+    config = next(o for o in objs if o["metadata"]["name"] == "framepress-config")
+    scraped = [d for d in by_kind(render("."), "Deployment")
+               if monitor["spec"]["selector"]["matchLabels"].items() <= d["spec"]["template"]["metadata"]["labels"].items()]
+    assert {d["metadata"]["name"] for d in scraped} == {"framepress-worker-cpu", "framepress-worker-gpu",
+                                                        "framepress-reaper"}
+    for dep in scraped:
+        ports = {p["name"]: p["containerPort"] for c in dep["spec"]["template"]["spec"]["containers"]
+                 for p in c.get("ports", [])}
+        assert ports["metrics"] == int(config["data"]["FRAMEPRESS_METRICS_PORT"]), dep["metadata"]["name"]
 
 
 def test_dashboard_queries_exported_metrics():

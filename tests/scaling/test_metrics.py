@@ -1,4 +1,6 @@
 """/metrics, /healthz and /readyz served over HTTP: series and labels from a scrape."""
+import socket
+import subprocess
 import sys
 
 import pytest
@@ -7,7 +9,8 @@ from prometheus_client import CollectorRegistry
 import framepress
 from framepress import metrics
 from framepress.sysmetrics import CpuSampler, GpuSampler
-from support.services import ladder, make_test_clip
+from framepress.config import Settings
+from support.services import FRAMEPRESS, embedded_env, free_port, ladder, make_test_clip, wait_for
 
 from .fake_nvml import TWO_GPUS, FakeNVML
 from .promtext import get, scrape, value
@@ -127,3 +130,83 @@ def test_scrape_during_and_after_a_real_transcode(serve, clip, tmp_path):
     assert value(after, "framepress_worker_draining") == 0
     assert value(after, "framepress_cpu_utilization_ratio") is not None
     assert value(after, "framepress_gpus") is not None
+
+
+def _ghost_worker(settings, worker_id):
+    """A worker row whose heartbeat stopped two minutes ago."""
+    from datetime import timedelta
+
+    from framepress.db import Worker, connect, utcnow
+    db = connect(settings)
+    try:
+        with db.session() as s:
+            s.add(Worker(id=worker_id, hostname="h", pid=1, version="0", hardware={}, state="idle",
+                         started_at=utcnow(), heartbeat_at=utcnow() - timedelta(seconds=120)))
+    finally:
+        db.dispose()
+    return worker_id
+
+
+def _worker_state(settings, worker_id):
+    from framepress.db import Worker, connect
+    db = connect(settings)
+    try:
+        with db.session() as s:
+            return s.get(Worker, worker_id).state
+    finally:
+        db.dispose()
+
+
+@pytest.mark.timeout(60)
+def test_the_reaper_command_serves_its_series(tmp_path):
+    """The lost-worker and backlog alerts read series the reaper sets: `framepress reaper` serves
+    them on its metrics port (the reaper pod's `metrics` port, scraped by the PodMonitor), every
+    series at 0 from the start."""
+    port = free_port()
+    env = embedded_env(tmp_path, FRAMEPRESS_METRICS_PORT=str(port), FRAMEPRESS_WORKER_TIMEOUT="30")
+    settings = Settings.from_env(env)
+    url = f"http://127.0.0.1:{port}/metrics"
+    reaper = subprocess.Popen([FRAMEPRESS, "reaper", "--interval", "0.2"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        fresh = wait_for(lambda: _scrape_or_none(url), 30, "the reaper's /metrics", 0.1)
+        assert value(fresh, "framepress_workers_lost_total") == 0
+        assert value(fresh, "framepress_queue_oldest_task_age_seconds") == 0
+        assert {dict(k)["outcome"] for k in fresh["framepress_tasks_total"]} == set(metrics.TASK_OUTCOMES)
+        _ghost_worker(settings, "ghost")
+        wait_for(lambda: value(_scrape_or_none(url) or {}, "framepress_workers_lost_total") == 1, 30,
+                 "the lost worker on the reaper's /metrics", 0.1)
+        assert _worker_state(settings, "ghost") == "lost"
+    finally:
+        reaper.terminate()
+        assert reaper.wait(timeout=20) == 0
+
+
+@pytest.mark.timeout(60)
+def test_a_reaper_whose_metrics_port_is_taken_still_reaps(tmp_path):
+    taken = socket.socket()
+    taken.bind(("", 0))
+    taken.listen()
+    try:
+        env = embedded_env(tmp_path, FRAMEPRESS_METRICS_PORT=str(taken.getsockname()[1]),
+                           FRAMEPRESS_WORKER_TIMEOUT="30")
+        settings = Settings.from_env(env)
+        _ghost_worker(settings, "ghost")
+        reaper = subprocess.Popen([FRAMEPRESS, "reaper", "--interval", "0.2"], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            wait_for(lambda: _worker_state(settings, "ghost") == "lost", 30, "the ghost declared lost", 0.1)
+        finally:
+            reaper.terminate()
+            out, _ = reaper.communicate(timeout=20)
+        assert reaper.returncode == 0, out
+        assert "reaper metrics not served" in out and "Address already in use" in out
+    finally:
+        taken.close()
+
+
+def _scrape_or_none(url):
+    try:
+        return scrape(url, timeout=2)
+    except OSError:
+        return None

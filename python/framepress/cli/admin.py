@@ -78,6 +78,19 @@ def tasks_cancel(settings, task_id: str, reason: str, as_json: bool) -> None:
     _show(out, as_json, f"{task_id}: {out['previous_status']} -> cancelled{where}")
 
 
+def _serve_metrics(port: int | None) -> None:
+    """The reaper's series (lost workers, backlog age) on /metrics, for the alerts. Optional: a
+    port already taken (a worker on the same machine) costs the series, not the reaping."""
+    if not port:
+        return
+    from .. import metrics
+    try:
+        metrics.start_server(port, health=lambda: (True, "reaping"), ready=lambda: (True, "reaping"))
+    except OSError as exc:
+        logging.getLogger("framepress.reaper").warning(
+            "reaper metrics not served on port %d: %s (set --metrics-port)", port, exc)
+
+
 @cli.command()
 @click.option("--interval", type=float, default=5.0, show_default=True,
               help="Seconds between rounds.")
@@ -113,6 +126,7 @@ def reaper(settings, interval: float, once: bool, as_json: bool) -> None:
             signal.signal(sig, lambda *_: stop.set())
         logging.getLogger("framepress.reaper").info("reaper started (worker timeout %.0f s)",
                                                     timeout)
+        _serve_metrics(settings.metrics_port)
         reaping.run(r, stop, interval=interval, alongside=pod_cost.update if pod_cost else None)
     finally:
         broker.close()
