@@ -18,6 +18,7 @@ class TcpProxy:
         self._listener.listen(64)
         self.port = self._listener.getsockname()[1]
         self._closed = False
+        self.down = False   # while set, connections are accepted and dropped: the server is "away"
         threading.Thread(target=self._accept, daemon=True, name="tcpproxy").start()
 
     def _accept(self) -> None:
@@ -26,6 +27,9 @@ class TcpProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            if self.down:
+                client.close()
+                continue
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
                 upstream.settimeout(None)
@@ -68,6 +72,12 @@ class TcpProxy:
                 pass
         self.cuts += 1
         return len(socks) // 2
+
+    def set_down(self, down: bool) -> None:
+        """Take the "server" away (every connection cut, new ones dropped) or bring it back."""
+        self.down = down
+        if down:
+            self.cut()
 
     def close(self) -> None:
         self._closed = True

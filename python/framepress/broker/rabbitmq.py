@@ -3,7 +3,9 @@
 Consuming: one BlockingConnection whose thread only runs pika's I/O loop (so heartbeats keep
 flowing through a long transcode); each delivery is handed to a single worker thread, and its
 ack/nack goes back to the connection thread with `add_callback_threadsafe`. Prefetch 1.
-Publishing: a separate connection with publisher confirms, reopened on demand.
+Publishing: a separate connection with publisher confirms, reopened on demand. A blocking
+connection answers broker heartbeats only while something calls into it, so a keepalive thread
+services the idle publisher connection (else RabbitMQ drops it: "missed heartbeats from client").
 """
 from __future__ import annotations
 
@@ -80,6 +82,8 @@ class RabbitBroker(Broker):
         self._delays: Any = None          # delay_queues.DelayQueues, declared on first use
         self._delays_channel: Any = None
         self.consuming = False            # a consumer is registered on a live connection
+        self._keepalive: Optional[threading.Thread] = None
+        self._closed = threading.Event()
 
     @property
     def tasks_queue(self) -> str:
@@ -108,7 +112,29 @@ class RabbitBroker(Broker):
             # Escalation notices go to a queue next to the tasks queue (issue 4).
             from ..escalation import declare_queue, escalations_queue_for
             declare_queue(self._pub_ch, escalations_queue_for(self._tasks_queue))
+            self._start_keepalive()
         return self._pub_ch
+
+    def _start_keepalive(self) -> None:
+        if self._keepalive is None or not self._keepalive.is_alive():
+            self._closed.clear()
+            self._keepalive = threading.Thread(target=self._keep_publisher_alive, daemon=True,
+                                               name="framepress-publisher-heartbeat")
+            self._keepalive.start()
+
+    def _keep_publisher_alive(self) -> None:
+        """Let pika answer heartbeats on the idle publisher connection, a few times per interval."""
+        period = max(0.2, (self.params.heartbeat or 30) / 4)
+        while not self._closed.wait(period):
+            with self._pub_lock:
+                conn = self._pub_conn
+                if conn is None or not conn.is_open:
+                    continue
+                try:
+                    conn.process_data_events(time_limit=0)
+                except AMQPError as exc:   # dropped: the next publish reconnects
+                    log.info("publisher connection lost while idle (%r)", exc)
+                    self._close_publisher()
 
     def _close_publisher(self) -> None:
         if self._pub_conn is not None and self._pub_conn.is_open:
@@ -174,16 +200,21 @@ class RabbitBroker(Broker):
         backoff = RECONNECT_INITIAL_S
         with ThreadPoolExecutor(1, thread_name_prefix="framepress-task") as executor:
             while not stop.is_set():
+                consumed = threading.Event()
                 try:
-                    self._consume_connection(handler, stop, executor, on_idle)
+                    self._consume_connection(handler, stop, executor, on_idle, consumed)
                     return
                 except (AMQPError, BrokerError, OSError) as exc:
+                    if consumed.is_set():
+                        # The connection worked: this is a new outage, not the old one going on.
+                        backoff = RECONNECT_INITIAL_S
                     log.warning("broker connection lost (%r); reconnecting in %.1f s", exc, backoff)
                     stop.wait(backoff)
                     backoff = min(backoff * 2, RECONNECT_MAX_S)
 
     def _consume_connection(self, handler: Handler, stop: threading.Event,
-                            executor: ThreadPoolExecutor, on_idle) -> None:
+                            executor: ThreadPoolExecutor, on_idle,
+                            consumed: threading.Event) -> None:
         conn = self._connect()
         inflight: list[Future] = []
         try:
@@ -196,7 +227,8 @@ class RabbitBroker(Broker):
                 inflight[:] = [executor.submit(handler, d)]
 
             tag = ch.basic_consume(self._tasks_queue, on_message)
-            self.consuming = True      # read by the worker's /readyz (issue 4)
+            self.consuming = True      # read by the worker's /readyz
+            consumed.set()
             log.info("consuming %s", self._tasks_queue)
             last_idle = 0.0
             while not stop.is_set():
@@ -223,5 +255,6 @@ class RabbitBroker(Broker):
                     pass
 
     def close(self) -> None:
+        self._closed.set()
         with self._pub_lock:
             self._close_publisher()
