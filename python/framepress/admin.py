@@ -3,7 +3,8 @@
 Each is one transaction on the task row plus an event. Retry and cancel bump the lease token, so
 whatever worker still holds an old lease (a cancelled running task, a worker that comes back from
 a pause) is fenced off: its next write raises StaleLease and its heartbeat cancels the engine.
-Retry commits before it publishes, so the delivery always finds the task `queued`.
+Retry stages the task's message in the same transaction (`outbox`) and publishes it after the
+commit, so the delivery always finds the task `queued` and a failed publish strands nothing.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any, Optional
 
 from sqlalchemy import select
 
+from . import outbox
 from .db import Database, Task, TaskStatus, utcnow
 from .errors import FramepressError
 from .service_errors import TaskNotFound
@@ -65,7 +67,9 @@ def retry(db: Database, broker, task_id: str, *, reset_attempts: bool = False,
                      "attempts_used": used, "max_attempts": t.max_attempts})
         out = {"id": t.id, "status": t.status, "previous_status": previous,
                "attempts": t.attempts, "max_attempts": t.max_attempts}
-    broker.publish_task(task_id, priority=priority)
+        outbox.stage_task(s, broker.tasks_queue, t.id, priority=priority)
+    # Committed with its message staged: if this publish fails, a worker's relay sends it later.
+    out["published"] = not outbox.Relay(db, broker).flush(task_id).failed
     return out
 
 

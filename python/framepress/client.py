@@ -5,18 +5,24 @@
     client.status(task_id)          # the `framepress status --json` shape (DESIGN §3)
 
 A submit validates the ladder first (an invalid one raises `LadderError` and creates nothing),
-inserts the task row, then publishes its ID with publisher confirms.
+inserts the task row and stages its message in one transaction (`outbox`), then publishes it
+with publisher confirms. If the broker is away the submit still succeeds: the message waits in
+the outbox and a worker's relay publishes it once the broker answers.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any, Optional
 
 from .broker import Broker, open_broker
 from .config import Settings
 from .db import Database, connect
 from .ladder import LadderLike, load_ladder
+from .outbox import Relay
 from .storage import check_uri
 from .tasks import TaskStore
+
+log = logging.getLogger("framepress.client")
 
 
 class Client:
@@ -30,8 +36,7 @@ class Client:
     @property
     def broker(self) -> Broker:
         if self._broker is None:
-            self._broker = open_broker(self.settings, self.db)
-            self._broker.declare()
+            self._broker = open_broker(self.settings, self.db)   # connects on first publish
         return self._broker
 
     def submit(self, source_uri: str, output_uri: Optional[str] = None, ladder: LadderLike = "default",
@@ -43,14 +48,19 @@ class Client:
         output_uri = check_uri(output_uri or self.settings.output_uri or "", allow_files=allow)
         task_id = self.store.create(source_uri, output_uri, lad.to_dict(), priority=priority,
                                     max_attempts=max_attempts or self.settings.max_attempts or 5,
-                                    options=options)
-        try:
-            self.broker.publish_task(task_id, priority=priority)
-        except BaseException:
-            # Nothing was queued: leave no task behind that no worker will ever see.
-            self.store.delete_unstarted(task_id)
-            raise
+                                    options=options, queue=self.settings.queue_name())
+        self.publish_staged(task_id)
         return task_id
+
+    def publish_staged(self, task_id: str) -> bool:
+        """Publish what was staged for `task_id` now. With the broker away the message stays in
+        the outbox and a worker's relay publishes it once the broker is back: False then."""
+        if not Relay(self.db, self.broker).flush(task_id).failed:
+            return True
+        log.warning("task %s is stored but its message is not published yet (the broker does "
+                    "not answer); a worker's relay publishes it when the broker is back", task_id,
+                    extra={"task_id": task_id})
+        return False
 
     def status(self, task_id: str) -> Optional[dict[str, Any]]:
         return self.store.status(task_id)

@@ -15,6 +15,7 @@ from typing import Any, Iterable, Optional
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from . import outbox
 from .db import Database, RenditionRow, Task, TaskEvent, TaskStatus, iso, utcnow
 from .service_errors import StaleLease
 
@@ -77,7 +78,9 @@ class TaskStore:
 
     def create(self, source_uri: str, output_uri: str, ladder: dict[str, Any], *, priority: int = 0,
                max_attempts: int = 5, options: Optional[dict[str, Any]] = None,
-               task_id: Optional[str] = None) -> str:
+               task_id: Optional[str] = None, queue: Optional[str] = None) -> str:
+        """Insert a queued task; with `queue`, its message is staged in the same transaction
+        (outbox), so the task never exists without one."""
         task_id = task_id or str(uuid.uuid4())
         now = utcnow()
         with self.db.session() as s:
@@ -85,13 +88,10 @@ class TaskStore:
                        options=options or {}, status=TaskStatus.QUEUED, attempts=0,
                        max_attempts=max_attempts, priority=priority, progress=0.0, lease_token=0,
                        created_at=now, updated_at=now))
+            s.flush()
+            if queue:
+                outbox.stage_task(s, queue, task_id, priority=priority)
         return task_id
-
-    def delete_unstarted(self, task_id: str) -> None:
-        """Remove a task no worker has taken (its submit failed to publish)."""
-        with self.db.session() as s:
-            s.query(Task).filter(Task.id == task_id, Task.attempts == 0,
-                                 Task.status == TaskStatus.QUEUED).delete()
 
     def get(self, task_id: str) -> Optional[TaskSpec]:
         with self.db.session() as s:
@@ -190,10 +190,12 @@ class TaskStore:
 
     def fail(self, lease: Lease, *, status: str, error_event: dict[str, Any],
              follow_up: Optional[dict[str, Any]] = None, next_attempt_at: Optional[datetime] = None,
-             give_back_attempt: bool = False) -> None:
+             give_back_attempt: bool = False, outgoing: Iterable[outbox.Outgoing] = ()) -> None:
         """Record a failure: the `error` event, the new status and the follow-up event
         (`retry_scheduled` / `escalated`) in one transaction. `give_back_attempt`: the failure
-        was a dependency's, not the task's, so it does not use up the retry budget."""
+        was a dependency's, not the task's, so it does not use up the retry budget. `outgoing`:
+        messages that must follow this outcome (the retry's message, escalation notices), staged
+        in the same transaction."""
         now = utcnow()
         extra: dict[str, Any] = {"attempts": Task.attempts - 1} if give_back_attempt else {}
         with self.db.session() as s:
@@ -205,6 +207,7 @@ class TaskStore:
             if follow_up:
                 _event(s, lease.task_id, worker_id=lease.worker_id, attempt=lease.attempt,
                        **follow_up)
+            outbox.stage_all(s, lease.task_id, outgoing)
 
     # ---- writes outside a lease (no worker holds the task) --------------------------------------
 

@@ -12,13 +12,14 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
-from . import metrics
+from . import metrics, outbox
 from .broker import Broker, Delivery, open_broker
 from .config import Settings, new_worker_id
 from .db import Database, TaskStatus, Worker as WorkerRow, connect, utcnow
 from .failure import DEFER, ESCALATE, Decision, Failure, FailurePolicy, SimplePolicy, error_details
 from .heartbeat import Heartbeat
 from .hostinfo import worker_details
+from .outbox import Outgoing, Relay
 from .pipeline import TaskRun
 from .scratch import sweep_stale
 from .service_errors import BadMessage, StaleLease
@@ -56,6 +57,10 @@ class Worker:
                                      upload_concurrency=settings.upload_concurrency or 8)
         # Retries with backoff, breakers, escalation notices, health, drain, reaper (issue 4).
         self.reliability = WorkerReliability(settings, self.id, self.db, self.broker)
+        # Publishes staged with a commit (retries, escalation notices, and whatever a broker
+        # outage left unsent by anyone) go out through the outbox relay.
+        self.relay = Relay(self.db, self.broker, webhook_url=settings.escalation_webhook)
+        self._relay_stop = threading.Event()
         self.policy = policy or self.reliability.policy
         self.max_tasks, self.until = max_tasks, until
         self.stop_event = threading.Event()
@@ -78,11 +83,14 @@ class Worker:
         self._install_signals()
         self.reliability.health.set_connected(True)
         self.reliability.start_reaper(lambda tid, prio: self.broker.publish_task(tid, priority=prio))
+        relay_thread = outbox.start_thread(self.relay, self._relay_stop)
         self._log(logging.INFO, "worker started on %s", self.broker.tasks_queue,
                   data={k: self.details[k] for k in ("hostname", "pod", "node", "pid", "version")})
         try:
             self.broker.consume(self.handle, self.stop_event, on_idle=self._check_until)
         finally:
+            self._relay_stop.set()
+            relay_thread.join(timeout=10)
             self.reliability.close()
             self.heartbeat.stop("stopped")
             self.broker.close()
@@ -288,14 +296,16 @@ class Worker:
     def _schedule_retry(self, lease: Lease, error_event: dict[str, Any], follow: dict[str, Any],
                         decision: Decision, give_back_attempt: bool) -> None:
         from datetime import timedelta
+        spec = self.store.get(lease.task_id)
+        # The retry's message is staged with the retry_wait status (outbox): if the publish
+        # below fails, the relay sends it later; the task is never left without a message.
+        retry_message = Outgoing.task(self.broker.tasks_queue, lease.task_id,
+                                      priority=spec.priority if spec else 0,
+                                      delay_s=decision.delay_s)
         self.store.fail(lease, status=TaskStatus.RETRY_WAIT, error_event=error_event, follow_up=follow,
                         next_attempt_at=utcnow() + timedelta(seconds=decision.delay_s),
-                        give_back_attempt=give_back_attempt)
-        # Publish the retry before our delivery is acked: if this publish fails the exception
-        # requeues the delivery instead, so the task is never left without a message.
-        spec = self.store.get(lease.task_id)
-        self.broker.publish_task(lease.task_id, priority=spec.priority if spec else 0,
-                                 delay_s=decision.delay_s)
+                        give_back_attempt=give_back_attempt, outgoing=[retry_message])
+        self.relay.flush(lease.task_id)
         metrics.retry_scheduled()
 
 

@@ -15,11 +15,14 @@ LADDER = {"name": "default", "rungs": []}
 
 
 class FakeBroker:
+    tasks_queue = "framepress.tasks"
+
     def __init__(self):
         self.published = []
 
-    def publish_task(self, task_id, priority=0, delay_s=0.0):
-        self.published.append(task_id)
+    def publish_json(self, queue, payload, priority=0, delay_s=0.0):
+        assert queue == self.tasks_queue
+        self.published.append(payload["task_id"])
 
 
 def _kinds(db, task_id):

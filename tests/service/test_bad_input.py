@@ -66,13 +66,18 @@ def test_file_uris_are_refused_outside_embedded_mode(client):
 
 
 @pytest.mark.timeout(60)
-def test_a_submit_whose_publish_fails_leaves_no_task(settings, source_uris):
+def test_a_submit_while_the_broker_is_away_keeps_its_message_in_the_outbox(settings, source_uris):
+    """The task and its message are committed together; the message waits for the broker."""
     from dataclasses import replace
+    from sqlalchemy import select
     from framepress.client import Client
-    from framepress.service_errors import BrokerError
+    from framepress.db import OutboxRow
     unreachable = replace(settings, broker_url="amqp://guest:guest@127.0.0.1:1/%2F")
     with Client(unreachable) as c:
-        before = len(c.list_tasks())
-        with pytest.raises(BrokerError, match="cannot connect"):
-            c.submit(source_uris["clip144"], ladder=TINY_LADDER)
-        assert len(c.list_tasks()) == before
+        task_id = c.submit(source_uris["clip144"], ladder=TINY_LADDER)
+        assert c.status(task_id)["status"] == "queued"
+        with c.db.session() as s:
+            rows = s.scalars(select(OutboxRow).where(OutboxRow.task_id == task_id)).all()
+            assert [(r.target, r.payload, r.attempts) for r in rows] == [
+                (settings.queue_name(), {"task_id": task_id}, 1)]
+            assert "cannot connect" in rows[0].last_error

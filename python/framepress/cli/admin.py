@@ -36,13 +36,14 @@ def tasks_retry(settings, task_id: str, reset_attempts: bool, as_json: bool) -> 
     db = _open(settings)
     broker = open_broker(settings, db)
     try:
-        broker.declare()
         out = admin.retry(db, broker, task_id, reset_attempts=reset_attempts)
     finally:
         broker.close()
         db.dispose()
     _show(out, as_json, f"{task_id}: {out['previous_status']} -> queued "
-                        f"(attempts {out['attempts']} of {out['max_attempts']})")
+                        f"(attempts {out['attempts']} of {out['max_attempts']})"
+                        + ("" if out["published"] else "; the broker is away: its message goes out "
+                                                       "when it answers"))
 
 
 @tasks.command("resolve")

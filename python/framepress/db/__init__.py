@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..config import Settings
 from .migrate import upgrade
-from .models import Base, QueueMessage, RenditionRow, Task, TaskEvent, TaskStatus, Worker, utcnow
+from .models import Base, OutboxRow, QueueMessage, RenditionRow, Task, TaskEvent, TaskStatus, Worker, utcnow
 
 
 @dataclass
@@ -86,4 +86,4 @@ def iso(dt: Optional[datetime]) -> Optional[str]:
 
 
 __all__ = ["Database", "connect", "make_engine", "upgrade", "iso", "Base", "Task", "TaskEvent",
-           "Worker", "RenditionRow", "QueueMessage", "TaskStatus", "utcnow"]
+           "Worker", "RenditionRow", "QueueMessage", "OutboxRow", "TaskStatus", "utcnow"]

@@ -131,5 +131,28 @@ class QueueMessage(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-__all__ = ["Base", "Task", "TaskEvent", "Worker", "RenditionRow", "QueueMessage", "TaskStatus",
-           "utcnow"]
+class OutboxRow(Base):
+    """A publish that must follow a commit, staged in the same transaction as the change it
+    announces (`outbox.stage`); a relay publishes it with confirms, then deletes the row."""
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "due_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))           # "message" | "webhook"
+    target: Mapped[str] = mapped_column(String(255))        # queue name ("" for the webhook)
+    payload: Mapped[dict[str, Any]] = mapped_column(Json)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    task_id: Mapped[Optional[str]] = mapped_column(String(36))
+    # When the message should reach its consumer: a retry's backoff is kept across a late publish.
+    deliver_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # When a relay should next try it (pushed back after a failed publish).
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # A relay holds a row while it publishes; a relay that dies lets go when this passes.
+    claimed_until: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[Optional[str]] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+__all__ = ["Base", "Task", "TaskEvent", "Worker", "RenditionRow", "QueueMessage", "OutboxRow",
+           "TaskStatus", "utcnow"]

@@ -27,6 +27,14 @@ class Storage(abc.ABC):
     def list(self, prefix_uri: str) -> list[Transfer]:
         """Objects under `prefix_uri` (for checks and tests)."""
 
+    @abc.abstractmethod
+    def copy(self, src_uri: str, dst_uri: str) -> Transfer:
+        """Copy one object within the store (server-side for S3); `SourceMissing` if absent."""
+
+    @abc.abstractmethod
+    def delete_prefix(self, prefix_uri: str) -> int:
+        """Delete every object under `prefix_uri/`; returns how many."""
+
     def close(self) -> None:
         pass
 

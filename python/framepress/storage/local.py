@@ -48,6 +48,21 @@ class LocalStorage(Storage):
         return [Transfer(p.as_uri(), p.stat().st_size) for p in sorted(root.rglob("*")) if p.is_file()]
 
 
+    def copy(self, src_uri: str, dst_uri: str) -> Transfer:
+        src = file_path(src_uri)
+        if not src.is_file():
+            raise SourceMissing(f"{src_uri} does not exist", step="publish")
+        return self.upload(src, dst_uri)
+
+    def delete_prefix(self, prefix_uri: str) -> int:
+        root = file_path(prefix_uri)
+        if not root.is_dir():
+            return 0
+        n = sum(1 for p in root.rglob("*") if p.is_file())
+        shutil.rmtree(root, ignore_errors=True)
+        return n
+
+
 def _verified_size(path: Path, expected: int, uri: str) -> int:
     got = path.stat().st_size
     if got != expected:

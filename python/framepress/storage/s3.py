@@ -101,6 +101,37 @@ class S3Storage(Storage):
             out += [Transfer(f"s3://{bucket}/{o['Key']}", o["Size"]) for o in page.get("Contents", [])]
         return out
 
+    def copy(self, src_uri: str, dst_uri: str) -> Transfer:
+        """Server-side: the bytes never leave the store (multipart copy for large objects)."""
+        src_bucket, src_key = split_s3_uri(src_uri)
+        bucket, key = split_s3_uri(dst_uri)
+        try:
+            self.client.copy({"Bucket": src_bucket, "Key": src_key}, bucket, key,
+                             Config=self.transfer)
+            size = self.client.head_object(Bucket=bucket, Key=key)["ContentLength"]
+        except ClientError as exc:
+            if _missing(exc):
+                raise SourceMissing(f"{src_uri} does not exist", step="publish") from None
+            raise StorageError(f"cannot copy {src_uri} to {dst_uri}: {exc}", step="publish") from None
+        except BotoCoreError as exc:
+            raise StorageError(f"cannot copy {src_uri} to {dst_uri}: {exc}", step="publish") from None
+        return Transfer(dst_uri, size)
+
+    def delete_prefix(self, prefix_uri: str) -> int:
+        bucket, prefix = split_s3_uri(prefix_uri.rstrip("/") + "/")
+        try:
+            keys = [t.uri[len(f"s3://{bucket}/"):] for t in self.list(f"s3://{bucket}/{prefix}")]
+            for i in range(0, len(keys), 1000):      # DeleteObjects takes 1000 keys at most
+                resp = self.client.delete_objects(
+                    Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[i:i + 1000]],
+                                           "Quiet": True})
+                if resp.get("Errors"):
+                    raise StorageError(f"cannot delete under {prefix_uri}: {resp['Errors'][:3]}",
+                                       step="cleanup")
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(f"cannot delete under {prefix_uri}: {exc}", step="cleanup") from None
+        return len(keys)
+
 
 _TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".mp4": "video/mp4", ".m4s": "video/iso.segment"}
 
