@@ -70,6 +70,11 @@ fp::TranscodeOptions options_from(const py::dict& cfg) {
   return o;
 }
 
+py::dict to_dict(const fp::AudioResult& a) {
+  return py::dict("index"_a = a.index, "codec"_a = a.codec, "language"_a = a.language, "sample_rate"_a = a.sample_rate,
+                  "channels"_a = a.channels, "channel_layout"_a = a.channel_layout, "warnings"_a = a.warnings);
+}
+
 py::dict to_dict(const fp::TranscodeResult& res) {
   py::list renditions;
   for (const auto& r : res.renditions)
@@ -79,7 +84,8 @@ py::dict to_dict(const fp::TranscodeResult& res) {
                                "playlist"_a = r.playlist, "has_audio"_a = r.has_audio));
   return py::dict("renditions"_a = renditions, "hwaccel_used"_a = res.hwaccel_used,
                   "hwaccel_reason"_a = res.hwaccel_reason, "seconds"_a = res.seconds,
-                  "decoded_frames"_a = res.decoded_frames, "fps"_a = res.fps, "source"_a = to_dict(res.source));
+                  "decoded_frames"_a = res.decoded_frames, "fps"_a = res.fps, "source"_a = to_dict(res.source),
+                  "audio"_a = to_dict(res.audio));
 }
 
 }  // namespace

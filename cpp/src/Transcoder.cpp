@@ -141,7 +141,8 @@ TranscodeResult Transcoder::run() {
   const int threads = options_.threads > 0 ? options_.threads : cores();
   Decoder decoder(vst, decoder_threads(threads), hw.mode == "cpu" ? nullptr : HwDevice::cuda());
   std::unique_ptr<AudioTranscoder> audio;
-  if (demuxer.audio_stream()) audio = std::make_unique<AudioTranscoder>(demuxer.audio_stream(), options_.audio_bitrate);
+  if (demuxer.audio_stream())
+    audio = AudioTranscoder::open(demuxer.audio_stream(), options_.audio_bitrate, result.source, result.audio);
 
   for (const std::string& dir : {out_dir_, out_dir_ + "/hls"}) {
     std::error_code ec;
@@ -280,7 +281,10 @@ TranscodeResult Transcoder::run() {
   }
   decoder.send(nullptr);
   drain_decoder();
-  if (audio) audio->push(nullptr, broadcast_audio);
+  if (audio) {
+    audio->push(nullptr, broadcast_audio);
+    result.audio = audio->report();
+  }
 
   if (decoded == 0)
     throw Error(ErrorKind::Input, "decode", input_ + ": no video frame could be decoded (corrupt or truncated)");

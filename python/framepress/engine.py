@@ -85,6 +85,18 @@ class Rendition:
 
 
 @dataclass
+class AudioTrack:
+    """The source audio stream the renditions carry (only one is kept) and what was done to it."""
+    index: int = -1             # source stream index; -1 when the renditions have no audio
+    codec: str = ""             # the source stream's codec
+    language: str = ""          # its language tag, "" when it has none
+    sample_rate: int = 0        # of the AAC output
+    channels: int = 0
+    channel_layout: str = ""
+    warnings: list[str] = field(default_factory=list)  # dropped, downmixed, resampled, changed mid-stream
+
+
+@dataclass
 class TranscodeResult:
     renditions: list[Rendition]
     hwaccel_used: str
@@ -93,6 +105,7 @@ class TranscodeResult:
     decoded_frames: int
     hls_master: str = ""
     source: dict[str, Any] = field(default_factory=dict)
+    audio: AudioTrack = field(default_factory=AudioTrack)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -231,8 +244,8 @@ def transcode(source: str | os.PathLike, out_dir: str | os.PathLike, ladder: Lad
                            hwaccel_reason=raw["hwaccel_reason"], seconds=seconds,
                            decoded_frames=raw["decoded_frames"],
                            hls_master=str(out / "hls" / "master.m3u8") if hls else "",
-                           source=raw.get("source", {}))
+                           source=raw.get("source", {}), audio=AudioTrack(**raw["audio"]))
 
 
 __all__ = ["probe", "transcode", "hw_capabilities", "CancelToken", "Progress", "MediaInfo",
-           "StreamInfo", "Rendition", "TranscodeResult", "Cancelled"]
+           "StreamInfo", "Rendition", "AudioTrack", "TranscodeResult", "Cancelled"]

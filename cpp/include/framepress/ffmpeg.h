@@ -67,6 +67,24 @@ class Options {
   AVDictionary* dict_ = nullptr;
 };
 
+// An owned channel layout (a custom-order layout holds memory of its own).
+class ChannelLayout {
+ public:
+  ChannelLayout() = default;
+  ChannelLayout(const ChannelLayout&) = delete;
+  ChannelLayout& operator=(const ChannelLayout&) = delete;
+  ~ChannelLayout() { av_channel_layout_uninit(&layout_); }
+  // A copy of `src`; a negative FFmpeg error when it cannot be made.
+  int assign(const AVChannelLayout& src) {
+    av_channel_layout_uninit(&layout_);
+    return av_channel_layout_copy(&layout_, &src);
+  }
+  const AVChannelLayout& get() const { return layout_; }
+
+ private:
+  AVChannelLayout layout_{};
+};
+
 inline UniqueFrame make_frame() { return UniqueFrame(av_frame_alloc()); }
 inline UniquePacket make_packet() { return UniquePacket(av_packet_alloc()); }
 

@@ -61,8 +61,18 @@ struct RenditionResult {
   bool has_audio = false;
 };
 
+// The source audio stream the outputs carry (only one is kept) and what was done to it.
+struct AudioResult {
+  int index = -1;                 // source stream index; -1 when the outputs have no audio
+  std::string codec, language;    // the source stream's codec and language tag ("" if none)
+  int sample_rate = 0, channels = 0;  // of the AAC output
+  std::string channel_layout;
+  std::vector<std::string> warnings;  // dropped, downmixed, resampled, changed mid-stream
+};
+
 struct TranscodeResult {
   std::vector<RenditionResult> renditions;
+  AudioResult audio;
   std::string hwaccel_used, hwaccel_reason;
   std::map<std::string, double> seconds;
   int64_t decoded_frames = 0;
