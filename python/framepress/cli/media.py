@@ -74,4 +74,10 @@ def transcode(input: str, out_dir: str, ladder: str, hls: bool, hwaccel: str, as
     console.print(table)
     if result.hls_master:
         console.print(f"HLS master playlist: {result.hls_master}")
+    a = result.audio
+    if a.index >= 0:
+        language = f", {a.language}" if a.language else ""
+        console.print(f"audio: stream {a.index} ({a.codec}{language}) → AAC {a.channel_layout}, {a.sample_rate} Hz")
+    for warning in a.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
     console.print(f"{result.decoded_frames} frames in {result.seconds.get('total', 0):.2f} s")
