@@ -16,7 +16,7 @@ from . import outbox
 from .db import Database, Task, TaskStatus, utcnow
 from .errors import FramepressError
 from .service_errors import TaskNotFound
-from .tasks import EventKind, _event
+from .tasks import EventKind, _event, stage_leftover_cleanup
 
 RESOLVED = "resolved"   # event kind: an operator closed an escalated task with a note
 
@@ -91,6 +91,7 @@ def resolve(db: Database, task_id: str, note: str, *, actor: Optional[str] = Non
         t.updated_at = now
         _event(s, t.id, RESOLVED, worker_id=actor, attempt=t.attempts, message=note,
                data={"previous_status": previous, "note": note})
+        stage_leftover_cleanup(s, t.id)
         return {"id": t.id, "status": t.status, "previous_status": previous, "note": note}
 
 
@@ -113,6 +114,9 @@ def cancel(db: Database, task_id: str, *, reason: str = "", actor: Optional[str]
         _event(s, t.id, EventKind.CANCELLED, worker_id=actor, attempt=t.attempts,
                message=reason or "cancelled by an operator",
                data={"previous_status": previous, "running_on": running_on})
+        # A worker's relay deletes what its attempts uploaded; a running attempt, fenced off by
+        # the token bump above, deletes its own when it stops.
+        stage_leftover_cleanup(s, t.id)
         return {"id": t.id, "status": t.status, "previous_status": previous,
                 "running_on": running_on}
 

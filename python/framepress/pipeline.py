@@ -4,6 +4,10 @@
 Everything happens in a scratch directory that is removed whatever happens (and, should the
 worker itself die, by the next worker to start: see `scratch`). `stage` always names
 the step in progress, so a failure is reported against it.
+
+Uploads are fenced (`attempt_output`): they go under the attempt's own prefix, and become the
+task's output only through the publish job staged with the success commit, which the lease
+guards. An attempt that fails or is fenced off deletes its prefix.
 """
 from __future__ import annotations
 
@@ -13,8 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
-from . import metrics
+from . import attempt_output, metrics
 from .ladder import load_ladder
+from .outbox import Outgoing
 from .scratch import scratch_dir
 from .storage import StorageRouter, join_uri
 from .tasks import EventKind, Lease, TaskSpec, TaskStore
@@ -25,8 +30,15 @@ log = logging.getLogger("framepress.worker")
 class TaskRun:
     def __init__(self, store: TaskStore, storage: StorageRouter, lease: Lease, spec: TaskSpec, *,
                  scratch_root: str, hwaccel: str, upload_concurrency: int, cancel_token: Any,
-                 on_progress: Callable[[float], None], received_at: float):
+                 on_progress: Callable[[float], None], received_at: float,
+                 publish_output: Callable[[str], Any] = lambda task_id: None):
+        """`publish_output(task_id)` runs the publish job staged with the success (the
+        worker's outbox relay); if it does not, a relay runs it later."""
         self.store, self.storage, self.lease, self.spec = store, storage, lease, spec
+        self.publish_output = publish_output
+        self.prefix = attempt_output.task_prefix(spec.output_uri, spec.id)
+        self.attempt_prefix = attempt_output.attempt_prefix(self.prefix, lease.token)
+        self._uploading = False
         self.scratch_root, self.hwaccel = scratch_root, hwaccel
         self.upload_concurrency = upload_concurrency
         self.cancel_token, self.on_progress = cancel_token, on_progress
@@ -48,12 +60,30 @@ class TaskRun:
                     rungs=[r.name for r in ladder.rungs], priority=self.spec.priority,
                     max_attempts=self.spec.max_attempts, options=self.spec.options)
         self.seconds["details"] = time.monotonic() - t
-        with scratch_dir(self.scratch_root, self.spec.id) as scratch:
-            source = self._pull(scratch)
-            result = self._transcode(source, scratch / "out", ladder)
-            uploaded = self._upload(scratch / "out")
-        self.stage = "succeed"
-        return self._succeed(result, uploaded)
+        try:
+            with scratch_dir(self.scratch_root, self.spec.id) as scratch:
+                source = self._pull(scratch)
+                result = self._transcode(source, scratch / "out", ladder)
+                uploaded = self._upload(scratch / "out")
+            self.stage = "succeed"
+            data = self._succeed(result, uploaded)
+        except BaseException:
+            self._discard_attempt()
+            raise
+        self.publish_output(self.spec.id)
+        return data
+
+    def _discard_attempt(self) -> None:
+        """This attempt will not be the output: remove what it uploaded. Best effort: leftovers
+        (S3 away, or a crash) go with the job staged when the task settles."""
+        if not self._uploading:
+            return
+        try:
+            attempt_output.cleanup(self.storage, self.attempt_prefix)
+        except Exception as exc:  # noqa: BLE001  the failure being handled matters more
+            log.warning("could not delete the attempt's objects under %s: %r",
+                        self.attempt_prefix, exc, extra={"task_id": self.lease.task_id,
+                                                         "worker_id": self.lease.worker_id})
 
     def _pull(self, scratch: Path) -> Path:
         self.stage = "pull"
@@ -95,24 +125,20 @@ class TaskRun:
         # Fencing before any object is written: a worker whose lease was taken over uploads nothing.
         self.store.check(self.lease)
         t = time.monotonic()
-        prefix = join_uri(self.spec.output_uri, self.spec.id)
+        prefix, staging = self.prefix, self.attempt_prefix
         files = sorted(p for p in out_dir.rglob("*") if p.is_file())
-        storage = self.storage.for_uri(prefix)
-        # The master playlist last: a player that finds it finds everything it leads to.
-        master = [p for p in files if p.name == "master.m3u8"]
-        rest = [p for p in files if p.name != "master.m3u8"]
-        transfers = []
+        storage = self.storage.for_uri(staging)
+        keys = [p.relative_to(out_dir).as_posix() for p in files]
+        self._uploading = True
         with ThreadPoolExecutor(max(1, self.upload_concurrency)) as pool:
-            for batch in (rest, master):
-                transfers += list(pool.map(
-                    lambda p: storage.upload(p, join_uri(prefix, p.relative_to(out_dir).as_posix())),
-                    batch))
+            transfers = list(pool.map(lambda p, k: storage.upload(p, join_uri(staging, k)),
+                                      files, keys))
         self.seconds["upload"] = time.monotonic() - t
         total = sum(tr.bytes for tr in transfers)
-        keys = [tr.uri[len(prefix) + 1:] for tr in transfers]
         self._event(EventKind.UPLOADED, f"{len(keys)} objects, {total} bytes in "
-                    f"{self.seconds['upload']:.3f} s", prefix=prefix, keys=keys, objects=len(keys),
-                    bytes=total, seconds=round(self.seconds["upload"], 4))
+                    f"{self.seconds['upload']:.3f} s", prefix=prefix, attempt_prefix=staging,
+                    keys=keys, objects=len(keys), bytes=total,
+                    seconds=round(self.seconds["upload"], 4))
         return {"prefix": prefix, "keys": keys, "bytes": total}
 
     def _succeed(self, result, uploaded: dict[str, Any]) -> dict[str, Any]:
@@ -129,7 +155,10 @@ class TaskRun:
                 "stages": {k: round(v, 4) for k, v in self.seconds.items()},
                 "master_playlist": join_uri(prefix, "hls", "master.m3u8") if result.hls_master else None,
                 "renditions": [r["uri"] for r in rows]}
-        self.store.succeed(self.lease, rows, data)
+        # The lease guard and the publish job in one transaction: only the attempt that commits
+        # success ever writes the task's output keys.
+        self.store.succeed(self.lease, rows, data,
+                           outgoing=[Outgoing.publish_objects(self.attempt_prefix, prefix)])
         log.info("succeeded in %.3f s (engine %.3f s)", wall, engine,
                  extra={"task_id": self.lease.task_id, "worker_id": self.lease.worker_id,
                         "kind": EventKind.SUCCEEDED, "attempt": self.lease.attempt, "data": data})

@@ -176,8 +176,10 @@ class TaskStore:
         """Raise `StaleLease` unless `lease` still holds the task."""
         self.renew(lease)
 
-    def succeed(self, lease: Lease, renditions: Iterable[dict[str, Any]], data: dict[str, Any]) -> None:
-        """Renditions, status and the `succeeded` event in one transaction (one outcome, once)."""
+    def succeed(self, lease: Lease, renditions: Iterable[dict[str, Any]], data: dict[str, Any],
+                outgoing: Iterable[outbox.Outgoing] = ()) -> None:
+        """Renditions, status, the `succeeded` event and `outgoing` (the job publishing the
+        attempt's objects) in one transaction (one outcome, once)."""
         now = utcnow()
         with self.db.session() as s:
             self._guard(s, lease, status=TaskStatus.SUCCEEDED, progress=1.0, finished_at=now,
@@ -187,6 +189,7 @@ class TaskStore:
                 s.add(RenditionRow(task_id=lease.task_id, created_at=now, **r))
             _event(s, lease.task_id, EventKind.SUCCEEDED, worker_id=lease.worker_id,
                    attempt=lease.attempt, data=data)
+            outbox.stage_all(s, lease.task_id, outgoing)
 
     def fail(self, lease: Lease, *, status: str, error_event: dict[str, Any],
              follow_up: Optional[dict[str, Any]] = None, next_attempt_at: Optional[datetime] = None,
@@ -208,6 +211,8 @@ class TaskStore:
                 _event(s, lease.task_id, worker_id=lease.worker_id, attempt=lease.attempt,
                        **follow_up)
             outbox.stage_all(s, lease.task_id, outgoing)
+            if status in TaskStatus.SETTLED:
+                stage_leftover_cleanup(s, lease.task_id)
 
     # ---- writes outside a lease (no worker holds the task) --------------------------------------
 
@@ -224,6 +229,8 @@ class TaskStore:
             t.finished_at = now if status in TaskStatus.SETTLED else None
             _event(s, task_id, kind, worker_id=worker_id, attempt=t.attempts, message=message,
                    data=data)
+            if status in TaskStatus.SETTLED:
+                stage_leftover_cleanup(s, task_id)
 
     def note(self, task_id: str, kind: str, *, message: str = "", worker_id: Optional[str] = None,
              stage: Optional[str] = None, data: Optional[dict[str, Any]] = None) -> None:
@@ -276,6 +283,16 @@ def task_summary(t: Task) -> dict[str, Any]:
             "output_uri": t.output_uri, "ladder": (t.ladder or {}).get("name"),
             "created_at": iso(t.created_at), "updated_at": iso(t.updated_at),
             "started_at": iso(t.started_at), "finished_at": iso(t.finished_at)}
+
+
+def stage_leftover_cleanup(s: Session, task_id: str) -> None:
+    """The task settled without publishing (escalated, failed, cancelled): stage the deletion of
+    whatever its attempts uploaded, crashed ones included."""
+    from .attempt_output import attempts_root, task_prefix
+    output_uri = s.scalar(select(Task.output_uri).where(Task.id == task_id))
+    if output_uri:
+        outbox.stage_all(s, task_id, [outbox.Outgoing.delete_objects(
+            attempts_root(task_prefix(output_uri, task_id)))])
 
 
 def _event(s: Session, task_id: str, kind: str, *, stage: Optional[str] = None,

@@ -59,7 +59,8 @@ class Worker:
         self.reliability = WorkerReliability(settings, self.id, self.db, self.broker)
         # Publishes staged with a commit (retries, escalation notices, and whatever a broker
         # outage left unsent by anyone) go out through the outbox relay.
-        self.relay = Relay(self.db, self.broker, webhook_url=settings.escalation_webhook)
+        self.relay = Relay(self.db, self.broker, webhook_url=settings.escalation_webhook,
+                           storage=self.storage)
         self._relay_stop = threading.Event()
         self.policy = policy or self.reliability.policy
         self.max_tasks, self.until = max_tasks, until
@@ -200,7 +201,7 @@ class Worker:
                       hwaccel=self.settings.hwaccel or "auto",
                       upload_concurrency=self.settings.upload_concurrency or 8,
                       cancel_token=token, on_progress=self.heartbeat.report_progress,
-                      received_at=received)
+                      received_at=received, publish_output=self.relay.flush)
         metrics.task_started()
         self.heartbeat.begin_task(lease, token)
         self.reliability.drainer.task_started()

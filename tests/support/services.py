@@ -79,11 +79,24 @@ SETTLED = ("succeeded", "escalated", "failed", "cancelled")  # framepress.db.Tas
 
 
 def wait_status(client, task_id: str, statuses=SETTLED, timeout: float = 60) -> dict:
-    """The task's status once it is one of `statuses` (by default: settled)."""
+    """The task's status once it is one of `statuses` (by default: settled); a succeeded task
+    once its objects are published to their final keys too."""
     def check():
         st = client.status(task_id)
+        if st and st["status"] == "succeeded" and not output_published(client.db, task_id):
+            return None
         return st if st and st["status"] in statuses else None
     return wait_for(check, timeout, f"task {task_id} to be {'/'.join(statuses)}")
+
+
+def output_published(db, task_id: str) -> bool:
+    """No publish job of the task is left in the outbox (the worker runs it right after the
+    success commit)."""
+    from sqlalchemy import select
+    from framepress.db import OutboxRow
+    with db.session() as s:
+        return s.scalar(select(OutboxRow.id).where(OutboxRow.task_id == task_id,
+                                                   OutboxRow.kind == "publish").limit(1)) is None
 
 
 def kinds(status: dict) -> list[str]:
