@@ -18,6 +18,10 @@ constexpr uint64_t kAacLayouts[] = {AV_CH_LAYOUT_MONO,         AV_CH_LAYOUT_STER
                                     AV_CH_LAYOUT_4POINT0,      AV_CH_LAYOUT_5POINT0_BACK, AV_CH_LAYOUT_5POINT1_BACK,
                                     AV_CH_LAYOUT_7POINT1};
 
+// Timestamps may wander this far (1/50 s) from the count of samples before audio is cut or padded
+// (clicks), well under a video frame.
+constexpr int kSyncToleranceDivisor = 50;
+
 // swresample mixes at most this many channels (SWR_CH_MAX, which its headers do not export).
 constexpr int kMaxMixChannels = 64;
 
@@ -76,7 +80,8 @@ std::string format_name(int format, int rate, const AVChannelLayout& layout) {
 }  // namespace
 
 std::unique_ptr<AudioTranscoder> AudioTranscoder::open(const AVStream* stream, int64_t bitrate,
-                                                       const MediaInfo& source, AudioResult& report) {
+                                                       const MediaInfo& source, const Timeline& timeline,
+                                                       AudioResult& report) {
   report = AudioResult{};
   const std::string codec = avcodec_get_name(stream->codecpar->codec_id);
   std::unique_ptr<Decoder> dec;
@@ -97,12 +102,13 @@ std::unique_ptr<AudioTranscoder> AudioTranscoder::open(const AVStream* stream, i
   if (audio_streams > 1)
     report.warnings.push_back("the source has " + std::to_string(audio_streams) + " audio streams; only stream " +
                               std::to_string(stream->index) + " is kept");
-  return std::unique_ptr<AudioTranscoder>(new AudioTranscoder(std::move(dec), stream, bitrate, std::move(report)));
+  return std::unique_ptr<AudioTranscoder>(
+      new AudioTranscoder(std::move(dec), stream, bitrate, timeline, std::move(report)));
 }
 
 AudioTranscoder::AudioTranscoder(std::unique_ptr<Decoder> dec, const AVStream* stream, int64_t bitrate,
-                                 AudioResult report)
-    : dec_(std::move(dec)), decoded_(make_frame()), converted_(make_frame()), chunk_(make_frame()),
+                                 const Timeline& timeline, AudioResult report)
+    : timeline_(timeline), dec_(std::move(dec)), decoded_(make_frame()), converted_(make_frame()), chunk_(make_frame()),
       packet_(make_packet()), in_tb_(stream->time_base), report_(std::move(report)) {
   if (!decoded_ || !converted_ || !chunk_ || !packet_) throw Error(ErrorKind::Encode, "open audio", "out of memory");
   const AVCodec* aac = avcodec_find_encoder(AV_CODEC_ID_AAC);
@@ -195,16 +201,63 @@ AudioResult AudioTranscoder::report() const {
   return r;
 }
 
-// Converts `f` into the FIFO; nullptr drains the samples the resampler still holds (its filter
-// delay), which belong before anything a new resampler makes and at the end of the stream.
-void AudioTranscoder::resample(const AVFrame* f) {
-  if (!swr_) return;
+// Audio goes where its timestamps put it on the output timeline, not where the count of samples so
+// far would: a gap in the source before `f` is filled with silence here, and an overlap (or audio
+// before the first video frame) is the number of `f`'s samples to cut. So a hole in the audio never
+// shifts what follows it.
+int64_t AudioTranscoder::samples_to_cut(const AVFrame* f, const PacketSink& sink) {
+  if (f->best_effort_timestamp == AV_NOPTS_VALUE) return 0;
+  const int64_t at = av_rescale_q(timeline_.to_output(f->best_effort_timestamp, in_tb_), in_tb_, enc_->time_base);
+  // Where its first sample would land: after the FIFO and what the resampler still holds.
+  const int64_t lands =
+      next_pts_ + av_audio_fifo_size(fifo_.get()) + (swr_ ? swr_get_delay(swr_.get(), enc_->sample_rate) : 0);
+  const int64_t tolerance = enc_->sample_rate / kSyncToleranceDivisor;
+  if (at - lands > tolerance) write_silence(at - lands, sink);
+  return lands - at > tolerance || (cutting_ && lands > at) ? lands - at : 0;
+}
+
+void AudioTranscoder::write_fifo(const AVFrame* samples, int from, int count) {
+  const auto format = static_cast<AVSampleFormat>(samples->format);
+  const bool planar = av_sample_fmt_is_planar(format);
+  const int planes = planar ? samples->ch_layout.nb_channels : 1;
+  const size_t stride =
+      static_cast<size_t>(av_get_bytes_per_sample(format)) * (planar ? 1 : samples->ch_layout.nb_channels);
+  std::vector<uint8_t*> data(planes);
+  for (int i = 0; i < planes; ++i) data[i] = samples->extended_data[i] + from * stride;
+  if (av_audio_fifo_write(fifo_.get(), reinterpret_cast<void**>(data.data()), count) < count)
+    throw Error(ErrorKind::Encode, "resample audio", "out of memory");
+}
+
+void AudioTranscoder::write_silence(int64_t samples, const PacketSink& sink) {
+  UniqueFrame silence = make_frame();
+  if (!silence) throw Error(ErrorKind::Encode, "resample audio", "out of memory");
+  silence->nb_samples = std::max(enc_->frame_size, 1024);
+  silence->format = enc_->sample_fmt;
+  silence->sample_rate = enc_->sample_rate;
+  check(av_channel_layout_copy(&silence->ch_layout, &enc_->ch_layout), ErrorKind::Encode, "resample audio",
+        "out of memory");
+  check(av_frame_get_buffer(silence.get(), 0), ErrorKind::Encode, "resample audio", "out of memory");
+  av_samples_set_silence(silence->extended_data, 0, silence->nb_samples, silence->ch_layout.nb_channels,
+                         enc_->sample_fmt);
+  while (samples > 0) {
+    const int n = static_cast<int>(std::min<int64_t>(samples, silence->nb_samples));
+    write_fifo(silence.get(), 0, n);
+    samples -= n;
+    encode_from_fifo(false, sink);
+  }
+}
+
+// Converts `f` into the FIFO but for its first `cut` samples, and says how many it made; nullptr
+// drains the samples the resampler still holds (its filter delay), which belong before anything a
+// new resampler makes and at the end of the stream.
+int AudioTranscoder::resample(const AVFrame* f, int64_t cut) {
+  if (!swr_) return 0;
   const uint8_t** in = f ? const_cast<const uint8_t**>(f->extended_data) : nullptr;
   const int in_samples = f ? f->nb_samples : 0;
   while (true) {
     const int room = swr_get_out_samples(swr_.get(), in_samples);
     check(room, ErrorKind::Input, "resample audio", "cannot convert audio");
-    if (room == 0) return;
+    if (room == 0) return 0;
     av_frame_unref(converted_.get());
     converted_->nb_samples = room;
     converted_->format = enc_->sample_fmt;
@@ -214,10 +267,8 @@ void AudioTranscoder::resample(const AVFrame* f) {
     check(av_frame_get_buffer(converted_.get(), 0), ErrorKind::Encode, "resample audio", "out of memory");
     const int got = swr_convert(swr_.get(), converted_->data, room, in, in_samples);
     check(got, ErrorKind::Input, "resample audio", "cannot convert audio");
-    if (got > 0)
-      check(av_audio_fifo_write(fifo_.get(), reinterpret_cast<void**>(converted_->data), got), ErrorKind::Encode,
-            "resample audio", "out of memory");
-    if (f || got == 0) return;  // a frame converts in one call: `room` is enough for all of it
+    if (got > cut) write_fifo(converted_.get(), static_cast<int>(cut), got - static_cast<int>(cut));
+    if (f || got == 0) return got;  // a frame converts in one call: `room` is enough for all of it
   }
 }
 
@@ -232,12 +283,9 @@ void AudioTranscoder::push(const AVPacket* pkt, const PacketSink& sink) {
       open_resampler(static_cast<AVSampleFormat>(f->format), f->sample_rate, f->ch_layout);
     }
     ++frames_;
-    if (next_pts_ == AV_NOPTS_VALUE) {
-      // Audio keeps its place on the source timeline, so it stays in sync with the video.
-      int64_t pts = f->best_effort_timestamp != AV_NOPTS_VALUE ? f->best_effort_timestamp : 0;
-      next_pts_ = av_rescale_q(pts, in_tb_, enc_->time_base);
-    }
-    resample(f);
+    const int64_t cut = samples_to_cut(f, sink);
+    const int got = resample(f, cut);
+    cutting_ = got > 0 && cut >= got;  // a cut longer than this frame goes on into the next
     av_frame_unref(f);
     encode_from_fifo(false, sink);
   }

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <deque>
 #include <filesystem>
 #include <numeric>
 #include <thread>
@@ -14,6 +15,7 @@
 #include "framepress/HwDevice.h"
 #include "framepress/KeyframeGrid.h"
 #include "framepress/RungWorker.h"
+#include "framepress/Timeline.h"
 #include "framepress/error.h"
 
 namespace fp {
@@ -41,6 +43,10 @@ int encoder_threads(int total, double pixel_share, bool own_worker) {
 // a source's first frames can be many times the average size, and one thread decoding them
 // alone leaves every encoder waiting. Half the cores at most.
 int decoder_threads(int total) { return total <= 1 ? 1 : std::max(2, total / 2); }
+
+// Audio packets held back until the first video frame fixes output zero: they end before it or
+// soon after. Past this many (a video stream that never decodes), the oldest go.
+constexpr size_t kMaxHeldAudioPackets = 4096;
 
 // Too many undecodable packets and the source is not worth a rendition.
 bool mostly_corrupt(int64_t corrupt, int64_t decoded) { return corrupt > 0 && corrupt * 4 > decoded + 4; }
@@ -140,9 +146,11 @@ TranscodeResult Transcoder::run() {
 
   const int threads = options_.threads > 0 ? options_.threads : cores();
   Decoder decoder(vst, decoder_threads(threads), hw.mode == "cpu" ? nullptr : HwDevice::cuda());
+  Timeline timeline(demuxer.clock_may_jump());
   std::unique_ptr<AudioTranscoder> audio;
   if (demuxer.audio_stream())
-    audio = AudioTranscoder::open(demuxer.audio_stream(), options_.audio_bitrate, result.source, result.audio);
+    audio = AudioTranscoder::open(demuxer.audio_stream(), options_.audio_bitrate, result.source, timeline,
+                                  result.audio);
 
   for (const std::string& dir : {out_dir_, out_dir_ + "/hls"}) {
     std::error_code ec;
@@ -197,7 +205,6 @@ TranscodeResult Transcoder::run() {
   } stop_rungs{rung_workers};
 
   const double duration = demuxer.duration_seconds();
-  const double start_time = vst->start_time != AV_NOPTS_VALUE ? vst->start_time * av_q2d(vst->time_base) : 0;
   KeyframeGrid keyframes(options_.gop_seconds, result.fps);
   int64_t last_pts = AV_NOPTS_VALUE;
   int64_t decoded = 0;
@@ -216,12 +223,14 @@ TranscodeResult Transcoder::run() {
   // smaller size when it encodes on the CPU).
   auto deliver = [&](AVFrame* src) {
     int64_t pts = src->best_effort_timestamp;
+    if (!timeline.started()) timeline.start_at(pts != AV_NOPTS_VALUE ? pts : 0, vst->time_base);
+    if (pts != AV_NOPTS_VALUE) pts = timeline.to_output(pts, vst->time_base);
     if (pts == AV_NOPTS_VALUE) pts = last_pts == AV_NOPTS_VALUE ? 0 : last_pts + 1;
     if (last_pts != AV_NOPTS_VALUE && pts <= last_pts) pts = last_pts + 1;  // encoders need rising pts
     last_pts = pts;
     src->pts = pts;
     const double t = pts * av_q2d(vst->time_base);
-    const bool key = keyframes.is_key(t);
+    const bool key = keyframes.advance_to(t);
     if (++decoded == 1) note_pixel_format(result.source, demuxer.video_index(), src);
     for (auto& r : rung_workers) {
       RungItem item;
@@ -233,7 +242,7 @@ TranscodeResult Transcoder::run() {
     double elapsed = since(started);
     if (progress_ && elapsed - last_report >= 0.1) {
       last_report = elapsed;
-      double fraction = duration > 0 ? std::clamp((t - start_time) / duration, 0.0, 1.0) : 0.0;
+      double fraction = duration > 0 ? std::clamp(t / duration, 0.0, 1.0) : 0.0;
       progress_(fraction, decoded, elapsed);
     }
   };
@@ -247,6 +256,22 @@ TranscodeResult Transcoder::run() {
       if (!r->push(std::move(item))) check_stop();
     }
     audio_handoff_s += since(t0);  // waiting on busy workers is not audio work
+  };
+
+  auto transcode_audio = [&](const AVPacket* p) {
+    auto t0 = Clock::now();
+    try {
+      audio->push(p, broadcast_audio);
+    } catch (const Error& e) {
+      if (e.kind != ErrorKind::Input) throw;  // a corrupt audio packet is skipped, not fatal
+    }
+    audio_s += since(t0);
+  };
+
+  // Audio is placed on the output timeline, which starts at the first video frame.
+  std::deque<UniquePacket> held_audio;
+  auto release_held_audio = [&] {
+    for (; !held_audio.empty(); held_audio.pop_front()) transcode_audio(held_audio.front().get());
   };
 
   auto drain_decoder = [&] {
@@ -264,25 +289,33 @@ TranscodeResult Transcoder::run() {
     check_stop();
     if (!demuxer.read(pkt.get())) break;
     if (pkt->stream_index == demuxer.video_index()) {
+      timeline.remove_jumps(pkt.get(), vst->time_base);
       auto t0 = Clock::now();
       decoder.send(pkt.get());
       decode_s += since(t0);
       drain_decoder();
+      if (timeline.started()) release_held_audio();
     } else if (audio && pkt->stream_index == demuxer.audio_index()) {
-      auto t0 = Clock::now();
-      try {
-        audio->push(pkt.get(), broadcast_audio);
-      } catch (const Error& e) {
-        if (e.kind != ErrorKind::Input) throw;  // a corrupt audio packet is skipped, not fatal
+      timeline.remove_jumps(pkt.get(), demuxer.audio_stream()->time_base);
+      if (timeline.started()) {
+        transcode_audio(pkt.get());
+      } else {
+        UniquePacket held = make_packet();
+        if (!held) throw Error(ErrorKind::Encode, "demux", "out of memory");
+        av_packet_move_ref(held.get(), pkt.get());
+        if (held_audio.size() == kMaxHeldAudioPackets) held_audio.pop_front();
+        held_audio.push_back(std::move(held));
       }
-      audio_s += since(t0);
     }
     av_packet_unref(pkt.get());
   }
   decoder.send(nullptr);
   drain_decoder();
   if (audio) {
-    audio->push(nullptr, broadcast_audio);
+    if (timeline.started()) {
+      release_held_audio();
+      audio->push(nullptr, broadcast_audio);
+    }
     result.audio = audio->report();
   }
 

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "framepress/Decoder.h"
+#include "framepress/Timeline.h"
 #include "framepress/ffmpeg.h"
 #include "framepress/options.h"
 
@@ -21,9 +22,10 @@ class AudioTranscoder {
 
   // The transcoder for `stream`, or nullptr when no decoder can read it: the outputs go without
   // audio and `report` says why. Throws InputError when the audio cannot be converted to AAC
-  // (a retry would meet the same audio).
+  // (a retry would meet the same audio). Frames are placed by their timestamps on `timeline`,
+  // which must have started before the first push.
   static std::unique_ptr<AudioTranscoder> open(const AVStream* stream, int64_t bitrate, const MediaInfo& source,
-                                               AudioResult& report);
+                                               const Timeline& timeline, AudioResult& report);
 
   // Decodes `pkt` (nullptr: end of stream, flushes everything) and hands AAC packets to `sink`.
   void push(const AVPacket* pkt, const PacketSink& sink);
@@ -33,14 +35,19 @@ class AudioTranscoder {
   AudioResult report() const;
 
  private:
-  AudioTranscoder(std::unique_ptr<Decoder> dec, const AVStream* stream, int64_t bitrate, AudioResult report);
+  AudioTranscoder(std::unique_ptr<Decoder> dec, const AVStream* stream, int64_t bitrate, const Timeline& timeline,
+                  AudioResult report);
   bool resampler_takes(const AVFrame* f) const;
   void open_resampler(AVSampleFormat format, int rate, const AVChannelLayout& layout);
   void note_format_change(const AVFrame* f);
-  void resample(const AVFrame* f);
+  int64_t samples_to_cut(const AVFrame* f, const PacketSink& sink);
+  int resample(const AVFrame* f, int64_t cut = 0);
+  void write_fifo(const AVFrame* samples, int from, int count);
+  void write_silence(int64_t samples, const PacketSink& sink);
   void encode_from_fifo(bool flush, const PacketSink& sink);
   void drain_encoder(const PacketSink& sink);
 
+  const Timeline& timeline_;
   std::unique_ptr<Decoder> dec_;
   UniqueCodecContext enc_;
   UniqueSwr swr_;
@@ -51,7 +58,8 @@ class AudioTranscoder {
   UniqueFrame decoded_, converted_, chunk_;
   UniquePacket packet_;
   AVRational in_tb_;
-  int64_t next_pts_ = AV_NOPTS_VALUE;  // in 1/sample_rate
+  int64_t next_pts_ = 0;               // output position of the FIFO's first sample, in 1/sample_rate
+  bool cutting_ = false;               // the last frame was cut whole: the overlap goes on
   int64_t frames_ = 0;                 // decoded frames so far
   AudioResult report_;
   int64_t format_changes_ = 0;

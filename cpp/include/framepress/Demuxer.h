@@ -24,6 +24,8 @@ class Demuxer {
   AVStream* video_stream() const { return video_index_ >= 0 ? ctx_->streams[video_index_] : nullptr; }
   AVStream* audio_stream() const { return audio_index_ >= 0 ? ctx_->streams[audio_index_] : nullptr; }
   double duration_seconds() const;
+  // Whether the container's clock may jump (MPEG-TS and PS, Ogg).
+  bool clock_may_jump() const { return ctx_->iformat->flags & AVFMT_TS_DISCONT; }
   MediaInfo info() const;
 
   // Display rotation in degrees (counter-clockwise, as FFmpeg reports it), 0 when none.
