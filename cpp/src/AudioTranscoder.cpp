@@ -21,6 +21,10 @@ constexpr uint64_t kAacLayouts[] = {AV_CH_LAYOUT_MONO,         AV_CH_LAYOUT_STER
 // Timestamps may wander this far (1/50 s) from the count of samples before audio is cut or padded
 // (clicks), well under a video frame.
 constexpr int kSyncToleranceDivisor = 50;
+// Audio timestamps further than this from the count of samples are not believed (the count goes
+// on): no recording pauses its sound for so long, and filling a garbage leap of years with silence
+// would never end.
+constexpr int64_t kMaxGapSeconds = 600;
 
 // swresample mixes at most this many channels (SWR_CH_MAX, which its headers do not export).
 constexpr int kMaxMixChannels = 64;
@@ -212,6 +216,7 @@ int64_t AudioTranscoder::samples_to_cut(const AVFrame* f, const PacketSink& sink
   const int64_t lands =
       next_pts_ + av_audio_fifo_size(fifo_.get()) + (swr_ ? swr_get_delay(swr_.get(), enc_->sample_rate) : 0);
   const int64_t tolerance = enc_->sample_rate / kSyncToleranceDivisor;
+  if (at - lands > kMaxGapSeconds * enc_->sample_rate || lands - at > kMaxGapSeconds * enc_->sample_rate) return 0;
   if (at - lands > tolerance) write_silence(at - lands, sink);
   return lands - at > tolerance || (cutting_ && lands > at) ? lands - at : 0;
 }

@@ -189,3 +189,15 @@ def test_audio_long_before_the_first_video_frame_is_cut(media_dir, tmp_path):
     (quiet_from, quiet_to), = silences(r.path)
     assert quiet_from == pytest.approx(src_from - video_start, abs=FRAME)
     assert quiet_to == pytest.approx(src_to - video_start, abs=FRAME)
+
+
+def test_audio_clock_leaping_by_hours_is_not_filled(media_dir, tmp_path):
+    # Outside MPEG-TS a leap is kept as a gap; one of two hours in the audio alone is not a pause
+    # to fill with silence but a broken clock: the audio runs on with the video.
+    src = make_ts(media_dir / "audio_leap.mkv", seconds=4, container="matroska",
+                  audio_filter="asetpts='if(gte(T,2),PTS+7200/TB,PTS)'")
+    audio = packet_times(src, "a:0")
+    assert max(b - a for a, b in zip(audio, audio[1:])) > 7000
+    _, r = transcode(src, tmp_path)
+    assert_continuous_from_zero(r, 4)
+    assert silences(r.path) == []
