@@ -6,8 +6,11 @@ namespace fp {
 
 namespace {
 // As FFmpeg's -dts_delta_threshold: a stream whose next timestamp is this much later than its
-// last frame says has not paused, the clock has leapt.
+// last frame says has either paused or had its clock leap.
 constexpr int64_t kForwardJumpUs = 10LL * AV_TIME_BASE;
+// It paused (a hole in the audio, say) when it comes back this close to where the other streams
+// are: they went on, so the clock did not leap. Interleaving keeps streams far closer than this.
+constexpr int64_t kStreamsApartUs = kForwardJumpUs / 2;
 // A step back of more than this is the clock going back (a splice, a wrap); smaller ones are left
 // to the decoder and the encoders' rising-timestamp guard.
 constexpr int64_t kBackwardJumpUs = AV_TIME_BASE / 10;
@@ -28,7 +31,10 @@ void Timeline::remove_jumps(AVPacket* pkt, AVRational tb) {
   if (clock_may_jump_ && known != clocks_.end()) {
     const StreamClock& clock = known->second;
     const int64_t delta = dts - clock.next_dts;
-    if (delta > kForwardJumpUs || dts + kBackwardJumpUs < clock.last_dts) {
+    // No stream goes back by itself, but one may pause while the others go on.
+    const bool back = dts + kBackwardJumpUs < clock.last_dts;
+    const bool leap = delta > kForwardJumpUs && !near_other_streams(pkt->stream_index, dts);
+    if (back || leap) {
       // The clock jumped: this packet goes where its stream would have gone on, and every stream
       // after it moves with it.
       shift_us_ -= delta;
@@ -47,6 +53,17 @@ void Timeline::remove_jumps(AVPacket* pkt, AVRational tb) {
     duration = dts > clock.last_dts ? dts - clock.last_dts : clock.next_dts - clock.last_dts;
   clock.last_dts = dts;
   clock.next_dts = dts + std::clamp<int64_t>(duration, 0, kForwardJumpUs);
+}
+
+bool Timeline::near_other_streams(int stream, int64_t dts) const {
+  bool others = false;
+  int64_t latest = 0;
+  for (const auto& [index, clock] : clocks_) {
+    if (index == stream) continue;
+    latest = others ? std::max(latest, clock.last_dts) : clock.last_dts;
+    others = true;
+  }
+  return others && dts - latest < kStreamsApartUs && latest - dts < kStreamsApartUs;
 }
 
 void Timeline::start_at(int64_t ts, AVRational tb) {

@@ -36,6 +36,9 @@ class Timeline {
     int64_t next_dts = 0;
   };
 
+  // Whether `dts` (jump-free) is where the streams other than `stream` have got to.
+  bool near_other_streams(int stream, int64_t dts) const;
+
   bool clock_may_jump_;
   int64_t shift_us_ = 0;  // added to source timestamps to remove the jumps so far
   bool started_ = false;
