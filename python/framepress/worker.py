@@ -12,7 +12,7 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
-from . import metrics, outbox
+from . import dead_letters, metrics, outbox
 from .broker import Broker, Delivery, open_broker
 from .config import Settings, new_worker_id
 from .db import Database, TaskStatus, Worker as WorkerRow, connect, utcnow
@@ -85,6 +85,7 @@ class Worker:
         self.reliability.health.set_connected(True)
         self.reliability.start_reaper(lambda tid, prio: self.broker.publish_task(tid, priority=prio))
         relay_thread = outbox.start_thread(self.relay, self._relay_stop)
+        letters_thread = dead_letters.start_thread(self.db, self.broker, self._relay_stop)
         self._log(logging.INFO, "worker started on %s", self.broker.tasks_queue,
                   data={k: self.details[k] for k in ("hostname", "pod", "node", "pid", "version")})
         try:
@@ -92,6 +93,7 @@ class Worker:
         finally:
             self._relay_stop.set()
             relay_thread.join(timeout=10)
+            letters_thread.join(timeout=10)
             self.reliability.close()
             self.heartbeat.stop("stopped")
             self.broker.close()

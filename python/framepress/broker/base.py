@@ -9,6 +9,7 @@ from __future__ import annotations
 import abc
 import json
 import threading
+from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 Handler = Callable[["Delivery"], None]
@@ -27,6 +28,17 @@ class Delivery(abc.ABC):
 
     @abc.abstractmethod
     def requeue(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message of the dead-letter queue, and why the broker put it there: "delivery_limit"
+    (handed back too many times), "rejected" (a worker refused it: not a task message), ..."""
+    body: bytes
+    reason: str
+
+
+KEEP, DROP = "keep", "drop"   # what a dead-letter review decides for each message
 
 
 class Broker(abc.ABC):
@@ -51,6 +63,12 @@ class Broker(abc.ABC):
 
     def publish_task(self, task_id: str, *, priority: int = 0, delay_s: float = 0.0) -> None:
         self.publish_json(self.tasks_queue, {"task_id": task_id}, priority=priority, delay_s=delay_s)
+
+    def review_dead_letters(self, decide: Callable[[DeadLetter], str], limit: int = 100) -> int:
+        """Show each dead letter (at most `limit`) to `decide`, which returns KEEP (it stays in
+        the dead-letter queue) or DROP (it is removed: its task has been seen to). Returns how
+        many were reviewed. A broker that never dead-letters on its own has nothing to review."""
+        return 0
 
     def close(self) -> None:
         pass

@@ -20,7 +20,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError
 
 from ..service_errors import BrokerError
-from .base import Broker, Delivery, Handler, encode
+from .base import KEEP, Broker, DeadLetter, Delivery, Handler, encode
 
 log = logging.getLogger("framepress.broker")
 
@@ -29,15 +29,50 @@ RECONNECT_MAX_S = 30.0
 PUBLISH_ATTEMPTS = 4
 
 
+# A message handed back this many times (worker crashes, requeues while the database is away)
+# is dead-lettered; `dead_letters` reconciles it with its task. Explicit, because the default
+# differs between RabbitMQ versions (none before 4.0, 20 since).
+DELIVERY_LIMIT = 20
+
+_warned_queues: set[str] = set()
+
+
 def queue_arguments(dead_letter_queue: str) -> dict[str, Any]:
     return {"x-queue-type": "quorum",
             "x-dead-letter-exchange": "",        # the default exchange routes by queue name
-            "x-dead-letter-routing-key": dead_letter_queue}
+            "x-dead-letter-routing-key": dead_letter_queue,
+            "x-delivery-limit": DELIVERY_LIMIT}
 
 
-def declare_queues(ch: BlockingChannel, tasks_queue: str, dead_queue: str) -> None:
+def declare_queues(ch: BlockingChannel, tasks_queue: str, dead_queue: str) -> BlockingChannel:
+    """Declare the tasks and dead-letter queues; returns the channel to go on with.
+
+    A tasks queue created with other arguments (by an older framepress, without the delivery
+    limit) cannot be redeclared: RabbitMQ refuses with PRECONDITION_FAILED and closes the
+    channel. It is then used as it is, on a new channel, with a warning saying how to apply the
+    limit without recreating the queue (a policy)."""
     ch.queue_declare(dead_queue, durable=True, arguments={"x-queue-type": "quorum"})
-    ch.queue_declare(tasks_queue, durable=True, arguments=queue_arguments(dead_queue))
+    try:
+        ch.queue_declare(tasks_queue, durable=True, arguments=queue_arguments(dead_queue))
+        return ch
+    except pika.exceptions.ChannelClosedByBroker as exc:
+        if exc.reply_code != 406:
+            raise
+        reason = exc.reply_text
+    if tasks_queue not in _warned_queues:
+        _warned_queues.add(tasks_queue)
+        log.warning("queue %s exists with other arguments (%s); using it as it is. To give it the "
+                    "delivery limit: rabbitmqctl set_policy --apply-to quorum_queues "
+                    "framepress-delivery-limit '^%s$' '{\"delivery-limit\": %d}'",
+                    tasks_queue, reason, tasks_queue.replace(".", "\\."), DELIVERY_LIMIT)
+    ch = ch.connection.channel()
+    ch.queue_declare(tasks_queue, passive=True)
+    return ch
+
+
+def _death_reason(props: pika.BasicProperties) -> str:
+    deaths = (props.headers or {}).get("x-death") or []
+    return str(deaths[0].get("reason", "")) if deaths else ""
 
 
 class RabbitDelivery(Delivery):
@@ -106,9 +141,9 @@ class RabbitBroker(Broker):
         if self._pub_ch is None or not self._pub_ch.is_open:
             self._close_publisher()
             self._pub_conn = self._connect()
-            self._pub_ch = self._pub_conn.channel()
+            self._pub_ch = declare_queues(self._pub_conn.channel(), self._tasks_queue,
+                                          self.dead_queue)
             self._pub_ch.confirm_delivery()
-            declare_queues(self._pub_ch, self._tasks_queue, self.dead_queue)
             # Escalation notices go to a queue next to the tasks queue (issue 4).
             from ..escalation import declare_queue, escalations_queue_for
             declare_queue(self._pub_ch, escalations_queue_for(self._tasks_queue))
@@ -193,6 +228,31 @@ class RabbitBroker(Broker):
                     if attempt == 2:
                         raise BrokerError(f"delayed publish failed: {exc!r}", step="publish") from None
 
+    # ---- dead letters ---------------------------------------------------------------------------
+
+    def review_dead_letters(self, decide: Callable[[DeadLetter], str], limit: int = 100) -> int:
+        """One pass over the dead-letter queue, as deep as it was when the pass began. A kept
+        message goes back to the tail (so the next pass sees it again, after any new ones); a
+        message is acked only after `decide` (and whatever it committed) returned."""
+        reviewed = 0
+        with self._pub_lock:
+            ch = self._publisher()
+            depth = ch.queue_declare(self.dead_queue, passive=True).method.message_count
+            for _ in range(min(depth, limit)):
+                method, props, body = ch.basic_get(self.dead_queue)
+                if method is None:
+                    break
+                try:
+                    verdict = decide(DeadLetter(body, _death_reason(props)))
+                except Exception:
+                    ch.basic_nack(method.delivery_tag, requeue=True)   # e.g. the database is away
+                    raise
+                if verdict == KEEP:
+                    ch.basic_publish("", self.dead_queue, body, props)
+                ch.basic_ack(method.delivery_tag)
+                reviewed += 1
+        return reviewed
+
     # ---- consuming ----------------------------------------------------------------------------
 
     def consume(self, handler: Handler, stop: threading.Event,
@@ -218,8 +278,7 @@ class RabbitBroker(Broker):
         conn = self._connect()
         inflight: list[Future] = []
         try:
-            ch = conn.channel()
-            declare_queues(ch, self._tasks_queue, self.dead_queue)
+            ch = declare_queues(conn.channel(), self._tasks_queue, self.dead_queue)
             ch.basic_qos(prefetch_count=1)
 
             def on_message(_ch, method, _props, body) -> None:
