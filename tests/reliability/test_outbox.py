@@ -37,8 +37,9 @@ def _via(url: str, port: int) -> str:
 
 
 def _staged(db, task_id=None) -> list[OutboxRow]:
+    """Staged broker messages (not storage jobs)."""
     with db.session() as s:
-        q = select(OutboxRow).order_by(OutboxRow.id)
+        q = select(OutboxRow).where(OutboxRow.kind == outbox.MESSAGE).order_by(OutboxRow.id)
         if task_id:
             q = q.where(OutboxRow.task_id == task_id)
         return list(s.scalars(q).all())
