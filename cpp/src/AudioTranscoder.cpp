@@ -22,8 +22,8 @@ constexpr uint64_t kAacLayouts[] = {AV_CH_LAYOUT_MONO,         AV_CH_LAYOUT_STER
 // (clicks), well under a video frame.
 constexpr int kSyncToleranceDivisor = 50;
 // Audio timestamps further than this from the count of samples are not believed (the count goes
-// on): no recording pauses its sound for so long, and filling a garbage leap of years with silence
-// would never end.
+// on, and later timestamps are read relative to it): no recording pauses its sound for so long, and
+// filling a garbage leap of years with silence would never end.
 constexpr int64_t kMaxGapSeconds = 600;
 
 // swresample mixes at most this many channels (SWR_CH_MAX, which its headers do not export).
@@ -73,6 +73,12 @@ uint64_t output_layout(const AVChannelLayout& named) {
 std::string layout_name(const AVChannelLayout& layout) {
   char buf[128];
   if (av_channel_layout_describe(&layout, buf, sizeof(buf)) < 0) return std::to_string(layout.nb_channels) + " channels";
+  return buf;
+}
+
+std::string seconds_text(int64_t samples, int rate) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.3f s", static_cast<double>(samples) / rate);
   return buf;
 }
 
@@ -202,6 +208,15 @@ AudioResult AudioTranscoder::report() const {
     r.warnings.push_back("audio format changed " + std::to_string(format_changes_) + " time(s) mid-stream (" +
                          first_change_ + "); converted to " + r.channel_layout + ", " +
                          std::to_string(r.sample_rate) + " Hz");
+  const int rate = enc_->sample_rate;
+  if (holes_.count > 0)
+    r.warnings.push_back("audio had " + std::to_string(holes_.count) + " hole(s), filled with " +
+                         seconds_text(holes_.samples, rate) + " of silence (first at " +
+                         seconds_text(holes_.first_at, rate) + ")");
+  if (leaps_.count > 0)
+    r.warnings.push_back("audio timestamps leapt " + std::to_string(leaps_.count) + " time(s) by more than " +
+                         std::to_string(kMaxGapSeconds) + " s (first at " + seconds_text(leaps_.first_at, rate) +
+                         "): not believed, the audio runs on");
   return r;
 }
 
@@ -211,13 +226,22 @@ AudioResult AudioTranscoder::report() const {
 // shifts what follows it.
 int64_t AudioTranscoder::samples_to_cut(const AVFrame* f, const PacketSink& sink) {
   if (f->best_effort_timestamp == AV_NOPTS_VALUE) return 0;
-  const int64_t at = av_rescale_q(timeline_.to_output(f->best_effort_timestamp, in_tb_), in_tb_, enc_->time_base);
+  int64_t at = av_rescale_q(timeline_.to_output(f->best_effort_timestamp, in_tb_), in_tb_, enc_->time_base) +
+               unbelieved_;
   // Where its first sample would land: after the FIFO and what the resampler still holds.
   const int64_t lands =
       next_pts_ + av_audio_fifo_size(fifo_.get()) + (swr_ ? swr_get_delay(swr_.get(), enc_->sample_rate) : 0);
   const int64_t tolerance = enc_->sample_rate / kSyncToleranceDivisor;
-  if (at - lands > kMaxGapSeconds * enc_->sample_rate || lands - at > kMaxGapSeconds * enc_->sample_rate) return 0;
-  if (at - lands > tolerance) write_silence(at - lands, sink);
+  const int64_t max_gap = kMaxGapSeconds * enc_->sample_rate;
+  if (at - lands > max_gap || lands - at > max_gap) {
+    leaps_.add(lands, 0);
+    unbelieved_ += lands - at;
+    at = lands;
+  }
+  if (at - lands > tolerance) {
+    if (lands > 0) holes_.add(lands, at - lands);  // not the audio starting after the video
+    write_silence(at - lands, sink);
+  }
   return lands - at > tolerance || (cutting_ && lands > at) ? lands - at : 0;
 }
 

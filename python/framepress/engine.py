@@ -93,7 +93,7 @@ class AudioTrack:
     sample_rate: int = 0        # of the AAC output
     channels: int = 0
     channel_layout: str = ""
-    warnings: list[str] = field(default_factory=list)  # dropped, downmixed, resampled, changed mid-stream
+    warnings: list[str] = field(default_factory=list)  # dropped, downmixed, resampled, changed, holes filled
 
 
 @dataclass

@@ -95,6 +95,7 @@ def test_ts_starting_at_ten_hours_gives_outputs_from_zero(media_dir, tmp_path):
     assert timings(src)["start"] > 36_000
     result, r = transcode(src, tmp_path)
     assert result.decoded_frames == 120
+    assert result.audio.warnings == []
     assert_continuous_from_zero(r, 4)
 
 
@@ -161,12 +162,18 @@ def test_hole_in_the_audio_is_filled_and_keeps_sync(media_dir, tmp_path, contain
     hole_end = holes[0][1] - video_start  # where the tone comes back, from the first frame
     assert hole_end == pytest.approx(hole[1], abs=0.05)
 
-    _, r = transcode(src, tmp_path)
+    result, r = transcode(src, tmp_path)
     assert_continuous_from_zero(r, seconds)
     # The tone comes back where it did in the source, not a hole's length early.
     (quiet_from, quiet_to), = silences(r.path)
     assert quiet_to == pytest.approx(hole_end, abs=FRAME)
     assert quiet_to - quiet_from == pytest.approx(holes[0][1] - holes[0][0], abs=0.06)
+    (warning,) = result.audio.warnings
+    filled = re.fullmatch(r"audio had 1 hole\(s\), filled with ([0-9.]+) s of silence \(first at ([0-9.]+) s\)",
+                          warning)
+    assert filled, warning
+    assert float(filled.group(1)) == pytest.approx(hole[1] - hole[0], abs=0.06)
+    assert float(filled.group(2)) == pytest.approx(quiet_from, abs=0.03)
 
 
 def test_audio_long_before_the_first_video_frame_is_cut(media_dir, tmp_path):
@@ -183,7 +190,8 @@ def test_audio_long_before_the_first_video_frame_is_cut(media_dir, tmp_path):
     assert silences(src) == [pytest.approx((91, 91.5), abs=0.05)]
     assert sum(1 for t in packet_times(src, "a:0") if t < video_start) > 4096
 
-    _, r = transcode(src, tmp_path)
+    result, r = transcode(src, tmp_path)
+    assert result.audio.warnings == []  # audio before the video is cut, not a repair
     t = timings(r.path)
     assert r.frames == 60
     assert t["start"] == 0 and t["video"][0] == 0 and t["audio"][0] == 0
@@ -201,6 +209,9 @@ def test_audio_clock_leaping_by_hours_is_not_filled(media_dir, tmp_path):
                   audio_filter="asetpts='if(gte(T,2),PTS+7200/TB,PTS)'")
     audio = packet_times(src, "a:0")
     assert max(b - a for a, b in zip(audio, audio[1:])) > 7000
-    _, r = transcode(src, tmp_path)
+    result, r = transcode(src, tmp_path)
     assert_continuous_from_zero(r, 4)
     assert silences(r.path) == []
+    (warning,) = result.audio.warnings
+    assert re.fullmatch(r"audio timestamps leapt 1 time\(s\) by more than 600 s \(first at 2\.0\d\d s\): "
+                        r"not believed, the audio runs on", warning), warning

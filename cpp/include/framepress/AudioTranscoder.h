@@ -60,6 +60,15 @@ class AudioTranscoder {
   AVRational in_tb_;
   int64_t next_pts_ = 0;               // output position of the FIFO's first sample, in 1/sample_rate
   bool cutting_ = false;               // the last frame was cut whole: the overlap goes on
+  int64_t unbelieved_ = 0;             // added to timestamps after leaps not believed, in 1/sample_rate
+  // Where the audio was mended, for the report (in 1/sample_rate).
+  struct Mends {
+    int64_t count = 0, samples = 0, first_at = 0;
+    void add(int64_t at, int64_t n) {
+      if (count++ == 0) first_at = at;
+      samples += n;
+    }
+  } holes_, leaps_;
   int64_t frames_ = 0;                 // decoded frames so far
   AudioResult report_;
   int64_t format_changes_ = 0;

@@ -67,7 +67,7 @@ struct AudioResult {
   std::string codec, language;    // the source stream's codec and language tag ("" if none)
   int sample_rate = 0, channels = 0;  // of the AAC output
   std::string channel_layout;
-  std::vector<std::string> warnings;  // dropped, downmixed, resampled, changed mid-stream
+  std::vector<std::string> warnings;  // dropped, downmixed, resampled, changed mid-stream, holes filled
 };
 
 struct TranscodeResult {
