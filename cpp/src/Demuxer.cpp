@@ -94,8 +94,22 @@ double Demuxer::duration_seconds() const {
   return 0;
 }
 
+const uint8_t* Demuxer::display_matrix(const AVStream* st) {
+#if LIBAVFORMAT_VERSION_INT >= AV_VERSION_INT(60, 15, 100)
+  // FFmpeg 6.1 moved stream side data into the codec parameters (and FFmpeg 8 removed the old call).
+  const AVPacketSideData* sd = av_packet_side_data_get(st->codecpar->coded_side_data,
+                                                       st->codecpar->nb_coded_side_data, AV_PKT_DATA_DISPLAYMATRIX);
+  const uint8_t* data = sd && sd->size >= kDisplayMatrixSize ? sd->data : nullptr;
+#else
+  size_t size = 0;
+  const uint8_t* data = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, &size);
+  if (size < kDisplayMatrixSize) data = nullptr;
+#endif
+  return data;
+}
+
 double Demuxer::rotation(const AVStream* st) {
-  const uint8_t* matrix = av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, nullptr);
+  const uint8_t* matrix = display_matrix(st);
   if (!matrix) return 0;
   double r = av_display_rotation_get(reinterpret_cast<const int32_t*>(matrix));
   return std::isnan(r) ? 0 : r;

@@ -31,8 +31,16 @@ int Muxer::add_stream(const AVCodecContext* enc, const uint8_t* display_matrix) 
   st->sample_aspect_ratio = enc->sample_aspect_ratio;
   st->avg_frame_rate = enc->framerate;
   if (display_matrix) {
-    uint8_t* sd = av_stream_new_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, sizeof(int32_t) * 9);
-    if (sd) std::memcpy(sd, display_matrix, sizeof(int32_t) * 9);
+#if LIBAVFORMAT_VERSION_INT >= AV_VERSION_INT(60, 15, 100)
+    // FFmpeg 6.1 moved stream side data into the codec parameters (and FFmpeg 8 removed the old call).
+    AVPacketSideData* sd = av_packet_side_data_new(&st->codecpar->coded_side_data, &st->codecpar->nb_coded_side_data,
+                                                   AV_PKT_DATA_DISPLAYMATRIX, kDisplayMatrixSize, 0);
+    uint8_t* data = sd ? sd->data : nullptr;
+#else
+    uint8_t* data = av_stream_new_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, kDisplayMatrixSize);
+#endif
+    if (!data) throw Error(ErrorKind::Output, "open output", "out of memory");
+    std::memcpy(data, display_matrix, kDisplayMatrixSize);
   }
   return st->index;
 }

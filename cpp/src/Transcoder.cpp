@@ -172,7 +172,7 @@ TranscodeResult Transcoder::run() {
   ctx.time_base = vst->time_base;
   ctx.frame_rate = frame_rate;
   ctx.sample_aspect = sar;
-  ctx.display_matrix = av_stream_get_side_data(vst, AV_PKT_DATA_DISPLAYMATRIX, nullptr);
+  ctx.display_matrix = Demuxer::display_matrix(vst);
   ctx.audio = audio ? audio->encoder() : nullptr;
   ctx.nvenc = hw.mode == "cuda";
 

@@ -28,6 +28,8 @@ class Demuxer {
   bool clock_may_jump() const { return ctx_->iformat->flags & AVFMT_TS_DISCONT; }
   MediaInfo info() const;
 
+  // The stream's display matrix (9 int32: 3x3, 16.16 fixed point), nullptr when it has none.
+  static const uint8_t* display_matrix(const AVStream* st);
   // Display rotation in degrees (counter-clockwise, as FFmpeg reports it), 0 when none.
   static double rotation(const AVStream* st);
 

@@ -22,6 +22,8 @@ extern "C" {
 
 namespace fp {
 
+constexpr size_t kDisplayMatrixSize = sizeof(int32_t) * 9;  // a display matrix's bytes
+
 struct FormatInputDeleter { void operator()(AVFormatContext* c) const { avformat_close_input(&c); } };
 struct FormatOutputDeleter {
   void operator()(AVFormatContext* c) const {
