@@ -109,12 +109,15 @@ Encoder::Encoder(const RungOptions& rung, const EncoderSetup& s) : codec_(rung.c
   c->pix_fmt = s.nvenc_frames ? AV_PIX_FMT_CUDA : AV_PIX_FMT_YUV420P;
   if (s.nvenc_frames) c->hw_frames_ctx = av_buffer_ref(s.nvenc_frames);
   c->sample_aspect_ratio = s.sample_aspect;
+  c->field_order = AV_FIELD_PROGRESSIVE;  // interlaced sources are deinterlaced before the rungs
   c->time_base = s.time_base;
   c->framerate = s.frame_rate;
   c->thread_count = s.threads;
   if (s.global_header) c->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+  // Signalled as the rung's own frames are: the scalers and the frame preparation tag what they
+  // make (limited range, SDR after tone mapping), so the tags describe the encoded pixels.
   if (s.color_from) {
-    c->color_range = s.color_from->color_range == AVCOL_RANGE_JPEG ? AVCOL_RANGE_MPEG : s.color_from->color_range;
+    c->color_range = s.color_from->color_range;
     c->color_primaries = s.color_from->color_primaries;
     c->color_trc = s.color_from->color_trc;
     c->colorspace = s.color_from->colorspace;

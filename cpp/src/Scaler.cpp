@@ -41,23 +41,70 @@ UniqueFrame Scaler::pooled_frame() {
   return dst;
 }
 
+bool Scaler::full_range(const AVFrame* frame) {
+  switch (frame->format) {
+    case AV_PIX_FMT_YUVJ420P:
+    case AV_PIX_FMT_YUVJ422P:
+    case AV_PIX_FMT_YUVJ444P:
+    case AV_PIX_FMT_YUVJ440P:
+    case AV_PIX_FMT_YUVJ411P:
+      return true;
+    default:
+      return frame->color_range == AVCOL_RANGE_JPEG;
+  }
+}
+
 UniqueFrame Scaler::scale(const AVFrame* src) {
-  if (src->width == width_ && src->height == height_ && src->format == format_) return ref_frame(src);
+  const bool full = full_range(src);
+  if (src->width == width_ && src->height == height_ && src->format == format_ && !full) return ref_frame(src);
   UniqueFrame dst = pooled_frame();
   check(av_frame_copy_props(dst.get(), src), ErrorKind::Encode, "scale", "cannot copy frame properties");
+  dst->color_range = AVCOL_RANGE_MPEG;  // both scalers convert full range to limited, as encoders expect
   if (ZimgScaler::supports(src, dst.get())) {
-    if (!zimg_ || !zimg_->built_for(src)) zimg_ = std::make_unique<ZimgScaler>(src->width, src->height, width_, height_);
+    if (!zimg_ || !zimg_->built_for(src, full))
+      zimg_ = std::make_unique<ZimgScaler>(src->width, src->height, full, width_, height_);
     zimg_->scale(src, dst.get());
     return dst;
   }
-  // Re-created only if the source's size or format changes mid-stream.
-  sws_ = sws_getCachedContext(sws_, src->width, src->height, static_cast<AVPixelFormat>(src->format),
-                              width_, height_, format_, SWS_BICUBIC, nullptr, nullptr, nullptr);
-  holder_.release();
-  holder_.reset(sws_);
-  if (!sws_) throw Error(ErrorKind::Encode, "scale", "cannot create scaler");
-  sws_scale(sws_, src->data, src->linesize, 0, src->height, dst->data, dst->linesize);
+  const SwsInput input{src->width, src->height, src->format, full};
+  if (!sws_ || !(input == sws_input_)) {
+    sws_ = make_sws(input);
+    sws_input_ = input;
+  }
+  sws_scale(sws_.get(), src->data, src->linesize, 0, src->height, dst->data, dst->linesize);
+  if (rgb_input(src->format)) dst->colorspace = AVCOL_SPC_BT709;  // the matrix make_sws chose
   return dst;
+}
+
+bool Scaler::rgb_input(int format) {
+  const AVPixFmtDescriptor* desc = av_pix_fmt_desc_get(static_cast<AVPixelFormat>(format));
+  return desc && (desc->flags & AV_PIX_FMT_FLAG_RGB);
+}
+
+// The range is set before the context is initialised: set afterwards, swscale ignores it for
+// sources deeper than 8 bits, and a same-size conversion would take a plain copy path.
+UniqueSws Scaler::make_sws(const SwsInput& in) const {
+  UniqueSws sws(sws_alloc_context());
+  if (!sws) throw Error(ErrorKind::Encode, "scale", "out of memory");
+  SwsContext* c = sws.get();
+  av_opt_set_int(c, "srcw", in.width, 0);
+  av_opt_set_int(c, "srch", in.height, 0);
+  av_opt_set_int(c, "src_format", in.format, 0);
+  av_opt_set_int(c, "src_range", in.full_range, 0);
+  av_opt_set_int(c, "dstw", width_, 0);
+  av_opt_set_int(c, "dsth", height_, 0);
+  av_opt_set_int(c, "dst_format", format_, 0);
+  av_opt_set_int(c, "dst_range", 0, 0);
+  av_opt_set_int(c, "sws_flags", SWS_BICUBIC, 0);
+  const char* name = av_get_pix_fmt_name(static_cast<AVPixelFormat>(in.format));
+  check(sws_init_context(c, nullptr, nullptr), ErrorKind::Encode, "scale",
+        std::string("cannot convert from ") + (name ? name : "an unknown pixel format"));
+  if (rgb_input(in.format)) {
+    // RGB sources (PNG, FFV1, x264rgb) get HD's BT.709 matrix rather than swscale's BT.601 default.
+    const int* bt709 = sws_getCoefficients(SWS_CS_ITU709);
+    sws_setColorspaceDetails(c, sws_getCoefficients(SWS_CS_DEFAULT), 1, bt709, 0, 0, 1 << 16, 1 << 16);
+  }
+  return sws;
 }
 
 }  // namespace fp

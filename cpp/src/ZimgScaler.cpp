@@ -17,7 +17,7 @@ std::string zimg_error() {
   return text;
 }
 
-zimg_image_format yuv420(int width, int height) {
+zimg_image_format yuv420(int width, int height, bool full_range) {
   zimg_image_format f;
   zimg_image_format_default(&f, ZIMG_API_VERSION);
   f.width = static_cast<unsigned>(width);
@@ -27,7 +27,7 @@ zimg_image_format yuv420(int width, int height) {
   f.subsample_h = 1;
   f.color_family = ZIMG_COLOR_YUV;
   f.depth = 8;
-  f.pixel_range = ZIMG_RANGE_LIMITED;
+  f.pixel_range = full_range ? ZIMG_RANGE_FULL : ZIMG_RANGE_LIMITED;
   f.chroma_location = ZIMG_CHROMA_CENTER;
   return f;
 }
@@ -40,9 +40,10 @@ bool aligned(const AVFrame* f) {
 }
 }  // namespace
 
-ZimgScaler::ZimgScaler(int src_width, int src_height, int dst_width, int dst_height)
-    : src_width_(src_width), src_height_(src_height) {
-  const zimg_image_format src = yuv420(src_width, src_height), dst = yuv420(dst_width, dst_height);
+ZimgScaler::ZimgScaler(int src_width, int src_height, bool src_full_range, int dst_width, int dst_height)
+    : src_width_(src_width), src_height_(src_height), src_full_range_(src_full_range) {
+  const zimg_image_format src = yuv420(src_width, src_height, src_full_range),
+                          dst = yuv420(dst_width, dst_height, false);
   zimg_graph_builder_params params;
   zimg_graph_builder_params_default(&params, ZIMG_API_VERSION);
   params.resample_filter = params.resample_filter_uv = ZIMG_RESIZE_BICUBIC;
@@ -63,8 +64,8 @@ ZimgScaler::ZimgScaler(int src_width, int src_height, int dst_width, int dst_hei
 bool ZimgScaler::supports(const AVFrame* src, const AVFrame* dst) {
   // zimg takes 4:2:0 only in whole chroma samples: odd sizes (a VP9 source can have them) go to swscale.
   const bool even = src->width % 2 == 0 && src->height % 2 == 0 && dst->width % 2 == 0 && dst->height % 2 == 0;
-  return src->format == AV_PIX_FMT_YUV420P && dst->format == AV_PIX_FMT_YUV420P &&
-         src->color_range != AVCOL_RANGE_JPEG && even && aligned(src) && aligned(dst);
+  return (src->format == AV_PIX_FMT_YUV420P || src->format == AV_PIX_FMT_YUVJ420P) &&
+         dst->format == AV_PIX_FMT_YUV420P && even && aligned(src) && aligned(dst);
 }
 
 void ZimgScaler::scale(const AVFrame* src, AVFrame* dst) {

@@ -17,7 +17,7 @@ struct EncoderSetup {
   int threads = 0;
   double gop_seconds = 2.0;
   bool global_header = true;
-  const AVFrame* color_from = nullptr;  // colour properties to signal, from the first frame
+  const AVFrame* color_from = nullptr;  // colour properties to signal: the rung's first scaled frame
   AVBufferRef* nvenc_frames = nullptr;  // GPU frames context: encode with NVENC from GPU memory
 };
 

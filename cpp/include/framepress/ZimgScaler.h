@@ -1,6 +1,7 @@
 // 8-bit 4:2:0 resizing with zimg: swscale's default bicubic (B = 0, C = 0.6, chroma sited at the
 // centre, as swscale assumes) at about half swscale's cost for a ladder's downscales, with the
-// same quality (within 0.01 dB PSNR on the reference clip's rungs).
+// same quality (within 0.01 dB PSNR on the reference clip's rungs). Full-range sources come out in
+// limited range in the same pass.
 #pragma once
 
 #include <zimg.h>
@@ -14,12 +15,15 @@ namespace fp {
 
 class ZimgScaler {
  public:
-  ZimgScaler(int src_width, int src_height, int dst_width, int dst_height);
+  // Output is always limited range.
+  ZimgScaler(int src_width, int src_height, bool src_full_range, int dst_width, int dst_height);
 
-  // Whether zimg can take these frames as they are: yuv420p in limited range, even sizes, planes
-  // and rows aligned as its SIMD code needs. Anything else is left to swscale.
+  // Whether zimg can take these frames as they are: 8-bit 4:2:0 (yuv420p or yuvj420p), even
+  // sizes, planes and rows aligned as its SIMD code needs. Anything else is left to swscale.
   static bool supports(const AVFrame* src, const AVFrame* dst);
-  bool built_for(const AVFrame* src) const { return src->width == src_width_ && src->height == src_height_; }
+  bool built_for(const AVFrame* src, bool full_range) const {
+    return src->width == src_width_ && src->height == src_height_ && full_range == src_full_range_;
+  }
   void scale(const AVFrame* src, AVFrame* dst);
 
  private:
@@ -27,6 +31,7 @@ class ZimgScaler {
   struct BufferDeleter { void operator()(void* p) const { std::free(p); } };
 
   int src_width_, src_height_;
+  bool src_full_range_;
   std::unique_ptr<zimg_filter_graph, GraphDeleter> graph_;
   std::unique_ptr<void, BufferDeleter> tmp_;  // zimg's working memory
 };
