@@ -12,6 +12,7 @@
 #include "framepress/AudioTranscoder.h"
 #include "framepress/Decoder.h"
 #include "framepress/Demuxer.h"
+#include "framepress/FramePrep.h"
 #include "framepress/HwDevice.h"
 #include "framepress/KeyframeGrid.h"
 #include "framepress/RungWorker.h"
@@ -274,11 +275,14 @@ TranscodeResult Transcoder::run() {
     for (; !held_audio.empty(); held_audio.pop_front()) transcode_audio(held_audio.front().get());
   };
 
+  // Deinterlacing and tone mapping, once per frame for every rung; nothing for ordinary sources.
+  FramePrep prep(vst);
+  const FramePrep::Sink to_rungs = deliver;
   auto drain_decoder = [&] {
     auto t0 = Clock::now();
     while (decoder.receive(frame.get())) {
       decode_s += since(t0);
-      deliver(frame.get());
+      prep.push(frame.get(), to_rungs);
       av_frame_unref(frame.get());
       t0 = Clock::now();
     }
@@ -311,6 +315,7 @@ TranscodeResult Transcoder::run() {
   }
   decoder.send(nullptr);
   drain_decoder();
+  prep.flush(to_rungs);
   if (audio) {
     if (timeline.started()) {
       release_held_audio();
@@ -339,6 +344,7 @@ TranscodeResult Transcoder::run() {
     mux_s += r->mux_seconds();
   }
   result.seconds["decode"] = decode_s;
+  result.seconds["prepare"] = prep.seconds();
   result.seconds["audio"] = audio_s - audio_handoff_s;
   result.seconds["scale"] = scale_s;
   result.seconds["encode"] = encode_s;

@@ -4,14 +4,7 @@
 
 #include "framepress/ffmpeg.h"
 
-extern "C" {
-#include <libavfilter/avfilter.h>
-}
-
 namespace fp {
-
-struct FilterGraphDeleter { void operator()(AVFilterGraph* g) const { avfilter_graph_free(&g); } };
-using UniqueFilterGraph = std::unique_ptr<AVFilterGraph, FilterGraphDeleter>;
 
 class CudaScaler {
  public:

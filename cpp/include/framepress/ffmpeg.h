@@ -3,6 +3,7 @@
 
 extern "C" {
 #include <libavcodec/avcodec.h>
+#include <libavfilter/avfilter.h>
 #include <libavformat/avformat.h>
 #include <libavutil/avutil.h>
 #include <libavutil/cpu.h>
@@ -40,6 +41,8 @@ struct BufferRefDeleter { void operator()(AVBufferRef* b) const { av_buffer_unre
 struct BufferPoolDeleter { void operator()(AVBufferPool* p) const { av_buffer_pool_uninit(&p); } };
 struct DictDeleter { void operator()(AVDictionary* d) const { av_dict_free(&d); } };
 struct AudioFifoDeleter { void operator()(AVAudioFifo* f) const { av_audio_fifo_free(f); } };
+struct FilterGraphDeleter { void operator()(AVFilterGraph* g) const { avfilter_graph_free(&g); } };
+struct FilterInOutDeleter { void operator()(AVFilterInOut* io) const { avfilter_inout_free(&io); } };
 
 using UniqueFormatInput = std::unique_ptr<AVFormatContext, FormatInputDeleter>;
 using UniqueFormatOutput = std::unique_ptr<AVFormatContext, FormatOutputDeleter>;
@@ -51,6 +54,8 @@ using UniqueSwr = std::unique_ptr<SwrContext, SwrDeleter>;
 using UniqueBufferRef = std::unique_ptr<AVBufferRef, BufferRefDeleter>;
 using UniqueBufferPool = std::unique_ptr<AVBufferPool, BufferPoolDeleter>;
 using UniqueAudioFifo = std::unique_ptr<AVAudioFifo, AudioFifoDeleter>;
+using UniqueFilterGraph = std::unique_ptr<AVFilterGraph, FilterGraphDeleter>;
+using UniqueFilterInOut = std::unique_ptr<AVFilterInOut, FilterInOutDeleter>;
 
 // AVDictionary options passed to an FFmpeg open call; frees what FFmpeg leaves in it.
 class Options {

@@ -1,0 +1,52 @@
+// Prepares each decoded frame once, before it fans out to the rungs, so every rung shares the
+// result: interlaced sources are deinterlaced (bwdif, one frame out per frame in, so the frame
+// rate stays the source's) and HDR (PQ or HLG) is tone-mapped to BT.709 SDR, since every rung
+// encodes 8-bit SDR. Frames that need neither go through untouched, without a filter graph.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "framepress/ffmpeg.h"
+
+namespace fp {
+
+class FramePrep {
+ public:
+  using Sink = std::function<void(AVFrame*)>;
+
+  // `stream`: the source's video stream (its time base, and its field order when the container
+  // says the video is interlaced).
+  explicit FramePrep(const AVStream* stream);
+
+  // Hands `frame`, or what the filters make of it, to `out`. The deinterlacer looks one frame
+  // ahead, so its frames come out one call later. Throws InputError.
+  void push(AVFrame* frame, const Sink& out);
+  // End of stream: hands on the frames the filters still hold.
+  void flush(const Sink& out);
+
+  // The filter chain a frame needs, empty when none (public for tests and logs).
+  std::string chain_for(const AVFrame* frame) const;
+  double seconds() const { return seconds_; }
+
+ private:
+  void build(const AVFrame* frame, const std::string& chain);
+  void finish_graph(const Sink& out);
+  void drain(const Sink& out);
+
+  AVRational time_base_;
+  AVFieldOrder container_field_order_;
+  bool interlaced_ = false;  // set once a frame says so: the deinterlacer stays on from then on
+
+  UniqueFilterGraph graph_;
+  AVFilterContext* source_ = nullptr;  // owned by graph_
+  AVFilterContext* sink_ = nullptr;    // owned by graph_
+  std::string chain_;                  // what graph_ runs
+  int width_ = 0, height_ = 0, format_ = AV_PIX_FMT_NONE;  // the frames graph_ was built for
+  bool tone_maps_ = false;
+  UniqueFrame filtered_;
+  UniqueFrame download_;  // GPU frames come to system memory when they need filtering
+  double seconds_ = 0;
+};
+
+}  // namespace fp
