@@ -89,8 +89,11 @@ def test_rgb_source_is_tagged_with_the_matrix_it_was_converted_with(media_dir, t
 def idet(path) -> dict[str, int]:
     """FFmpeg's interlace detection over every frame: counts of TFF, BFF and progressive frames."""
     out = ffmpeg("-i", str(path), "-vf", "idet", "-f", "null", "-")
-    line = re.search(r"Multi frame detection: (.*)", out).group(1)
-    return {k: int(v) for k, v in re.findall(r"(\w+):\s*(\d+)", line)}
+    counts: dict[str, int] = {}
+    for line in re.findall(r"Multi frame detection: (.*)", out):  # one line per size the video has
+        for k, v in re.findall(r"(\w+):\s*(\d+)", line):
+            counts[k] = counts.get(k, 0) + int(v)
+    return counts
 
 
 def test_interlaced_source_is_deinterlaced_frame_for_frame(media_dir, tmp_path):
@@ -119,6 +122,36 @@ def test_interlaced_source_is_deinterlaced_frame_for_frame(media_dir, tmp_path):
         # idet's multi-frame verdict needs a few frames to settle: the rest must read progressive.
         assert counts["Progressive"] >= 20 and counts["TFF"] + counts["BFF"] <= 5, counts
     assert result.seconds["prepare"] > 0
+
+
+def test_interlacing_that_starts_mid_stream_and_changes_size_loses_no_frame(media_dir, tmp_path):
+    # An MPEG-TS of 10 progressive 720p frames, then 20 interlaced 720i, then 20 interlaced 540i
+    # frames: the container says progressive, only the frames say otherwise.
+    parts = []
+    for name, size, rate, vf, flags in [("p720", "1280x720", 25, "null", []),
+                                        ("i720", "1280x720", 50, "tinterlace=interleave_top,setfield=tff",
+                                         ["-flags", "+ilme+ildct"]),
+                                        ("i540", "960x540", 50, "tinterlace=interleave_top,setfield=tff",
+                                         ["-flags", "+ilme+ildct"])]:
+        seconds = 0.4 if name == "p720" else 0.8
+        parts.append(lavfi_clip(media_dir / f"mixed-{name}.ts", vf, ["-c:v", "libx264", "-preset", "ultrafast",
+                                                                    "-pix_fmt", "yuv420p", *flags],
+                                size=size, rate=rate, seconds=seconds))
+    listing = media_dir / "mixed.txt"
+    listing.write_text("".join(f"file '{p}'\n" for p in parts))
+    src = media_dir / "mixed.ts"
+    ffmpeg("-loglevel", "error", "-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", str(src))
+    assert stream(src)["field_order"] == "progressive"
+    frames = ffprobe_json(src, "-select_streams", "v:0", "-show_entries", "frame=width,interlaced_frame")["frames"]
+    assert [(f["width"], f["interlaced_frame"]) for f in frames] == [(1280, 0)] * 10 + [(1280, 1)] * 20 + [(960, 1)] * 20
+    assert idet(src)["TFF"] >= 40
+
+    r = framepress.transcode(src, tmp_path, lossless_ladder(360)).renditions[0]
+    times = [round(float(f["pts_time"]), 3) for f in video_frames(r.path)]
+    assert r.frames == len(times) == 50
+    assert [round(b - a, 3) for a, b in zip(times, times[1:])] == [0.04] * 49
+    counts = idet(r.path)
+    assert counts["TFF"] + counts["BFF"] <= 2, counts
 
 
 def test_progressive_sdr_source_takes_no_preparation(clip, tmp_path):
