@@ -8,7 +8,7 @@ APT_PACKAGES := ffmpeg pkg-config cmake g++ python3-venv \
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ENGINE_SOURCES := $(wildcard cpp/*.cpp cpp/src/*.cpp cpp/include/framepress/*.h) CMakeLists.txt pyproject.toml
 
-.PHONY: all demo test services system-deps build clean bench
+.PHONY: all demo test faults services system-deps build clean bench
 
 all: build
 
@@ -39,6 +39,9 @@ demo: build
 
 test: build services
 	$(VENV)/bin/pytest -q
+
+faults: build services
+	$(VENV)/bin/pytest -q -m faults
 
 bench: build
 	$(VENV)/bin/python bench/ladder.py
