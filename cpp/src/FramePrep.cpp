@@ -37,12 +37,18 @@ std::string deinterlacer(AVFieldOrder container) {
 // darkens the whole picture by a third), then BT.709 transfer and matrix in limited-range 4:2:0. zscale reads the
 // source's colour properties from each frame; those it leaves unspecified are taken to be
 // BT.2020's, as in every HDR format (zscale's own input options would not carry over to its output).
-std::string tone_mapper(const AVFrame* f) {
+// A picture larger than `max_width`x`max_height` is scaled down in the first step (zimg resizes
+// before it converts, so everything after runs on fewer pixels), with the rung scalers' bicubic.
+std::string tone_mapper(const AVFrame* f, int max_width, int max_height) {
   std::string fill;
   if (f->color_primaries == AVCOL_PRI_UNSPECIFIED) fill += ":color_primaries=bt2020";
   if (f->colorspace == AVCOL_SPC_UNSPECIFIED) fill += ":colorspace=bt2020nc";
-  return (fill.empty() ? "" : "setparams=" + fill.substr(1) + ",") +
-         "zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=tonemap=mobius:desat=0,"
+  std::string size;
+  if (max_width > 0 && max_height > 0 && (f->width > max_width || f->height > max_height))
+    size = "w=" + std::to_string(max_width) + ":h=" + std::to_string(max_height) +
+           ":f=bicubic:param_a=0:param_b=0.6:";
+  return (fill.empty() ? "" : "setparams=" + fill.substr(1) + ",") + "zscale=" + size +
+         "t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=tonemap=mobius:desat=0,"
          "zscale=t=bt709:m=bt709:r=tv,format=yuv420p";
 }
 
@@ -64,14 +70,15 @@ std::string missing_filters(const std::string& chain) {
 
 }  // namespace
 
-FramePrep::FramePrep(const AVStream* stream)
-    : time_base_(stream->time_base), container_field_order_(stream->codecpar->field_order) {}
+FramePrep::FramePrep(const AVStream* stream, int max_width, int max_height)
+    : time_base_(stream->time_base), container_field_order_(stream->codecpar->field_order),
+      max_width_(max_width), max_height_(max_height) {}
 
 std::string FramePrep::chain_for(const AVFrame* frame) const {
   std::string chain;
   if (interlaced_ || frame->interlaced_frame || interlaced_order(container_field_order_))
     chain = deinterlacer(container_field_order_);
-  if (hdr(frame)) chain += (chain.empty() ? "" : ",") + tone_mapper(frame);
+  if (hdr(frame)) chain += (chain.empty() ? "" : ",") + tone_mapper(frame, max_width_, max_height_);
   return chain;
 }
 

@@ -276,7 +276,10 @@ TranscodeResult Transcoder::run() {
   };
 
   // Deinterlacing and tone mapping, once per frame for every rung; nothing for ordinary sources.
-  FramePrep prep(vst);
+  // HDR is tone-mapped no larger than the largest rung (the plans all have the source's aspect).
+  const auto largest = std::max_element(plans.begin(), plans.end(),
+                                        [](const Plan& a, const Plan& b) { return a.pixels() < b.pixels(); });
+  FramePrep prep(vst, largest != plans.end() ? largest->width : 0, largest != plans.end() ? largest->height : 0);
   const FramePrep::Sink to_rungs = deliver;
   auto drain_decoder = [&] {
     auto t0 = Clock::now();

@@ -164,8 +164,9 @@ def test_progressive_sdr_source_takes_no_preparation(clip, tmp_path):
 HDR_SOURCES = {"smpte2084": "pq.mp4", "arib-std-b67": "hlg.mp4"}
 
 
-@pytest.mark.parametrize("transfer", list(HDR_SOURCES))
-def test_hdr_source_is_tone_mapped_to_sdr_bt709(media_dir, tmp_path, transfer):
+# PQ with a rung at the source's size; HLG with rungs below it, which the tone mapping scales to.
+@pytest.mark.parametrize("transfer,heights", [("smpte2084", (720, 360)), ("arib-std-b67", (360, 180))])
+def test_hdr_source_is_tone_mapped_to_sdr_bt709(media_dir, tmp_path, transfer, heights):
     to_hdr = ("format=yuv420p,setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv,"
               f"zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt2020:t={transfer}:m=bt2020nc:r=tv,"
               "format=yuv420p10le")
@@ -175,7 +176,8 @@ def test_hdr_source_is_tone_mapped_to_sdr_bt709(media_dir, tmp_path, transfer):
     s = stream(src)
     assert (s["pix_fmt"], s["color_transfer"], s["color_primaries"]) == ("yuv420p10le", transfer, "bt2020"), s
 
-    result = framepress.transcode(src, tmp_path, lossless_ladder(720, 360))
+    result = framepress.transcode(src, tmp_path, lossless_ladder(*heights))
+    assert [r.height for r in result.renditions] == list(heights)
     for r in result.renditions:
         out = stream(r.path)
         assert (out["pix_fmt"], out["color_range"]) == ("yuv420p", "tv"), out

@@ -16,8 +16,9 @@ class FramePrep {
   using Sink = std::function<void(AVFrame*)>;
 
   // `stream`: the source's video stream (its time base, and its field order when the container
-  // says the video is interlaced).
-  explicit FramePrep(const AVStream* stream);
+  // says the video is interlaced). Tone mapping, the costliest step, also scales the picture down
+  // to `max_width`x`max_height` (the largest rung; 0: no limit) on the way.
+  FramePrep(const AVStream* stream, int max_width, int max_height);
 
   // Hands `frame`, or what the filters make of it, to `out`. The deinterlacer looks one frame
   // ahead, so its frames come out one call later. Throws InputError.
@@ -36,6 +37,7 @@ class FramePrep {
 
   AVRational time_base_;
   AVFieldOrder container_field_order_;
+  int max_width_, max_height_;
   bool interlaced_ = false;  // set once a frame says so: the deinterlacer stays on from then on
 
   UniqueFilterGraph graph_;
