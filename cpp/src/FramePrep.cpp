@@ -5,6 +5,7 @@ extern "C" {
 #include <libavfilter/buffersrc.h>
 }
 
+#include <algorithm>
 #include <chrono>
 
 #include "framepress/error.h"
@@ -32,13 +33,14 @@ std::string deinterlacer(AVFieldOrder container) {
   return std::string("bwdif=mode=send_frame:deint=all:parity=") + (top_first ? "tff" : "bff");
 }
 
-// PQ or HLG to BT.709 SDR: linear light (100 nits as SDR white), BT.709 primaries, Möbius's
-// curve (keeps in-range tones and contrast, rolls highlights off instead of clipping them; Hable's
-// darkens the whole picture by a third), then BT.709 transfer and matrix in limited-range 4:2:0. zscale reads the
-// source's colour properties from each frame; those it leaves unspecified are taken to be
-// BT.2020's, as in every HDR format (zscale's own input options would not carry over to its output).
-// A picture larger than `max_width`x`max_height` is scaled down in the first step (zimg resizes
-// before it converts, so everything after runs on fewer pixels), with the rung scalers' bicubic.
+// PQ or HLG to BT.709 SDR: linear light (100 nits as SDR white), BT.709 primaries, Mobius's
+// curve (keeps in-range tones and contrast and rolls highlights off instead of clipping them;
+// Hable's darkens the whole picture by a third), then BT.709 transfer and matrix, limited-range
+// 8-bit 4:2:0. zscale reads the source's colour properties from each frame; those left
+// unspecified are taken to be BT.2020's, as in every HDR format (zscale's own input options would
+// not carry over to its output). A picture larger than `max_width`x`max_height` is scaled down in
+// the first step (zimg resizes before it converts: everything after runs on fewer pixels) with
+// the rung scalers' bicubic.
 std::string tone_mapper(const AVFrame* f, int max_width, int max_height) {
   std::string fill;
   if (f->color_primaries == AVCOL_PRI_UNSPECIFIED) fill += ":color_primaries=bt2020";
@@ -59,8 +61,7 @@ std::string missing_filters(const std::string& chain) {
   while (start < chain.size()) {
     size_t end = chain.find(',', start);
     if (end == std::string::npos) end = chain.size();
-    const std::string name = chain.substr(start, chain.find('=', start) < end ? chain.find('=', start) - start
-                                                                              : end - start);
+    const std::string name = chain.substr(start, std::min(chain.find('=', start), end) - start);
     if (!avfilter_get_by_name(name.c_str()) && missing.find(name) == std::string::npos)
       missing += (missing.empty() ? "" : ", ") + name;
     start = end + 1;

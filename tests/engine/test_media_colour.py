@@ -11,6 +11,7 @@ import subprocess
 import pytest
 
 import framepress
+from framepress.errors import InputError
 from conftest import FFMPEG, ffprobe_json, video_frames
 
 COLOUR = "stream=pix_fmt,color_range,color_space,color_transfer,color_primaries,field_order,r_frame_rate"
@@ -152,6 +153,14 @@ def test_interlacing_that_starts_mid_stream_and_changes_size_loses_no_frame(medi
     assert [round(b - a, 3) for a, b in zip(times, times[1:])] == [0.04] * 49
     counts = idet(r.path)
     assert counts["TFF"] + counts["BFF"] <= 2, counts
+
+
+def test_interlaced_source_too_small_to_deinterlace_fails_clearly(media_dir, tmp_path):
+    src = lavfi_clip(media_dir / "2-lines.mkv", "null", ["-c:v", "ffv1", "-field_order", "tt"], size="64x2")
+    assert (stream(src)["field_order"], stream(src)["pix_fmt"]) == ("tt", "yuv420p")
+    with pytest.raises(InputError, match="bwdif") as failure:
+        framepress.transcode(src, tmp_path / "out", lossless_ladder(360))
+    assert failure.value.step == "prepare"
 
 
 def test_progressive_sdr_source_takes_no_preparation(clip, tmp_path):
