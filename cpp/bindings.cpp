@@ -85,7 +85,7 @@ py::dict to_dict(const fp::TranscodeResult& res) {
   return py::dict("renditions"_a = renditions, "hwaccel_used"_a = res.hwaccel_used,
                   "hwaccel_reason"_a = res.hwaccel_reason, "seconds"_a = res.seconds,
                   "decoded_frames"_a = res.decoded_frames, "fps"_a = res.fps, "source"_a = to_dict(res.source),
-                  "audio"_a = to_dict(res.audio));
+                  "audio"_a = to_dict(res.audio), "warnings"_a = res.warnings);
 }
 
 }  // namespace
@@ -123,12 +123,19 @@ PYBIND11_MODULE(_engine, m) {
     fp::TranscodeOptions options = options_from(config);
     fp::ProgressFn progress;
     if (!on_progress.is_none()) {
+      // The engine copies and destroys the callback without the GIL: it holds the Python object
+      // through a shared_ptr, whose copies touch no Python reference count, and whose last owner
+      // takes the GIL to release it.
+      std::shared_ptr<py::object> callback(new py::object(std::move(on_progress)), [](py::object* o) {
+        py::gil_scoped_acquire gil;
+        delete o;
+      });
       // Called on the decoding thread; takes the GIL only for the call. An exception in the
       // callback cancels the job rather than unwinding through native code.
-      progress = [on_progress, cancel](double fraction, int64_t frames, double elapsed) {
+      progress = [callback, cancel](double fraction, int64_t frames, double elapsed) {
         py::gil_scoped_acquire gil;
         try {
-          on_progress(fraction, frames, elapsed);
+          (*callback)(fraction, frames, elapsed);
         } catch (py::error_already_set& e) {
           e.discard_as_unraisable("framepress progress callback");
           if (cancel) cancel->cancelled.store(true);
@@ -138,7 +145,7 @@ PYBIND11_MODULE(_engine, m) {
     fp::TranscodeResult result;
     {
       py::gil_scoped_release release;
-      result = fp::Transcoder(input, out_dir, std::move(options), progress, cancel).run();
+      result = fp::Transcoder(input, out_dir, std::move(options), std::move(progress), cancel).run();
     }
     return to_dict(result);
   }, "input"_a, "out_dir"_a, "config"_a, "on_progress"_a, "cancel"_a);
@@ -179,7 +186,7 @@ PYBIND11_MODULE(_engine, m) {
   m.def("workers", [](const py::dict& config, int width, int height, int cores) {
     auto plans = fp::Transcoder::plan(options_from(config).rungs, width, height);
     py::list out;
-    for (const auto& group : fp::Transcoder::workers(plans, cores)) {
+    for (const auto& group : fp::Transcoder::rung_groups(plans, cores)) {
       py::list names;
       for (size_t i : group) names.append(plans[i].rung.name);
       out.append(names);

@@ -118,9 +118,8 @@ std::unique_ptr<AudioTranscoder> AudioTranscoder::open(const AVStream* stream, i
 
 AudioTranscoder::AudioTranscoder(std::unique_ptr<Decoder> dec, const AVStream* stream, int64_t bitrate,
                                  const Timeline& timeline, AudioResult report)
-    : timeline_(timeline), dec_(std::move(dec)), decoded_(make_frame()), converted_(make_frame()), chunk_(make_frame()),
+    : timeline_(timeline), dec_(std::move(dec)), converted_(make_frame()), chunk_(make_frame()),
       packet_(make_packet()), in_tb_(stream->time_base), report_(std::move(report)) {
-  if (!decoded_ || !converted_ || !chunk_ || !packet_) throw Error(ErrorKind::Encode, "open audio", "out of memory");
   const AVCodec* aac = avcodec_find_encoder(AV_CODEC_ID_AAC);
   if (!aac) throw Error(ErrorKind::Encode, "open audio encoder", "no AAC encoder");
   enc_.reset(avcodec_alloc_context3(aac));
@@ -302,9 +301,7 @@ int AudioTranscoder::resample(const AVFrame* f, int64_t cut) {
 }
 
 void AudioTranscoder::push(const AVPacket* pkt, const PacketSink& sink) {
-  dec_->send(pkt);
-  while (dec_->receive(decoded_.get())) {
-    AVFrame* f = decoded_.get();
+  dec_->decode(pkt, [&](AVFrame* f) {
     if (!resampler_takes(f)) {
       // The first frame may only correct what the header said; later ones really change.
       if (frames_ > 0) note_format_change(f);
@@ -315,9 +312,8 @@ void AudioTranscoder::push(const AVPacket* pkt, const PacketSink& sink) {
     const int64_t cut = samples_to_cut(f, sink);
     const int got = resample(f, cut);
     cutting_ = got > 0 && cut >= got;  // a cut longer than this frame goes on into the next
-    av_frame_unref(f);
     encode_from_fifo(false, sink);
-  }
+  });
   if (!pkt) {
     resample(nullptr);
     encode_from_fifo(true, sink);

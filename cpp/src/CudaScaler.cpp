@@ -63,7 +63,6 @@ void CudaScaler::build(const AVFrame* first) {
 UniqueFrame CudaScaler::scale(const AVFrame* src) {
   if (!graph_) build(src);
   UniqueFrame in = ref_frame(src);
-  if (!in) throw Error(kGpuError, "gpu scale", "out of memory");
   check(av_buffersrc_add_frame_flags(source_, in.get(), AV_BUFFERSRC_FLAG_KEEP_REF), kGpuError, "gpu scale",
         "cannot feed the GPU scaler");
   UniqueFrame out = make_frame();

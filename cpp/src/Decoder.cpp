@@ -1,5 +1,6 @@
 #include "framepress/Decoder.h"
 
+#include "framepress/MediaLimits.h"
 #include "framepress/error.h"
 
 namespace fp {
@@ -10,20 +11,33 @@ AVPixelFormat Decoder::pick_hw_format(AVCodecContext*, const AVPixelFormat* form
   return formats[0];  // the decoder falls back to software for this stream
 }
 
-Decoder::Decoder(const AVStream* stream, int threads, AVBufferRef* hw_device) {
-  const AVCodec* codec = avcodec_find_decoder(stream->codecpar->codec_id);
-  if (!codec)
+Decoder::Decoder(const AVStream* stream, int threads, AVBufferRef* hw_device) : frame_(make_frame()) {
+  const AVCodecID id = stream->codecpar->codec_id;
+  const bool video = stream->codecpar->codec_type == AVMEDIA_TYPE_VIDEO;
+  if (video ? !accepted_video_codec(id) : !accepted_audio_codec(id))
     throw Error(ErrorKind::Input, "open decoder",
-                std::string("unsupported codec ") + avcodec_get_name(stream->codecpar->codec_id));
+                std::string(video ? "video" : "audio") + " codec " + avcodec_get_name(id) + " is not accepted");
+  const int width = stream->codecpar->width, height = stream->codecpar->height;
+  if (video && !accepted_frame_size(width, height))
+    throw Error(ErrorKind::Input, "open decoder",
+                "a " + std::to_string(width) + "x" + std::to_string(height) + " picture is larger than the accepted " +
+                    std::to_string(kMaxFrameSide) + " pixels a side and " + std::to_string(kMaxFramePixels) +
+                    " pixels in all");
+  const AVCodec* codec = avcodec_find_decoder(id);
+  if (!codec)
+    throw Error(ErrorKind::Input, "open decoder", std::string("unsupported codec ") + avcodec_get_name(id));
   ctx_.reset(avcodec_alloc_context3(codec));
-  if (!ctx_) throw Error(ErrorKind::Input, "open decoder", "out of memory");
+  if (!ctx_) throw std::bad_alloc();
   check(avcodec_parameters_to_context(ctx_.get(), stream->codecpar), ErrorKind::Input, "open decoder",
         "bad codec parameters");
   ctx_->pkt_timebase = stream->time_base;
   ctx_->thread_count = threads;
   ctx_->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
+  // The decoder itself refuses larger pictures, whatever size the container declared.
+  ctx_->max_pixels = kMaxFramePixels;
   if (hw_device) {
     ctx_->hw_device_ctx = av_buffer_ref(hw_device);
+    if (!ctx_->hw_device_ctx) throw std::bad_alloc();
     ctx_->get_format = &Decoder::pick_hw_format;
     hw_ = true;
   }
@@ -31,26 +45,43 @@ Decoder::Decoder(const AVStream* stream, int threads, AVBufferRef* hw_device) {
         std::string("cannot open decoder ") + codec->name);
 }
 
-bool Decoder::send(const AVPacket* pkt) {
-  int ret = avcodec_send_packet(ctx_.get(), pkt);
-  if (ret == AVERROR_INVALIDDATA || ret == AVERROR(EAGAIN)) {
-    ++corrupt_;
-    return false;
+void Decoder::decode(const AVPacket* pkt, const std::function<void(AVFrame*)>& on_frame) {
+  while (true) {
+    const int ret = avcodec_send_packet(ctx_.get(), pkt);
+    if (ret == AVERROR(EAGAIN)) {
+      // Output is pending: take it, then the decoder accepts the packet (FFmpeg guarantees it
+      // once receiving says EAGAIN).
+      receive_all(on_frame);
+      continue;
+    }
+    if (ret < 0 && ret != AVERROR_EOF) rejected(ret, "cannot decode packet");
+    break;
   }
-  if (ret == AVERROR_EOF) return true;
-  check(ret, failure_kind(), failure_step(), "cannot decode packet");
-  return true;
+  receive_all(on_frame);
 }
 
-bool Decoder::receive(AVFrame* frame) {
-  int ret = avcodec_receive_frame(ctx_.get(), frame);
-  if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return false;
-  if (ret == AVERROR_INVALIDDATA) {
-    ++corrupt_;
-    return false;
+void Decoder::rejected(int ret, const char* what) {
+  // Out of memory is no fault of the packet; on the GPU, the CPU retries and judges the input.
+  if (ret == AVERROR(ENOMEM) || hw_) check(ret, failure_kind(), failure_step(), what);
+  ++corrupt_;
+  last_error_ = ffmpeg_error_text(ret);
+}
+
+void Decoder::receive_all(const std::function<void(AVFrame*)>& on_frame) {
+  while (true) {
+    const int ret = avcodec_receive_frame(ctx_.get(), frame_.get());
+    if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return;
+    if (ret < 0) {
+      // One packet failed (frame threads report it here); the frames after it are still good.
+      rejected(ret, "cannot decode frame");
+      continue;
+    }
+    struct Unref {
+      AVFrame* f;
+      ~Unref() { av_frame_unref(f); }
+    } unref{frame_.get()};
+    on_frame(frame_.get());
   }
-  check(ret, failure_kind(), failure_step(), "cannot decode frame");
-  return true;
 }
 
 }  // namespace fp

@@ -1,7 +1,12 @@
 #include "framepress/Demuxer.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <vector>
 
+#include "framepress/MediaLimits.h"
 #include "framepress/error.h"
 
 namespace fp {
@@ -19,16 +24,60 @@ int Demuxer::interrupted(void* opaque) {
   return flag && flag->cancelled.load() ? 1 : 0;
 }
 
-Demuxer::Demuxer(const std::string& path, CancelFlagPtr cancel, bool probe) : cancel_(std::move(cancel)) {
+int Demuxer::read_memory(void* opaque, uint8_t* buf, int size) {
+  auto* m = static_cast<MemoryReader*>(opaque);
+  const size_t n = std::min(static_cast<size_t>(size), m->size - m->pos);
+  if (n == 0) return AVERROR_EOF;
+  std::memcpy(buf, m->data + m->pos, n);
+  m->pos += n;
+  return static_cast<int>(n);
+}
+
+int64_t Demuxer::seek_memory(void* opaque, int64_t offset, int whence) {
+  auto* m = static_cast<MemoryReader*>(opaque);
+  whence &= ~AVSEEK_FORCE;
+  if (whence == AVSEEK_SIZE) return static_cast<int64_t>(m->size);
+  const int64_t base = whence == SEEK_CUR ? static_cast<int64_t>(m->pos)
+                       : whence == SEEK_END ? static_cast<int64_t>(m->size)
+                                            : 0;
+  if (whence != SEEK_SET && whence != SEEK_CUR && whence != SEEK_END) return AVERROR(EINVAL);
+  if (offset > static_cast<int64_t>(m->size) - base || offset < -base) return AVERROR(EINVAL);
+  m->pos = static_cast<size_t>(base + offset);
+  return static_cast<int64_t>(m->pos);
+}
+
+Demuxer::Demuxer(const std::string& path, CancelFlagPtr cancel, bool probe)
+    : Demuxer(MediaSource{path}, std::move(cancel), probe) {}
+
+Demuxer::Demuxer(const MediaSource& source, CancelFlagPtr cancel, bool probe) : cancel_(std::move(cancel)) {
+  const std::string& path = source.path;
   take_ffmpeg_log();  // errors logged before this job are not this job's
   AVFormatContext* raw = avformat_alloc_context();
-  if (!raw) throw Error(ErrorKind::Input, "open", "out of memory opening " + path);
+  if (!raw) throw std::bad_alloc();
   raw->interrupt_callback.callback = &Demuxer::interrupted;
   raw->interrupt_callback.opaque = cancel_.get();
   Options opts;
-  opts.set("protocol_whitelist", "file").set("format_whitelist", kDemuxers);
-  // "file:" so a name like "http:..." or "concat:..." is never read as a protocol.
-  std::string url = "file:" + path;
+  opts.set("format_whitelist", kDemuxers);
+  std::string url;
+  if (source.data) {
+    constexpr int kBufferSize = 64 * 1024;
+    memory_ = std::make_unique<MemoryReader>(MemoryReader{source.data, source.size, 0});
+    auto* buffer = static_cast<uint8_t*>(av_malloc(kBufferSize));
+    if (buffer) io_.reset(avio_alloc_context(buffer, kBufferSize, 0, memory_.get(), &Demuxer::read_memory, nullptr,
+                                             &Demuxer::seek_memory));
+    if (!io_) {
+      av_free(buffer);
+      avformat_free_context(raw);
+      throw std::bad_alloc();
+    }
+    raw->pb = io_.get();
+    raw->flags |= AVFMT_FLAG_CUSTOM_IO;
+    opts.set("protocol_whitelist", "");  // nothing the container names is opened
+  } else {
+    opts.set("protocol_whitelist", "file");
+    // "file:" so a name like "http:..." or "concat:..." is never read as a protocol.
+    url = "file:" + path;
+  }
   int ret = avformat_open_input(&raw, url.c_str(), nullptr, opts.ptr());
   if (ret < 0) {
     // avformat_open_input frees the context on failure.
@@ -36,7 +85,7 @@ Demuxer::Demuxer(const std::string& path, CancelFlagPtr cancel, bool probe) : ca
     throw Error(ErrorKind::Input, "open", "cannot open " + path + ": " + text, text);
   }
   ctx_.reset(raw);
-  ret = probe || !header_describes_streams() ? avformat_find_stream_info(ctx_.get(), nullptr) : 0;
+  ret = probe || !header_describes_streams() ? find_stream_info() : 0;
   if (ret < 0) {
     std::string text = ffmpeg_error_text(ret);
     throw Error(ErrorKind::Input, "probe", "cannot read stream info of " + path + ": " + text, text);
@@ -53,10 +102,27 @@ Demuxer::Demuxer(const std::string& path, CancelFlagPtr cancel, bool probe) : ca
       ctx_->streams[i]->discard = AVDISCARD_ALL;
 }
 
+// Probing decodes frames too: the same picture-size limit as the decoders (the size the header
+// declares is checked later; this bounds what a lying header can make probing allocate).
+int Demuxer::find_stream_info() {
+  std::vector<Options> per_stream(ctx_->nb_streams);
+  std::vector<AVDictionary*> dicts;
+  for (auto& o : per_stream) {
+    o.set("max_pixels", std::to_string(kMaxFramePixels));
+    dicts.push_back(*o.ptr());
+  }
+  int ret = avformat_find_stream_info(ctx_.get(), dicts.empty() ? nullptr : dicts.data());
+  // FFmpeg may have replaced the dictionaries it was given: the Options own what is there now.
+  for (size_t i = 0; i < dicts.size(); ++i) *per_stream[i].ptr() = dicts[i];
+  return ret;
+}
+
+bool Demuxer::is_mp4() const { return std::string(ctx_->iformat->name) == "mov,mp4,m4a,3gp,3g2,mj2"; }
+
 // An MP4/MOV header (the moov box) gives every track's codec, size, rate and decoder
 // configuration; other containers may need their packets read to know them.
 bool Demuxer::header_describes_streams() const {
-  if (std::string(ctx_->iformat->name) != "mov,mp4,m4a,3gp,3g2,mj2") return false;
+  if (!is_mp4()) return false;
   bool video = false;
   for (unsigned i = 0; i < ctx_->nb_streams; ++i) {
     const AVStream* st = ctx_->streams[i];
@@ -84,7 +150,33 @@ bool Demuxer::read(AVPacket* pkt) {
     if (ret == AVERROR(EIO) || ret == AVERROR_INVALIDDATA) return false;
     check(ret, ErrorKind::Input, "demux", "cannot read packet");
   }
+  if (pkt->stream_index == video_index_) ++video_packets_;
+  if ((pkt->stream_index == video_index_ || pkt->stream_index == audio_index_) && pkt->pts != AV_NOPTS_VALUE) {
+    const AVStream* st = ctx_->streams[pkt->stream_index];
+    const int64_t start = st->start_time != AV_NOPTS_VALUE ? st->start_time : 0;
+    read_until_ = std::max(read_until_, (pkt->pts + pkt->duration - start) * av_q2d(st->time_base));
+  }
   return true;
+}
+
+std::string Demuxer::truncation() const {
+  std::string why;
+  const AVStream* st = video_stream();
+  if (is_mp4() && st && st->nb_frames > 0 && video_packets_ < st->nb_frames) {
+    // An MP4 index lists every sample exactly.
+    why = "has " + std::to_string(video_packets_) + " of the " + std::to_string(st->nb_frames) +
+          " video frames its index lists";
+  } else if (ctx_->duration_estimation_method == AVFMT_DURATION_FROM_STREAM && ctx_->duration > 0) {
+    // Other headers give a duration (rounded, and the longest stream's): a cut is what falls well
+    // short of it.
+    const double declared = ctx_->duration / static_cast<double>(AV_TIME_BASE);
+    if (read_until_ < 0.9 * declared && declared - read_until_ > 1.0) {
+      char text[96];
+      std::snprintf(text, sizeof(text), "ends after %.1f s of the %.1f s its header declares", read_until_, declared);
+      why = text;
+    }
+  }
+  return why.empty() ? why : "the source " + why + ": it looks truncated, and the outputs are shorter than it claims to be";
 }
 
 double Demuxer::duration_seconds() const {

@@ -9,16 +9,20 @@ namespace {
 constexpr size_t kQueueFrames = 8;
 }  // namespace
 
-RungWorker::RungWorker(std::vector<std::unique_ptr<Rung>> rungs, std::atomic<bool>& abort)
-    : rungs_(std::move(rungs)), abort_(abort), queue_(kQueueFrames) {}
+RungWorker::RungWorker(std::vector<std::unique_ptr<Rung>> rungs, JobFailure& failure)
+    : rungs_(std::move(rungs)), failure_(failure), queue_(kQueueFrames) {}
 
 RungWorker::~RungWorker() {
-  queue_.close(true);
-  if (thread_.joinable()) thread_.join();
+  stop();
+  join();
 }
 
 void RungWorker::start() { thread_ = std::thread([this] { loop(); }); }
-void RungWorker::finish() { queue_.close(false); }
+void RungWorker::finish_input() { queue_.close(); }
+void RungWorker::stop() {
+  stop_.store(true);  // before the close, so the loop never reads a discarded queue as the end of input
+  queue_.close(/*discard=*/true);
+}
 void RungWorker::join() {
   if (thread_.joinable()) thread_.join();
 }
@@ -27,11 +31,11 @@ void RungWorker::loop() {
   // However the loop ends, the decoding thread must never block on this worker again.
   struct CloseQueue {
     BoundedQueue<RungItem>& q;
-    ~CloseQueue() { q.close(true); }
+    ~CloseQueue() { q.close(/*discard=*/true); }
   } close_queue{queue_};
   try {
     while (auto item = queue_.pop()) {
-      if (abort_.load()) return;
+      if (stopping()) return;
       for (auto& rung : rungs_) {
         if (item->audio)
           rung->write_audio(item->audio.get());
@@ -39,11 +43,14 @@ void RungWorker::loop() {
           rung->encode(item->frame.get(), item->keyframe);
       }
     }
-    if (abort_.load()) return;
-    for (auto& rung : rungs_) rung->finish();
+    // The queue ended: by finish_input() (finish the files) or by stop() (abandon them).
+    if (stopping()) return;
+    for (auto& rung : rungs_) {
+      rung->finish();
+      if (stopping()) return;
+    }
   } catch (...) {
-    error_ = std::current_exception();
-    abort_.store(true);
+    failure_.record(std::current_exception());
   }
 }
 

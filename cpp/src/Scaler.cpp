@@ -29,8 +29,8 @@ UniqueFrame Scaler::pooled_frame() {
     if (!pool_) throw Error(ErrorKind::Encode, "scale", "out of memory");
   }
   UniqueFrame dst = make_frame();
-  if (dst) dst->buf[0] = av_buffer_pool_get(pool_.get());
-  if (!dst || !dst->buf[0]) throw Error(ErrorKind::Encode, "scale", "out of memory");
+  dst->buf[0] = av_buffer_pool_get(pool_.get());
+  if (!dst->buf[0]) throw Error(ErrorKind::Encode, "scale", "out of memory");
   for (int i = 0; i < 4 && linesize_[i]; ++i) {
     dst->data[i] = dst->buf[0]->data + offsets_[i];
     dst->linesize[i] = linesize_[i];

@@ -70,7 +70,7 @@ void note_pixel_format(MediaInfo& source, int video_index, const AVFrame* frame)
 // frame by frame. On two cores the default ladder becomes 1080p on one worker and 720p, 480p and
 // 360p on the other: two single-threaded encoders with about equal work keep both cores busy,
 // without priorities between threads and without x264's frame threads, which cost quality.
-std::vector<std::vector<size_t>> Transcoder::workers(const std::vector<Plan>& plans, int cores) {
+std::vector<std::vector<size_t>> Transcoder::rung_groups(const std::vector<Plan>& plans, int cores) {
   std::vector<size_t> order(plans.size());
   std::iota(order.begin(), order.end(), size_t{0});
   std::stable_sort(order.begin(), order.end(),
@@ -118,7 +118,12 @@ std::vector<Transcoder::Plan> Transcoder::plan(const std::vector<RungOptions>& r
 
 Transcoder::Transcoder(std::string input, std::string out_dir, TranscodeOptions options, ProgressFn progress,
                        CancelFlagPtr cancel)
-    : input_(std::move(input)), out_dir_(std::move(out_dir)), options_(std::move(options)),
+    : Transcoder(MediaSource{std::move(input)}, std::move(out_dir), std::move(options), std::move(progress),
+                 std::move(cancel)) {}
+
+Transcoder::Transcoder(MediaSource input, std::string out_dir, TranscodeOptions options, ProgressFn progress,
+                       CancelFlagPtr cancel)
+    : source_(std::move(input)), out_dir_(std::move(out_dir)), options_(std::move(options)),
       progress_(std::move(progress)), cancel_(cancel ? std::move(cancel) : std::make_shared<CancelFlag>()) {}
 
 Transcoder::~Transcoder() = default;
@@ -126,7 +131,7 @@ Transcoder::~Transcoder() = default;
 TranscodeResult Transcoder::run() {
   const auto started = Clock::now();
   TranscodeResult result;
-  Demuxer demuxer(input_, cancel_, /*probe=*/false);
+  Demuxer demuxer(source_, cancel_, /*probe=*/false);
   result.source = demuxer.info();
   AVStream* vst = demuxer.video_stream();
   if (!vst) throw Error(ErrorKind::Input, "open", input_ + " has no video stream");
@@ -180,10 +185,10 @@ TranscodeResult Transcoder::run() {
   auto plans = plan(options_.rungs, vst->codecpar->width, vst->codecpar->height);
   double ladder_pixels = 0;
   for (const auto& p : plans) ladder_pixels += p.pixels();
-  std::atomic<bool> abort{false};
+  JobFailure failure;
   std::vector<const Rung*> renditions(plans.size());  // in ladder order, for the result
   std::vector<std::unique_ptr<RungWorker>> rung_workers;
-  for (const auto& group : workers(plans, threads)) {
+  for (const auto& group : rung_groups(plans, threads)) {
     std::vector<std::unique_ptr<Rung>> members;
     for (size_t i : group) {
       const Plan& p = plans[i];
@@ -191,16 +196,17 @@ TranscodeResult Transcoder::run() {
       members.push_back(std::make_unique<Rung>(p.rung, p.width, p.height, ctx));
       renditions[i] = members.back().get();
     }
-    rung_workers.push_back(std::make_unique<RungWorker>(std::move(members), abort));
+    rung_workers.push_back(std::make_unique<RungWorker>(std::move(members), failure));
   }
   for (auto& r : rung_workers) r->start();
   result.seconds["open"] = since(started);
 
-  // Whatever happens below, rung threads stop before this frame's objects go away.
+  // Whatever ends the job early (cancel, a decode error, a failed rung), rung threads stop at once,
+  // finishing no file, before this frame's objects go away.
   struct StopRungs {
     std::vector<std::unique_ptr<RungWorker>>& workers;
     ~StopRungs() {
-      for (auto& r : workers) r->abort();
+      for (auto& r : workers) r->stop();
       for (auto& r : workers) r->join();
     }
   } stop_rungs{rung_workers};
@@ -211,13 +217,10 @@ TranscodeResult Transcoder::run() {
   int64_t decoded = 0;
   double decode_s = 0, audio_s = 0, audio_handoff_s = 0, last_report = -1;
   UniquePacket pkt = make_packet();
-  UniqueFrame frame = make_frame();
 
   auto check_stop = [&] {
     if (cancel_->cancelled.load()) throw Error(ErrorKind::Cancelled, "transcode", "cancelled");
-    if (abort.load())
-      for (auto& r : rung_workers)
-        if (r->error()) std::rethrow_exception(r->error());
+    if (failure.failed()) std::rethrow_exception(failure.first());
   };
 
   // NVDEC frames go to the rungs as they are: each scales on the GPU (and downloads at its own,
@@ -281,15 +284,15 @@ TranscodeResult Transcoder::run() {
                                         [](const Plan& a, const Plan& b) { return a.pixels() < b.pixels(); });
   FramePrep prep(vst, largest != plans.end() ? largest->width : 0, largest != plans.end() ? largest->height : 0);
   const FramePrep::Sink to_rungs = deliver;
-  auto drain_decoder = [&] {
-    auto t0 = Clock::now();
-    while (decoder.receive(frame.get())) {
-      decode_s += since(t0);
-      prep.push(frame.get(), to_rungs);
-      av_frame_unref(frame.get());
-      t0 = Clock::now();
-    }
-    decode_s += since(t0);
+  auto decode = [&](const AVPacket* p) {
+    const auto t0 = Clock::now();
+    double delivering = 0;
+    decoder.decode(p, [&](AVFrame* f) {
+      const auto t1 = Clock::now();
+      prep.push(f, to_rungs);
+      delivering += since(t1);
+    });
+    decode_s += since(t0) - delivering;
   };
 
   while (true) {
@@ -297,10 +300,7 @@ TranscodeResult Transcoder::run() {
     if (!demuxer.read(pkt.get())) break;
     if (pkt->stream_index == demuxer.video_index()) {
       timeline.remove_jumps(pkt.get(), vst->time_base);
-      auto t0 = Clock::now();
-      decoder.send(pkt.get());
-      decode_s += since(t0);
-      drain_decoder();
+      decode(pkt.get());
       if (timeline.started()) release_held_audio();
     } else if (audio && pkt->stream_index == demuxer.audio_index()) {
       timeline.remove_jumps(pkt.get(), demuxer.audio_stream()->time_base);
@@ -308,7 +308,6 @@ TranscodeResult Transcoder::run() {
         transcode_audio(pkt.get());
       } else {
         UniquePacket held = make_packet();
-        if (!held) throw Error(ErrorKind::Encode, "demux", "out of memory");
         av_packet_move_ref(held.get(), pkt.get());
         if (held_audio.size() == kMaxHeldAudioPackets) held_audio.pop_front();
         held_audio.push_back(std::move(held));
@@ -316,8 +315,7 @@ TranscodeResult Transcoder::run() {
     }
     av_packet_unref(pkt.get());
   }
-  decoder.send(nullptr);
-  drain_decoder();
+  decode(nullptr);
   prep.flush(to_rungs);
   if (audio) {
     if (timeline.started()) {
@@ -328,13 +326,19 @@ TranscodeResult Transcoder::run() {
   }
 
   if (decoded == 0)
-    throw Error(ErrorKind::Input, "decode", input_ + ": no video frame could be decoded (corrupt or truncated)");
+    throw Error(ErrorKind::Input, "decode",
+                input_ + ": no video frame could be decoded (corrupt or truncated)" +
+                    (decoder.last_error().empty() ? "" : ": " + decoder.last_error()),
+                decoder.last_error());
   if (mostly_corrupt(decoder.corrupt_packets(), decoded))
     throw Error(ErrorKind::Input, "decode",
                 input_ + ": " + std::to_string(decoder.corrupt_packets()) + " corrupt video packets against " +
-                    std::to_string(decoded) + " frames");
+                    std::to_string(decoded) + " frames",
+                decoder.last_error());
 
-  for (auto& r : rung_workers) r->finish();
+  if (std::string cut = demuxer.truncation(); !cut.empty()) result.warnings.push_back(cut);
+
+  for (auto& r : rung_workers) r->finish_input();
   for (auto& r : rung_workers) r->join();
   check_stop();
 

@@ -106,6 +106,7 @@ class TranscodeResult:
     hls_master: str = ""
     source: dict[str, Any] = field(default_factory=dict)
     audio: AudioTrack = field(default_factory=AudioTrack)
+    warnings: list[str] = field(default_factory=list)   # e.g. a truncated source; empty when none
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -244,7 +245,8 @@ def transcode(source: str | os.PathLike, out_dir: str | os.PathLike, ladder: Lad
                            hwaccel_reason=raw["hwaccel_reason"], seconds=seconds,
                            decoded_frames=raw["decoded_frames"],
                            hls_master=str(out / "hls" / "master.m3u8") if hls else "",
-                           source=raw.get("source", {}), audio=AudioTrack(**raw["audio"]))
+                           source=raw.get("source", {}), audio=AudioTrack(**raw["audio"]),
+                           warnings=list(raw.get("warnings", [])))
 
 
 __all__ = ["probe", "transcode", "hw_capabilities", "CancelToken", "Progress", "MediaInfo",

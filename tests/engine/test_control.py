@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import threading
 import time
 
@@ -9,7 +10,7 @@ import pytest
 
 import framepress
 from framepress.errors import Cancelled, OutputError
-from conftest import make_clip
+from conftest import FFMPEG, ffprobe_json, make_clip
 
 SLOW = {"name": "slow", "gop_seconds": 1, "segment_seconds": 2, "rungs": [
     {"name": "360p", "height": 360, "bitrate": 800_000, "preset": "medium"},
@@ -84,6 +85,44 @@ def test_cancel_from_another_thread(long_clip, tmp_path):
     with pytest.raises(Cancelled):
         framepress.transcode(long_clip, tmp_path, SLOW, cancel=token)
     assert time.monotonic() - started < 1.5
+
+
+@pytest.fixture(scope="module")
+def long_1080p(media_dir):
+    """60 s of 1080p: 4 s encoded once, looped into a minute without re-encoding."""
+    piece = make_clip(media_dir / "piece1080.mp4", seconds=4, size="1920x1080", extra_video=["-b:v", "1M"])
+    path = media_dir / "long1080.mp4"
+    subprocess.run([FFMPEG, "-y", "-loglevel", "error", "-stream_loop", "14", "-i", str(piece), "-c", "copy",
+                    str(path)], check=True)
+    stream = ffprobe_json(path, "-select_streams", "v:0", "-show_entries", "stream=width,height:format=duration")
+    assert (stream["streams"][0]["width"], stream["streams"][0]["height"]) == (1920, 1080)
+    assert float(stream["format"]["duration"]) >= 59.5
+    return path
+
+
+def test_cancel_of_a_full_ladder_stops_at_once(long_1080p, tmp_path):
+    """Cancel never waits for the rungs to flush their encoders or finish (faststart) their files."""
+    token = framepress.CancelToken()
+    out = tmp_path / "out"
+    seen = []
+    cancelled_at = []
+
+    def cancel():
+        cancelled_at.append(time.monotonic())
+        token.cancel()
+
+    timer = threading.Timer(3.0, cancel)
+    timer.start()
+    try:
+        with pytest.raises(Cancelled):
+            framepress.transcode(long_1080p, out, "default", hls=True, on_progress=seen.append, cancel=token)
+    finally:
+        timer.cancel()
+    stopped_after = time.monotonic() - cancelled_at[0]
+    assert seen and seen[-1].frames > 0 and seen[-1].fraction < 0.5, "the job was not running when cancelled"
+    assert stopped_after < 1.5, f"Cancelled raised {stopped_after:.2f} s after cancel()"
+    assert list(out.iterdir()) == []
+    assert not [f for f in open_files() if str(out) in f], "a descriptor outlived the cancelled job"
 
 
 def test_unwritable_output_directory(clip, tmp_path):

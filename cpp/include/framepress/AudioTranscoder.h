@@ -55,7 +55,7 @@ class AudioTranscoder {
   int in_format_ = AV_SAMPLE_FMT_NONE, in_rate_ = 0;
   ChannelLayout in_layout_;
   UniqueAudioFifo fifo_;
-  UniqueFrame decoded_, converted_, chunk_;
+  UniqueFrame converted_, chunk_;
   UniquePacket packet_;
   AVRational in_tb_;
   int64_t next_pts_ = 0;               // output position of the FIFO's first sample, in 1/sample_rate

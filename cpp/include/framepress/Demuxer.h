@@ -14,9 +14,15 @@ class Demuxer {
   // out, like the pixel format. Without it that happens only where the header does not describe
   // every stream well enough to decode it: an MP4's first keyframe can cost tens of milliseconds.
   explicit Demuxer(const std::string& path, CancelFlagPtr cancel = nullptr, bool probe = true);
+  // The same over a file or over bytes in memory.
+  explicit Demuxer(const MediaSource& source, CancelFlagPtr cancel = nullptr, bool probe = true);
 
-  // Next packet of any stream; false at end of file. Throws InputError on read errors.
+  // Next packet of any stream; false at end of file, or where the file stops being readable.
+  // Throws InputError on other read errors.
   bool read(AVPacket* pkt);
+  // After reading: why the source looks cut short (fewer video packets than its MP4 index lists,
+  // or well short of the duration its header declares), as a sentence; empty when it does not.
+  std::string truncation() const;
 
   AVFormatContext* ctx() const { return ctx_.get(); }
   int video_index() const { return video_index_; }
@@ -34,12 +40,25 @@ class Demuxer {
   static double rotation(const AVStream* st);
 
  private:
+  struct MemoryReader {
+    const uint8_t* data;
+    size_t size, pos;
+  };
   static int interrupted(void* opaque);
+  static int read_memory(void* opaque, uint8_t* buf, int size);
+  static int64_t seek_memory(void* opaque, int64_t offset, int whence);
   bool header_describes_streams() const;
+  int find_stream_info();
+  bool is_mp4() const;
+  // Declared before the format context, which reads through them, so they outlive it.
+  std::unique_ptr<MemoryReader> memory_;
+  UniqueIOContext io_;
   UniqueFormatInput ctx_;
   CancelFlagPtr cancel_;
   int video_index_ = -1;
   int audio_index_ = -1;
+  int64_t video_packets_ = 0;
+  double read_until_ = 0;         // seconds of video and audio read, from their start
 };
 
 }  // namespace fp

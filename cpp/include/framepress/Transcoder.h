@@ -18,6 +18,8 @@ class Transcoder {
  public:
   Transcoder(std::string input, std::string out_dir, TranscodeOptions options, ProgressFn progress,
              CancelFlagPtr cancel);
+  Transcoder(MediaSource input, std::string out_dir, TranscodeOptions options, ProgressFn progress,
+             CancelFlagPtr cancel);
   ~Transcoder();
 
   // Runs the whole job on the calling thread plus one thread per rung. Throws fp::Error.
@@ -31,11 +33,13 @@ class Transcoder {
     double pixels() const { return static_cast<double>(width) * height; }
   };
   static std::vector<Plan> plan(const std::vector<RungOptions>& rungs, int width, int height);
-  // The plans (by index) each worker thread encodes, on `cores` cores.
-  static std::vector<std::vector<size_t>> workers(const std::vector<Plan>& plans, int cores);
+  // The plans (by index) each worker thread encodes, on `cores` cores: one group per thread.
+  static std::vector<std::vector<size_t>> rung_groups(const std::vector<Plan>& plans, int cores);
 
  private:
-  std::string input_, out_dir_;
+  MediaSource source_;
+  const std::string& input_ = source_.path;  // names the source in messages
+  std::string out_dir_;
   TranscodeOptions options_;
   ProgressFn progress_;
   CancelFlagPtr cancel_;

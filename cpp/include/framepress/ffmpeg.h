@@ -19,6 +19,7 @@ extern "C" {
 }
 
 #include <memory>
+#include <new>
 #include <string>
 
 namespace fp {
@@ -40,6 +41,13 @@ struct SwrDeleter { void operator()(SwrContext* s) const { swr_free(&s); } };
 struct BufferRefDeleter { void operator()(AVBufferRef* b) const { av_buffer_unref(&b); } };
 struct BufferPoolDeleter { void operator()(AVBufferPool* p) const { av_buffer_pool_uninit(&p); } };
 struct DictDeleter { void operator()(AVDictionary* d) const { av_dict_free(&d); } };
+// A custom-I/O context and the buffer it reads into (which FFmpeg may have replaced).
+struct IOContextDeleter {
+  void operator()(AVIOContext* io) const {
+    if (io) av_freep(&io->buffer);
+    avio_context_free(&io);
+  }
+};
 struct AudioFifoDeleter { void operator()(AVAudioFifo* f) const { av_audio_fifo_free(f); } };
 struct FilterGraphDeleter { void operator()(AVFilterGraph* g) const { avfilter_graph_free(&g); } };
 struct FilterInOutDeleter { void operator()(AVFilterInOut* io) const { avfilter_inout_free(&io); } };
@@ -53,6 +61,7 @@ using UniqueSws = std::unique_ptr<SwsContext, SwsDeleter>;
 using UniqueSwr = std::unique_ptr<SwrContext, SwrDeleter>;
 using UniqueBufferRef = std::unique_ptr<AVBufferRef, BufferRefDeleter>;
 using UniqueBufferPool = std::unique_ptr<AVBufferPool, BufferPoolDeleter>;
+using UniqueIOContext = std::unique_ptr<AVIOContext, IOContextDeleter>;
 using UniqueAudioFifo = std::unique_ptr<AVAudioFifo, AudioFifoDeleter>;
 using UniqueFilterGraph = std::unique_ptr<AVFilterGraph, FilterGraphDeleter>;
 using UniqueFilterInOut = std::unique_ptr<AVFilterInOut, FilterInOutDeleter>;
@@ -92,13 +101,23 @@ class ChannelLayout {
   AVChannelLayout layout_{};
 };
 
-inline UniqueFrame make_frame() { return UniqueFrame(av_frame_alloc()); }
-inline UniquePacket make_packet() { return UniquePacket(av_packet_alloc()); }
+
+// Allocations throw std::bad_alloc rather than hand out null.
+inline UniqueFrame make_frame() {
+  UniqueFrame f(av_frame_alloc());
+  if (!f) throw std::bad_alloc();
+  return f;
+}
+inline UniquePacket make_packet() {
+  UniquePacket p(av_packet_alloc());
+  if (!p) throw std::bad_alloc();
+  return p;
+}
 
 // A new reference to the same frame buffers (no pixel copy).
 inline UniqueFrame ref_frame(const AVFrame* src) {
   UniqueFrame f = make_frame();
-  if (f && av_frame_ref(f.get(), src) < 0) f.reset();
+  if (av_frame_ref(f.get(), src) < 0) throw std::bad_alloc();
   return f;
 }
 

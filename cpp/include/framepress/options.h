@@ -73,11 +73,20 @@ struct AudioResult {
 struct TranscodeResult {
   std::vector<RenditionResult> renditions;
   AudioResult audio;
+  // What the outputs lack that a user would expect (a truncated source, say), one sentence each.
+  std::vector<std::string> warnings;
   std::string hwaccel_used, hwaccel_reason;
   std::map<std::string, double> seconds;
   int64_t decoded_frames = 0;
   double fps = 0;                 // source frame rate (average), for playlists
   MediaInfo source;
+};
+
+// Where the media comes from: a file, or bytes in memory (then `path` only names it in messages).
+struct MediaSource {
+  std::string path;
+  const uint8_t* data = nullptr;
+  size_t size = 0;
 };
 
 // Called from the decoding thread: (fraction of duration, frames decoded, elapsed seconds).

@@ -1,4 +1,4 @@
-// Bounded blocking queue that hands reference-counted frames (or packets) between threads.
+// A bounded blocking queue that hands reference-counted frames (or packets) between threads.
 #pragma once
 
 #include <condition_variable>

@@ -1,0 +1,23 @@
+// What the engine accepts from untrusted input: which decoders may run on it, and how large a
+// picture may be.
+#pragma once
+
+#include "framepress/ffmpeg.h"
+
+namespace fp {
+
+// The largest picture accepted: 8K (DCI 8192x4320, or the same turned portrait). A few kilobytes
+// of input can declare 16384x16384, and each such frame costs hundreds of megabytes once decoded
+// and queued for the rungs.
+constexpr int kMaxFrameSide = 8192;
+constexpr int64_t kMaxFramePixels = int64_t{8192} * 4320;
+
+// Decoders for what cameras, phones, browsers, editing tools and broadcast produce. Every other
+// libavcodec decoder stays unreachable, however the container labels a stream.
+bool accepted_video_codec(AVCodecID id);
+bool accepted_audio_codec(AVCodecID id);
+
+// Whether a picture of `width`x`height` is within the limits above.
+bool accepted_frame_size(int width, int height);
+
+}  // namespace fp
