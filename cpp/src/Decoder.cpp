@@ -14,6 +14,9 @@ AVPixelFormat Decoder::pick_hw_format(AVCodecContext*, const AVPixelFormat* form
 Decoder::Decoder(const AVStream* stream, int threads, AVBufferRef* hw_device) : frame_(make_frame()) {
   const AVCodecID id = stream->codecpar->codec_id;
   const bool video = stream->codecpar->codec_type == AVMEDIA_TYPE_VIDEO;
+  const AVCodec* codec = avcodec_find_decoder(id);
+  if (!codec)
+    throw Error(ErrorKind::Input, "open decoder", std::string("unsupported codec ") + avcodec_get_name(id));
   if (video ? !accepted_video_codec(id) : !accepted_audio_codec(id))
     throw Error(ErrorKind::Input, "open decoder",
                 std::string(video ? "video" : "audio") + " codec " + avcodec_get_name(id) + " is not accepted");
@@ -23,9 +26,6 @@ Decoder::Decoder(const AVStream* stream, int threads, AVBufferRef* hw_device) : 
                 "a " + std::to_string(width) + "x" + std::to_string(height) + " picture is larger than the accepted " +
                     std::to_string(kMaxFrameSide) + " pixels a side and " + std::to_string(kMaxFramePixels) +
                     " pixels in all");
-  const AVCodec* codec = avcodec_find_decoder(id);
-  if (!codec)
-    throw Error(ErrorKind::Input, "open decoder", std::string("unsupported codec ") + avcodec_get_name(id));
   ctx_.reset(avcodec_alloc_context3(codec));
   if (!ctx_) throw std::bad_alloc();
   check(avcodec_parameters_to_context(ctx_.get(), stream->codecpar), ErrorKind::Input, "open decoder",
