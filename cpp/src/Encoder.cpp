@@ -66,6 +66,21 @@ Av1Level av1_level(const uint8_t* d, int size) {
   return out;
 }
 
+// Every rung's keyframes are forced on the transcoder's timestamp grid; an encoder's own keyframe
+// interval is only a backstop. With a variable frame rate a grid interval can hold many more
+// frames than gop_seconds at the average rate, so the backstop is sized for frames a millisecond
+// apart: no encoder puts a keyframe of its own off the grid in real video.
+constexpr double kBackstopFps = 1000;
+
+// libx265 and libsvtav1 ignore thread_count and size their own pools from the machine's cores, so
+// every HEVC/AV1 rung would start a full pool and defeat the balancing of rungs over workers.
+// x265: a pool of `threads`; wavefront rows keep a small pool busy, and frame threads, which
+// cost quality, only from five threads on.
+std::string x265_threads(int threads) {
+  const int frame_threads = threads >= 16 ? 4 : threads >= 8 ? 3 : threads > 4 ? 2 : 1;
+  return ":pools=" + std::to_string(threads) + ":frame-threads=" + std::to_string(frame_threads);
+}
+
 void set_private(AVCodecContext* ctx, const char* key, const std::string& value) {
   check(av_opt_set(ctx->priv_data, key, value.c_str(), 0), ErrorKind::Encode, "open encoder",
         std::string("invalid encoder option ") + key + "=" + value);
@@ -124,10 +139,12 @@ Encoder::Encoder(const RungOptions& rung, const EncoderSetup& s) : codec_(rung.c
     c->chroma_sample_location = s.color_from->chroma_location;
   }
   // A fixed GOP of gop_seconds: every rung gets its keyframes on the same frames (forced by the
-  // transcoder), and no encoder adds its own (no scene cuts, no open GOPs).
+  // transcoder), and no encoder adds its own (no scene cuts, no open GOPs, the encoders' own
+  // interval only a backstop beyond any grid interval).
   double fps = s.frame_rate.num && s.frame_rate.den ? av_q2d(s.frame_rate) : 25.0;
-  int gop = std::max(1, static_cast<int>(std::lround(s.gop_seconds * fps)));
-  c->gop_size = gop;
+  const int gop = std::max(1, static_cast<int>(std::lround(s.gop_seconds * fps)));
+  const int backstop = std::max(gop, static_cast<int>(std::lround(s.gop_seconds * kBackstopFps)));
+  c->gop_size = backstop;
   c->keyint_min = gop;
   if (rung.crf < 0) {
     c->bit_rate = rung.bitrate;
@@ -150,13 +167,26 @@ Encoder::Encoder(const RungOptions& rung, const EncoderSetup& s) : codec_(rung.c
   } else if (rung.codec == "hevc") {
     set_private(c, "preset", rung.preset);
     set_private(c, "forced-idr", "1");
-    std::string params = "scenecut=0:open-gop=0:log-level=error:keyint=" + std::to_string(gop) +
+    std::string params = "scenecut=0:open-gop=0:log-level=error:keyint=" + std::to_string(backstop) +
                          ":min-keyint=" + std::to_string(gop);
+    if (s.threads > 0) params += x265_threads(s.threads);
     set_private(c, "x265-params", params);
     if (rung.crf >= 0) set_private(c, "crf", std::to_string(rung.crf));
   } else {  // av1
     set_private(c, "preset", std::to_string(svt_preset(rung.preset)));
-    if (rung.crf >= 0) set_private(c, "crf", std::to_string(rung.crf));
+    // lp: the logical processors SVT-AV1 sizes its many thread pools for (0: all of them).
+    std::string params = "scd=0" + (s.threads > 0 ? ":lp=" + std::to_string(s.threads) : "");
+    if (rung.crf >= 0) {
+      set_private(c, "crf", std::to_string(rung.crf));
+      // SVT-AV1 1.4 (FFmpeg 5.1's wrapper) ignores frames forced as keyframes unless told to,
+      // and takes them only in CRF mode.
+      params += ":enable-force-key-frames=1";
+    } else {
+      // In VBR it cannot force them: its own interval at the average rate puts the keyframes on
+      // the grid for constant frame rates only.
+      c->gop_size = gop;
+    }
+    set_private(c, "svtav1-params", params);
     c->rc_max_rate = 0;  // SVT-AV1 takes VBR with a target; capped CRF is not in this version
     c->rc_buffer_size = 0;
   }
