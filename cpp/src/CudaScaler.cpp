@@ -25,8 +25,14 @@ std::string CudaScaler::chain(int width, int height, bool download) {
   return "scale_cuda=" + size + ":interp_algo=bicubic:format=nv12";
 }
 
+bool CudaScaler::input_changed(const AVFrame* src) const {
+  const auto* frames = reinterpret_cast<const AVHWFramesContext*>(src->hw_frames_ctx->data);
+  return src->width != in_width_ || src->height != in_height_ || frames->sw_format != in_format_ ||
+         frames != in_frames_;
+}
+
 void CudaScaler::build(const AVFrame* first) {
-  if (!first->hw_frames_ctx) throw Error(kGpuError, "gpu scale", "a GPU frame without a frames context");
+  in_frames_ = nullptr;  // until the new graph is configured
   graph_.reset(avfilter_graph_alloc());
   if (!graph_) throw Error(kGpuError, "gpu scale", "out of memory");
   check(avfilter_graph_create_filter(&source_, avfilter_get_by_name("buffer"), "in",
@@ -49,6 +55,11 @@ void CudaScaler::build(const AVFrame* first) {
 
   AVFilterInOut* outputs = avfilter_inout_alloc();
   AVFilterInOut* inputs = avfilter_inout_alloc();
+  if (!outputs || !inputs) {
+    avfilter_inout_free(&inputs);
+    avfilter_inout_free(&outputs);
+    throw Error(kGpuError, "gpu scale", "out of memory");
+  }
   outputs->name = av_strdup("in");
   outputs->filter_ctx = source_;
   inputs->name = av_strdup("out");
@@ -58,14 +69,21 @@ void CudaScaler::build(const AVFrame* first) {
   avfilter_inout_free(&outputs);
   check(ret, kGpuError, "gpu scale", "cannot build " + chain(width_, height_, download_));
   check(avfilter_graph_config(graph_.get(), nullptr), kGpuError, "gpu scale", "cannot configure the GPU scaler");
+  const auto* frames = reinterpret_cast<const AVHWFramesContext*>(first->hw_frames_ctx->data);
+  in_width_ = first->width;
+  in_height_ = first->height;
+  in_format_ = frames->sw_format;
+  in_frames_ = frames;
 }
 
 UniqueFrame CudaScaler::scale(const AVFrame* src) {
-  if (!graph_) build(src);
+  if (!src->hw_frames_ctx) throw Error(kGpuError, "gpu scale", "a GPU frame without a frames context");
+  if (!graph_ || input_changed(src)) build(src);
   UniqueFrame in = ref_frame(src);
   check(av_buffersrc_add_frame_flags(source_, in.get(), AV_BUFFERSRC_FLAG_KEEP_REF), kGpuError, "gpu scale",
         "cannot feed the GPU scaler");
   UniqueFrame out = make_frame();
+  if (!out) throw Error(kGpuError, "gpu scale", "out of memory");
   check(av_buffersink_get_frame(sink_, out.get()), kGpuError, "gpu scale", "the GPU scaler returned no frame");
   out->pts = src->pts;
   return out;
