@@ -40,8 +40,26 @@ py::dict to_dict(const fp::MediaInfo& info) {
 }
 
 py::dict to_dict(const fp::HwCapabilities& c) {
-  return py::dict("cuda"_a = c.cuda, "cuda_error"_a = c.cuda_error, "nvdec_codecs"_a = c.nvdec_codecs,
-                  "nvenc_encoders"_a = c.nvenc_encoders);
+  return py::dict("cuda"_a = c.cuda, "cuda_error"_a = c.cuda_error, "scale_cuda"_a = c.scale_cuda,
+                  "nvdec_codecs"_a = c.nvdec_codecs, "nvenc_encoders"_a = c.nvenc_encoders);
+}
+
+fp::HwCapabilities capabilities_from(const py::dict& caps) {
+  fp::HwCapabilities c;
+  c.cuda = caps["cuda"].cast<bool>();
+  c.cuda_error = caps.contains("cuda_error") ? caps["cuda_error"].cast<std::string>() : "";
+  c.scale_cuda = caps["scale_cuda"].cast<bool>();
+  c.nvdec_codecs = caps["nvdec_codecs"].cast<std::vector<std::string>>();
+  c.nvenc_encoders = caps["nvenc_encoders"].cast<std::vector<std::string>>();
+  return c;
+}
+
+fp::SourceVideo source_from(const py::dict& source) {
+  fp::SourceVideo s;
+  s.codec = source["codec"].cast<std::string>();
+  s.profile = source.contains("profile") ? source["profile"].cast<std::string>() : "";
+  s.pix_fmt = source.contains("pix_fmt") ? source["pix_fmt"].cast<std::string>() : "";
+  return s;
 }
 
 fp::RungOptions rung_from(const py::dict& r) {
@@ -159,17 +177,40 @@ PYBIND11_MODULE(_engine, m) {
     return to_dict(caps);
   });
 
-  m.def("choose_hwaccel", [](const std::string& requested, const py::dict& caps, const std::string& source_codec,
-                             const std::vector<std::string>& rung_codecs) {
-    fp::HwCapabilities c;
-    c.cuda = caps["cuda"].cast<bool>();
-    c.cuda_error = caps.contains("cuda_error") ? caps["cuda_error"].cast<std::string>() : "";
-    c.nvdec_codecs = caps["nvdec_codecs"].cast<std::vector<std::string>>();
-    c.nvenc_encoders = caps["nvenc_encoders"].cast<std::vector<std::string>>();
-    auto choice = fp::HwDevice::choose(requested, c, source_codec, rung_codecs);
+  m.def("choose_hwaccel", [](const std::string& requested, const py::dict& caps, const py::dict& source,
+                             const py::dict& config) {
+    // As Transcoder::run selects: the rungs the plan keeps for the source's size, then the path.
+    std::vector<std::string> planned_codecs;
+    for (const auto& p : fp::Transcoder::plan(options_from(config).rungs, source["width"].cast<int>(),
+                                              source["height"].cast<int>()))
+      planned_codecs.push_back(p.rung.codec);
+    auto choice = fp::HwDevice::choose(requested, capabilities_from(caps), source_from(source), planned_codecs);
+    return py::dict("mode"_a = choice.mode, "reason"_a = choice.reason, "nvenc_sessions"_a = choice.nvenc_sessions);
+  }, "requested"_a, "capabilities"_a, "source"_a, "config"_a,
+     "Pure hardware selection, exposed for tests: {mode, reason, nvenc_sessions}.");
+
+  m.def("describe_video", [](const std::string& path) {
+    fp::SourceVideo s;
+    int width = 0, height = 0;
+    {
+      py::gil_scoped_release release;
+      fp::Demuxer demuxer(path, nullptr, /*probe=*/false);  // as the transcoder opens it
+      if (!demuxer.video_stream()) throw fp::Error(fp::ErrorKind::Input, "open", path + " has no video stream");
+      s = fp::HwDevice::describe(demuxer.video_stream()->codecpar);
+      width = demuxer.video_stream()->codecpar->width;
+      height = demuxer.video_stream()->codecpar->height;
+    }
+    return py::dict("codec"_a = s.codec, "profile"_a = s.profile, "pix_fmt"_a = s.pix_fmt, "width"_a = width,
+                    "height"_a = height);
+  }, "path"_a, "What hardware selection knows of a file's video when a transcode opens it, for tests.");
+
+  m.def("confirm_hwaccel", [](const std::string& mode, const std::string& requested, const py::dict& source,
+                              const std::string& decoded_pix_fmt) {
+    auto choice = fp::HwDevice::confirm({mode, "", 0}, requested, source_from(source),
+                                        av_get_pix_fmt(decoded_pix_fmt.c_str()));
     return py::make_tuple(choice.mode, choice.reason);
-  }, "requested"_a, "capabilities"_a, "source_codec"_a, "rung_codecs"_a,
-     "Pure hardware selection, exposed for tests: (mode, reason).");
+  }, "mode"_a, "requested"_a, "source"_a, "decoded_pix_fmt"_a,
+     "The selection once the decoder's first frame is out in `decoded_pix_fmt`, exposed for tests: (mode, reason).");
 
   m.def("nvenc_options", [](const py::dict& rung) { return fp::Encoder::nvenc_options(rung_from(rung)); },
         "rung"_a, "NVENC private options for a rung (native config form), exposed for tests.");

@@ -138,15 +138,13 @@ TranscodeResult Transcoder::run() {
   if (vst->codecpar->width <= 0 || vst->codecpar->height <= 0)
     throw Error(ErrorKind::Input, "open", input_ + " has a video stream without dimensions");
 
-  std::vector<std::string> rung_codecs;
-  for (const auto& r : options_.rungs) rung_codecs.push_back(r.codec);
-  const std::string source_codec = avcodec_get_name(vst->codecpar->codec_id);
-  const bool wants_gpu = options_.hwaccel != "cpu";
-  HwChoice hw = HwDevice::choose(options_.hwaccel, wants_gpu ? HwDevice::capabilities() : HwCapabilities{},
-                                 source_codec, rung_codecs);
+  // Only the rungs the plan keeps open encoders (and NVENC sessions).
+  const auto plans = plan(options_.rungs, vst->codecpar->width, vst->codecpar->height);
+  std::vector<std::string> planned_codecs;
+  for (const auto& p : plans) planned_codecs.push_back(p.rung.codec);
+  const SourceVideo source_video = HwDevice::describe(vst->codecpar);
   NvencLease nvenc;
-  if (hw.mode == "cuda" && !(nvenc = HwDevice::lease_nvenc(static_cast<int>(options_.rungs.size()))))
-    hw = {"hybrid", "NVENC session limit (" + std::to_string(HwDevice::nvenc_limit()) + ") reached: CPU encoders"};
+  HwChoice hw = HwDevice::select(options_.hwaccel, source_video, planned_codecs, nvenc);
   result.hwaccel_used = hw.mode;
   result.hwaccel_reason = hw.reason;
 
@@ -182,7 +180,6 @@ TranscodeResult Transcoder::run() {
   ctx.audio = audio ? audio->encoder() : nullptr;
   ctx.nvenc = hw.mode == "cuda";
 
-  auto plans = plan(options_.rungs, vst->codecpar->width, vst->codecpar->height);
   double ladder_pixels = 0;
   for (const auto& p : plans) ladder_pixels += p.pixels();
   JobFailure failure;
@@ -235,7 +232,14 @@ TranscodeResult Transcoder::run() {
     src->pts = pts;
     const double t = pts * av_q2d(vst->time_base);
     const bool key = keyframes.advance_to(t);
-    if (++decoded == 1) note_pixel_format(result.source, demuxer.video_index(), src);
+    if (++decoded == 1) {
+      note_pixel_format(result.source, demuxer.video_index(), src);
+      // What the decoder really did: NVDEC may have refused the stream when it opened.
+      hw = HwDevice::confirm(hw, options_.hwaccel, source_video, decoder.ctx()->pix_fmt);
+      if (hw.mode == "cpu") nvenc = NvencLease();
+      result.hwaccel_used = hw.mode;
+      result.hwaccel_reason = hw.reason;
+    }
     for (auto& r : rung_workers) {
       RungItem item;
       item.frame = ref_frame(src);

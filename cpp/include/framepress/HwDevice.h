@@ -12,13 +12,22 @@ namespace fp {
 struct HwCapabilities {
   bool cuda = false;
   std::string cuda_error;                  // why there is no CUDA device
+  bool scale_cuda = false;                 // FFmpeg has the scale_cuda filter every GPU path scales with
   std::vector<std::string> nvdec_codecs;   // source codecs FFmpeg can decode with NVDEC
   std::vector<std::string> nvenc_encoders; // NVENC encoders that opened on this GPU
 };
 
+// What the selection needs to know of the source's video stream; "" where the header does not say.
+struct SourceVideo {
+  std::string codec;    // FFmpeg's codec name: h264, hevc, vp9, av1, ...
+  std::string profile;  // FFmpeg's profile name: "High 10", "Main 10", "Rext", ...
+  std::string pix_fmt;  // the decoded pixel format: yuv420p, yuv420p10le, yuv422p, ...
+};
+
 struct HwChoice {
-  std::string mode;    // "cpu" | "hybrid" (NVDEC, CPU encoders) | "cuda" (NVDEC and NVENC)
+  std::string mode;        // "cpu" | "hybrid" (NVDEC, CPU encoders) | "cuda" (NVDEC and NVENC)
   std::string reason;
+  int nvenc_sessions = 0;  // NVENC encoders the task opens: one per planned rung in "cuda" mode
 };
 
 // NVENC sessions held by one task, returned when it ends. Empty when the limit was reached.
@@ -50,10 +59,30 @@ class HwDevice {
   static NvencLease lease_nvenc(int sessions);
   static int nvenc_limit();
 
-  // Pure selection: requested mode, what the hardware can do, the source codec and rung codecs.
+  // The selection's view of a stream, from its codec parameters (and an MP4's configuration
+  // record where FFmpeg has not filled them in without decoding).
+  static SourceVideo describe(const AVCodecParameters* par);
+
+  // Why NVDEC cannot decode this stream, from the profiles, bit depths and chroma formats NVDEC
+  // decodes per codec; "" when it can (or nothing known of the stream rules it out).
+  static std::string nvdec_refusal(const SourceVideo& source);
+
+  // Pure selection: requested mode, what the hardware can do, the source and the codecs of the
+  // rungs the task will encode (after the plan skipped those above the source).
   // Throws HardwareError when "cuda" is requested and cannot be honoured.
-  static HwChoice choose(const std::string& requested, const HwCapabilities& caps, const std::string& source_codec,
-                         const std::vector<std::string>& rung_codecs);
+  static HwChoice choose(const std::string& requested, const HwCapabilities& caps, const SourceVideo& source,
+                         const std::vector<std::string>& planned_codecs);
+  // choose() on this process's hardware, with the NVENC sessions a "cuda" task needs taken into
+  // `lease` (hybrid when the limit is reached).
+  static HwChoice select(const std::string& requested, const SourceVideo& source,
+                         const std::vector<std::string>& planned_codecs, NvencLease& lease);
+
+  // The choice once the decoder's first frame is out in `decoded` format. FFmpeg decodes in
+  // software whatever NVDEC refuses at run time (a chip without AV1 or 4:4:4, a size over its
+  // limits, a profile the header did not name); the task then runs on the CPU and says so.
+  // Throws HardwareError when "cuda" was requested.
+  static HwChoice confirm(const HwChoice& chosen, const std::string& requested, const SourceVideo& source,
+                          AVPixelFormat decoded);
 };
 
 }  // namespace fp
