@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := ffmpeg pkg-config cmake g++ python3-venv \
 	libavcodec-dev libavformat-dev libavfilter-dev libswscale-dev libswresample-dev libavutil-dev \
-	libzimg-dev
+	libzimg-dev libfaketime
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ENGINE_SOURCES := $(wildcard cpp/*.cpp cpp/src/*.cpp cpp/include/framepress/*.h) CMakeLists.txt pyproject.toml
 

@@ -9,13 +9,14 @@ import os
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Iterator, Optional
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..config import Settings
+from .clock import aware, db_now, now_of
 from .migrate import upgrade
 from .models import Base, OutboxRow, QueueMessage, RenditionRow, Task, TaskEvent, TaskStatus, Worker, utcnow
 
@@ -30,6 +31,11 @@ class Database:
         """One transaction: committed on success, rolled back on any error."""
         with self.sessions.begin() as s:
             yield s
+
+    def now(self) -> datetime:
+        """The database's clock (see `clock`): the time leases and heartbeats are measured in."""
+        with self.session() as s:
+            return now_of(s)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -58,8 +64,29 @@ def make_engine(url: str) -> Engine:
         def _begin_immediate(conn):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         return engine
-    # pre_ping: a restarted Postgres costs one failed checkout, not a failed task.
-    return create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4)
+    # pre_ping: a restarted Postgres costs one failed checkout, not a failed task. The timeouts
+    # bound every wait on a dead or partitioned server, so no thread (the heartbeat above all)
+    # hangs on it: connecting, unacknowledged writes (tcp_user_timeout), silent peers
+    # (keepalives), statements and locks, and waiting for a pooled connection.
+    return create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4,
+                         pool_timeout=POOL_TIMEOUT_S, connect_args=postgres_connect_args())
+
+
+CONNECT_TIMEOUT_S = 5
+POOL_TIMEOUT_S = 10
+STATEMENT_TIMEOUT_MS = 30_000
+LOCK_TIMEOUT_MS = 10_000
+IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
+
+
+def postgres_connect_args() -> dict:
+    """libpq settings for every framepress connection to Postgres."""
+    return {"connect_timeout": CONNECT_TIMEOUT_S,
+            "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
+            "keepalives_count": 3, "tcp_user_timeout": 10_000,
+            "options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS} "
+                       f"-c lock_timeout={LOCK_TIMEOUT_MS} "
+                       f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT_MS}"}
 
 
 _migrated: set[str] = set()
@@ -78,12 +105,9 @@ def connect(settings: Settings, *, migrate: bool = True) -> Database:
 
 def iso(dt: Optional[datetime]) -> Optional[str]:
     """SQLite hands datetimes back naive; every stored time is UTC."""
-    if dt is None:
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.isoformat()
+    return None if dt is None else aware(dt).isoformat()
 
 
-__all__ = ["Database", "connect", "make_engine", "upgrade", "iso", "Base", "Task", "TaskEvent",
-           "Worker", "RenditionRow", "QueueMessage", "OutboxRow", "TaskStatus", "utcnow"]
+__all__ = ["Database", "connect", "make_engine", "upgrade", "iso", "db_now", "now_of", "aware",
+           "Base", "Task", "TaskEvent", "Worker", "RenditionRow", "QueueMessage", "OutboxRow",
+           "TaskStatus", "utcnow"]
