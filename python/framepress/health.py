@@ -4,7 +4,9 @@ The worker reports facts (a heartbeat happened, the engine made progress, connec
 ``healthz()`` and ``readyz()`` turn them into (ok, reason) for ``metrics.start_server``.
 
 - healthz (liveness: restart me if false): the heartbeat thread is alive and beating, and the
-  engine is not stuck (a task is running but no progress for ``stuck_after`` seconds).
+  engine is not stuck (the engine stage of a task is running but has made no progress for
+  ``stuck_after`` seconds). Pulling and uploading are not timed here: a long transfer is not a
+  wedged engine (transfers have their own timeouts).
 - readyz (send me work): connected to the broker, not draining, no dependency breaker open.
 """
 from __future__ import annotations
@@ -41,12 +43,22 @@ class Health:
     def task_started(self, task_id: str) -> None:
         with self._lock:
             self._task_id = str(task_id)
+            self._last_progress = None
+
+    def engine_started(self) -> None:
+        """The task's engine stage begins: from now on, no progress for long means stuck."""
+        with self._lock:
             self._last_progress = self._clock()
 
     def progress(self) -> None:
         """Called from the engine's progress callback: it is moving."""
         with self._lock:
-            self._last_progress = self._clock()
+            if self._last_progress is not None:    # only inside the engine stage
+                self._last_progress = self._clock()
+
+    def engine_finished(self) -> None:
+        with self._lock:
+            self._last_progress = None
 
     def task_finished(self) -> None:
         with self._lock:
@@ -78,7 +90,7 @@ class Health:
             return self._draining
 
     def stalled_for(self) -> float:
-        """Seconds since the running task's engine last made progress (0 when idle)."""
+        """Seconds since the running engine last made progress (0 outside the engine stage)."""
         with self._lock:
             if self._task_id is None or self._last_progress is None:
                 return 0.0

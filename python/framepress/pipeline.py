@@ -31,9 +31,11 @@ class TaskRun:
     def __init__(self, store: TaskStore, storage: StorageRouter, lease: Lease, spec: TaskSpec, *,
                  scratch_root: str, hwaccel: str, upload_concurrency: int, cancel_token: Any,
                  on_progress: Callable[[float], None], received_at: float,
-                 publish_output: Callable[[str], Any] = lambda task_id: None):
+                 publish_output: Callable[[str], Any] = lambda task_id: None,
+                 on_engine: Callable[[bool], None] = lambda running: None):
         """`publish_output(task_id)` runs the publish job staged with the success (the
-        worker's outbox relay); if it does not, a relay runs it later."""
+        worker's outbox relay); if it does not, a relay runs it later. `on_engine` is told when
+        the engine stage starts and ends (liveness times only that stage)."""
         self.store, self.storage, self.lease, self.spec = store, storage, lease, spec
         self.publish_output = publish_output
         self.prefix = attempt_output.task_prefix(spec.output_uri, spec.id)
@@ -42,6 +44,7 @@ class TaskRun:
         self.scratch_root, self.hwaccel = scratch_root, hwaccel
         self.upload_concurrency = upload_concurrency
         self.cancel_token, self.on_progress = cancel_token, on_progress
+        self.on_engine = on_engine    # told when the engine stage starts and ends (liveness)
         self.received_at = received_at
         self.stage = "details"
         self.seconds: dict[str, float] = {}
@@ -100,10 +103,14 @@ class TaskRun:
         import framepress  # the native engine loads here, not when the CLI starts
         self.stage = "transcode"
         t = time.monotonic()
-        result = framepress.transcode(source, out_dir, ladder, hls=True,
-                                      hwaccel=self.spec.options.get("hwaccel", self.hwaccel),
-                                      on_progress=lambda p: self.on_progress(p.fraction),
-                                      cancel=self.cancel_token)
+        self.on_engine(True)
+        try:
+            result = framepress.transcode(source, out_dir, ladder, hls=True,
+                                          hwaccel=self.spec.options.get("hwaccel", self.hwaccel),
+                                          on_progress=lambda p: self.on_progress(p.fraction),
+                                          cancel=self.cancel_token)
+        finally:
+            self.on_engine(False)
         self.seconds["transcode"] = time.monotonic() - t
         if self.seconds["transcode"] > 0:
             metrics.transcode_fps(result.decoded_frames / self.seconds["transcode"])

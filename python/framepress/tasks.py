@@ -16,7 +16,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from . import outbox
-from .db import Database, RenditionRow, Task, TaskEvent, TaskStatus, iso, utcnow
+from .db import (Database, RenditionRow, Task, TaskEvent, TaskStatus, Worker, aware, db_now, iso,
+                 now_of)
 from .service_errors import StaleLease
 
 
@@ -49,12 +50,15 @@ class Lease:
 @dataclass
 class TakeResult:
     """What a delivery found. Exactly one of: `lease` set (work it), or `outcome` explains why not."""
-    outcome: str                  # "taken" | "unknown" | "settled" | "busy" | "exhausted"
+    outcome: str   # "taken" | "unknown" | "settled" | "busy" | "not_due" | "exhausted" (escalated)
     lease: Optional[Lease] = None
     spec: Optional["TaskSpec"] = None   # the task's details, read in the same transaction
     status: Optional[str] = None
     holder: Optional[str] = None  # worker holding a live lease ("busy")
+    holder_heartbeat_at: Optional[datetime] = None  # its last heartbeat ("busy")
+    holder_alive: bool = False    # "busy", and the holder was seen beating since (set by callers)
     took_over_from: Optional[str] = None
+    due_in_s: Optional[float] = None  # seconds until a retry is due ("not_due")
 
 
 @dataclass
@@ -70,9 +74,13 @@ class TaskSpec:
 
 
 class TaskStore:
-    def __init__(self, db: Database, lease_seconds: float = 60.0):
+    def __init__(self, db: Database, lease_seconds: float = 60.0,
+                 takeover_seconds: Optional[float] = None):
+        """`takeover_seconds`: heartbeat silence after which a holder is presumed dead at take
+        time (workers pass two heartbeats and a margin; by default the lease time)."""
         self.db = db
         self.lease_seconds = lease_seconds
+        self.takeover_seconds = lease_seconds if takeover_seconds is None else takeover_seconds
 
     # ---- clients ------------------------------------------------------------------------------
 
@@ -82,8 +90,8 @@ class TaskStore:
         """Insert a queued task; with `queue`, its message is staged in the same transaction
         (outbox), so the task never exists without one."""
         task_id = task_id or str(uuid.uuid4())
-        now = utcnow()
         with self.db.session() as s:
+            now = now_of(s)
             s.add(Task(id=task_id, source_uri=source_uri, output_uri=output_uri, ladder=ladder,
                        options=options or {}, status=TaskStatus.QUEUED, attempts=0,
                        max_attempts=max_attempts, priority=priority, progress=0.0, lease_token=0,
@@ -104,10 +112,17 @@ class TaskStore:
 
     # ---- taking a task ------------------------------------------------------------------------
 
-    def take(self, task_id: str, worker_id: str, details: dict[str, Any]) -> TakeResult:
-        """Try to lease the task for `worker_id`; writes `taken` (or `duplicate_delivery`)."""
-        now = utcnow()
+    def take(self, task_id: str, worker_id: str, details: dict[str, Any], *,
+             reachable_since: Optional[datetime] = None) -> TakeResult:
+        """Try to lease the task for `worker_id`; writes `taken` (or why not).
+
+        A task held by another worker is taken over only when that worker is gone: its row says
+        lost or stopped, or it has not beaten for `takeover_seconds` while the database was
+        reachable (`reachable_since`: since when the caller's own heartbeats have been getting
+        through, so a database outage is not mistaken for the holder's death). A holder with no
+        workers row at all is judged by its lease. A live holder is never displaced."""
         with self.db.session() as s:
+            now = now_of(s)
             t = s.execute(select(Task).where(Task.id == task_id).with_for_update()).scalar_one_or_none()
             if t is None:
                 return TakeResult("unknown")
@@ -116,17 +131,39 @@ class TaskStore:
                        message=f"task is already {t.status}; nothing to do",
                        data={"status": t.status})
                 return TakeResult("settled", status=t.status)
+            if (t.status == TaskStatus.RETRY_WAIT and t.next_attempt_at is not None
+                    and aware(t.next_attempt_at) > now):
+                # A copy arriving before the backoff ran out (a duplicate, or a republish).
+                due_in = (aware(t.next_attempt_at) - now).total_seconds()
+                _event(s, t.id, EventKind.DUPLICATE_DELIVERY, worker_id=worker_id,
+                       attempt=t.attempts, message=f"retry not due for {due_in:.1f} s",
+                       data={"status": t.status, "due_in_s": round(due_in, 3)})
+                return TakeResult("not_due", status=t.status, due_in_s=due_in, spec=_spec(t))
             took_over_from = None
             if t.status == TaskStatus.RUNNING:
-                # A live lease held by someone else: wait. Our own: we are not running it (one
-                # task at a time), so an earlier attempt of ours died before recording anything.
-                if (t.worker_id != worker_id and t.lease_expires_at is not None
-                        and _aware(t.lease_expires_at) > now):
-                    return TakeResult("busy", status=t.status, holder=t.worker_id)
+                # Our own earlier attempt (we run one task at a time) died before recording
+                # anything: take it again. Someone else's: only if it is gone.
+                if t.worker_id != worker_id:
+                    holder = s.get(Worker, t.worker_id) if t.worker_id else None
+                    if not self._holder_gone(t, holder, now, reachable_since):
+                        return TakeResult("busy", status=t.status, holder=t.worker_id,
+                                          holder_heartbeat_at=aware(holder.heartbeat_at)
+                                          if holder else None)
                 took_over_from = t.worker_id
             if t.attempts >= t.max_attempts:
-                # A message that keeps coming back (e.g. it crashes its workers) stops here.
-                return TakeResult("exhausted", status=t.status)
+                # A message that keeps coming back (e.g. it crashes its workers) stops here. The
+                # token moves on, so a partitioned holder can no longer turn this into success.
+                message = "delivered again with no attempts left"
+                t.lease_token += 1
+                t.status = TaskStatus.ESCALATED
+                t.last_error = message
+                t.lease_expires_at = None
+                t.updated_at = t.finished_at = now
+                _event(s, t.id, EventKind.ESCALATED, worker_id=worker_id, attempt=t.attempts,
+                       message=message, data={"escalation": "exhausted",
+                                              "previous_holder": took_over_from})
+                stage_leftover_cleanup(s, t.id)
+                return TakeResult("exhausted", status=t.status, took_over_from=took_over_from)
             t.lease_token += 1
             t.attempts += 1
             t.status = TaskStatus.RUNNING
@@ -145,12 +182,30 @@ class TaskStore:
             return TakeResult("taken", lease=lease, status=TaskStatus.RUNNING,
                               took_over_from=took_over_from, spec=_spec(t))
 
+    def _holder_gone(self, t: Task, holder: Optional[Worker], now: datetime,
+                     reachable_since: Optional[datetime]) -> bool:
+        if holder is None:
+            return t.lease_expires_at is None or aware(t.lease_expires_at) <= now
+        if holder.state in ("lost", "stopped"):
+            return True
+        silent_from = aware(holder.heartbeat_at)
+        if reachable_since is not None:
+            silent_from = max(silent_from, reachable_since)
+        return (now - silent_from).total_seconds() > self.takeover_seconds
+
+    def record_duplicate(self, task_id: str, worker_id: str, message: str,
+                         data: Optional[dict[str, Any]] = None) -> None:
+        """A `duplicate_delivery` event: a copy of the task's message that was dropped."""
+        with self.db.session() as s:
+            attempt = s.scalar(select(Task.attempts).where(Task.id == task_id))
+            _event(s, task_id, EventKind.DUPLICATE_DELIVERY, worker_id=worker_id,
+                   attempt=attempt, message=message, data=data)
+
     # ---- writes under a lease -----------------------------------------------------------------
 
     def _guard(self, s: Session, lease: Lease, **values: Any) -> None:
-        now = utcnow()
-        values.setdefault("updated_at", now)
-        values.setdefault("lease_expires_at", now + timedelta(seconds=self.lease_seconds))
+        values.setdefault("updated_at", db_now())
+        values.setdefault("lease_expires_at", db_now(self.lease_seconds))
         res = s.execute(update(Task).where(Task.id == lease.task_id, Task.lease_token == lease.token)
                         .values(**values))
         if res.rowcount != 1:
@@ -180,8 +235,8 @@ class TaskStore:
                 outgoing: Iterable[outbox.Outgoing] = ()) -> None:
         """Renditions, status, the `succeeded` event and `outgoing` (the job publishing the
         attempt's objects) in one transaction (one outcome, once)."""
-        now = utcnow()
         with self.db.session() as s:
+            now = now_of(s)
             self._guard(s, lease, status=TaskStatus.SUCCEEDED, progress=1.0, finished_at=now,
                         last_error=None, lease_expires_at=None)
             s.query(RenditionRow).filter(RenditionRow.task_id == lease.task_id).delete()
@@ -192,19 +247,20 @@ class TaskStore:
             outbox.stage_all(s, lease.task_id, outgoing)
 
     def fail(self, lease: Lease, *, status: str, error_event: dict[str, Any],
-             follow_up: Optional[dict[str, Any]] = None, next_attempt_at: Optional[datetime] = None,
+             follow_up: Optional[dict[str, Any]] = None, retry_in_s: Optional[float] = None,
              give_back_attempt: bool = False, outgoing: Iterable[outbox.Outgoing] = ()) -> None:
         """Record a failure: the `error` event, the new status and the follow-up event
-        (`retry_scheduled` / `escalated`) in one transaction. `give_back_attempt`: the failure
-        was a dependency's, not the task's, so it does not use up the retry budget. `outgoing`:
+        (`retry_scheduled` / `escalated`) in one transaction. `retry_in_s`: the backoff, from
+        the database's clock (`next_attempt_at`). `give_back_attempt`: the failure was a
+        dependency's, not the task's, so it does not use up the retry budget. `outgoing`:
         messages that must follow this outcome (the retry's message, escalation notices), staged
         in the same transaction."""
-        now = utcnow()
         extra: dict[str, Any] = {"attempts": Task.attempts - 1} if give_back_attempt else {}
         with self.db.session() as s:
             self._guard(s, lease, status=status, last_error=error_event.get("message"),
-                        next_attempt_at=next_attempt_at, lease_expires_at=None,
-                        finished_at=now if status in TaskStatus.SETTLED else None, **extra)
+                        next_attempt_at=None if retry_in_s is None else db_now(retry_in_s),
+                        lease_expires_at=None,
+                        finished_at=db_now() if status in TaskStatus.SETTLED else None, **extra)
             _event(s, lease.task_id, EventKind.ERROR, worker_id=lease.worker_id,
                    attempt=lease.attempt, **error_event)
             if follow_up:
@@ -213,32 +269,6 @@ class TaskStore:
             outbox.stage_all(s, lease.task_id, outgoing)
             if status in TaskStatus.SETTLED:
                 stage_leftover_cleanup(s, lease.task_id)
-
-    # ---- writes outside a lease (no worker holds the task) --------------------------------------
-
-    def settle_unleased(self, task_id: str, *, status: str, kind: str, message: str,
-                        worker_id: Optional[str] = None, data: Optional[dict[str, Any]] = None) -> None:
-        now = utcnow()
-        with self.db.session() as s:
-            t = s.get(Task, task_id, with_for_update=True)
-            if t is None:
-                return
-            t.status = status
-            t.last_error = message
-            t.updated_at = now
-            t.finished_at = now if status in TaskStatus.SETTLED else None
-            _event(s, task_id, kind, worker_id=worker_id, attempt=t.attempts, message=message,
-                   data=data)
-            if status in TaskStatus.SETTLED:
-                stage_leftover_cleanup(s, task_id)
-
-    def note(self, task_id: str, kind: str, *, message: str = "", worker_id: Optional[str] = None,
-             stage: Optional[str] = None, data: Optional[dict[str, Any]] = None) -> None:
-        """An event on a task without touching its row (e.g. a bad delivery of it)."""
-        with self.db.session() as s:
-            attempt = s.scalar(select(Task.attempts).where(Task.id == task_id))
-            _event(s, task_id, kind, stage=stage, worker_id=worker_id, attempt=attempt,
-                   message=message, data=data)
 
     # ---- reading ------------------------------------------------------------------------------
 
@@ -298,15 +328,10 @@ def stage_leftover_cleanup(s: Session, task_id: str) -> None:
 def _event(s: Session, task_id: str, kind: str, *, stage: Optional[str] = None,
            worker_id: Optional[str] = None, attempt: Optional[int] = None, message: str = "",
            data: Optional[dict[str, Any]] = None) -> None:
-    s.add(TaskEvent(task_id=task_id, at=utcnow(), kind=kind, stage=stage, worker_id=worker_id,
+    s.add(TaskEvent(task_id=task_id, at=db_now(), kind=kind, stage=stage, worker_id=worker_id,
                     attempt=attempt, message=message or None, data=data or {}))
     # Flush per event so ids (the timeline order) follow the order of the calls.
     s.flush()
-
-
-def _aware(dt: datetime) -> datetime:
-    from datetime import timezone
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
 __all__ = ["TaskStore", "Lease", "TakeResult", "TaskSpec", "EventKind", "task_summary"]

@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional
 from . import dead_letters, metrics, outbox
 from .broker import Broker, Delivery, open_broker
 from .config import Settings, new_worker_id
-from .db import Database, TaskStatus, Worker as WorkerRow, connect, utcnow
+from .db import Database, TaskStatus, Worker as WorkerRow, connect, now_of
 from .failure import DEFER, ESCALATE, Decision, Failure, FailurePolicy, SimplePolicy, error_details
 from .heartbeat import Heartbeat
 from .hostinfo import worker_details
@@ -30,6 +30,12 @@ from .worker_reliability import WorkerReliability
 log = logging.getLogger("framepress.worker")
 
 BUSY_POLL_S = 1.0
+
+
+def takeover_seconds(heartbeat_seconds: float) -> float:
+    """Heartbeat silence after which the holder of a redelivered task is presumed dead: two
+    missed beats and a margin (12 s with the default 5 s beats)."""
+    return 2 * heartbeat_seconds + 2
 
 
 def parse_task_id(body: bytes) -> str:
@@ -51,7 +57,9 @@ class Worker:
         self.scratch_root = settings.scratch_dir or "/tmp"
         self.id = new_worker_id()
         self.db = db or connect(settings)
-        self.store = TaskStore(self.db, lease_seconds=settings.lease_seconds)
+        hb = settings.heartbeat_seconds or 5.0
+        self.store = TaskStore(self.db, lease_seconds=settings.lease_seconds,
+                               takeover_seconds=takeover_seconds(hb))
         self.broker = broker or open_broker(settings, self.db)
         self.storage = StorageRouter(allow_files=bool(settings.allow_file_uris),
                                      upload_concurrency=settings.upload_concurrency or 8)
@@ -110,9 +118,10 @@ class Worker:
     def _register(self) -> None:
         d = self.details
         with self.db.session() as s:
+            now = now_of(s)
             s.merge(WorkerRow(id=self.id, hostname=d["hostname"], pod=d["pod"], node=d["node"],
                               pid=d["pid"], version=d["version"], hardware=d["hardware"],
-                              state="idle", started_at=utcnow(), heartbeat_at=utcnow()))
+                              state="idle", started_at=now, heartbeat_at=now))
 
     def _start_metrics(self) -> None:
         port = self.settings.metrics_port or 0
@@ -166,14 +175,16 @@ class Worker:
         except BadMessage as exc:
             self._log(logging.WARNING, "dead-lettering message: %s", exc, kind="bad_message")
             return delivery.reject
-        while True:
-            taken = self.store.take(task_id, self.id, self.details)
-            if taken.outcome != "busy":
-                break
-            # Another worker holds a live lease (e.g. our copy is a redelivery after its channel
-            # dropped). Wait until it settles the task or its lease runs out, then look again.
-            if self.stop_event.wait(BUSY_POLL_S):
-                return delivery.requeue
+        taken = self._take(task_id)
+        if taken is None:
+            return delivery.requeue
+        if taken.outcome == "busy":
+            return self._leave_to_holder(task_id, taken, delivery)
+        if taken.outcome == "not_due":
+            # An early copy of a task waiting out its backoff: send it on to when it is due.
+            self.broker.publish_task(task_id, priority=taken.spec.priority if taken.spec else 0,
+                                     delay_s=max(1.0, taken.due_in_s or 0.0))
+            return delivery.ack
         if taken.outcome == "unknown":
             self._log(logging.WARNING, "dead-lettering message: no task %s", task_id,
                       task_id=task_id, kind="bad_message")
@@ -182,10 +193,7 @@ class Worker:
             self._log(logging.INFO, "task already %s; acked without work", taken.status,
                       task_id=task_id, kind=EventKind.DUPLICATE_DELIVERY)
             return delivery.ack
-        if taken.outcome == "exhausted":
-            self.store.settle_unleased(task_id, status=TaskStatus.ESCALATED, kind=EventKind.ESCALATED,
-                                       worker_id=self.id,
-                                       message="delivered again with no attempts left")
+        if taken.outcome == "exhausted":             # escalated (and fenced) by the take
             metrics.escalated()
             self._notify_exhausted(task_id)
             return delivery.ack
@@ -195,6 +203,42 @@ class Worker:
         assert taken.spec is not None
         return self._run(taken.lease, taken.spec, delivery, received)
 
+    def _take(self, task_id: str):
+        """Take the task; while another worker holds it, watch that worker for one takeover
+        window (a redelivery comes at once when a holder dies, before its silence shows). Ends
+        as soon as the holder is gone (taken over), settles, or proves alive by beating again.
+        None if the worker is stopping."""
+        deadline = time.monotonic() + self.store.takeover_seconds + BUSY_POLL_S
+        first_beat = None
+        while True:
+            taken = self.store.take(task_id, self.id, self.details,
+                                    reachable_since=self.heartbeat.reachable_since)
+            if taken.outcome != "busy":
+                return taken
+            beat = taken.holder_heartbeat_at
+            if first_beat is None:
+                first_beat = beat
+            elif beat is not None and beat > first_beat:
+                taken.holder_alive = True                      # it beat again
+                return taken
+            if time.monotonic() > deadline:
+                return taken                                   # not judged dead: the reaper's
+            if self.stop_event.wait(BUSY_POLL_S):
+                return None
+
+    def _leave_to_holder(self, task_id: str, taken, delivery: Delivery) -> Callable[[], None]:
+        """Another worker holds the task and is not judged dead: this copy is dropped and this
+        worker moves on. The holder settles the task (and publishes its retry if it fails);
+        should it die later, the reaper, which watches every holder, requeues the task."""
+        why = "alive" if taken.holder_alive else "not judged dead (the reaper watches it)"
+        self.store.record_duplicate(
+            task_id, self.id, f"held by worker {taken.holder}, {why}; this copy dropped",
+            data={"holder": taken.holder, "holder_alive": taken.holder_alive,
+                  "status": taken.status})
+        self._log(logging.INFO, "task held by worker %s (%s); duplicate dropped", taken.holder, why,
+                  task_id=task_id, kind=EventKind.DUPLICATE_DELIVERY)
+        return delivery.ack
+
     def _run(self, lease: Lease, spec: TaskSpec, delivery: Delivery,
              received: float) -> Callable[[], None]:
         import framepress
@@ -203,7 +247,8 @@ class Worker:
                       hwaccel=self.settings.hwaccel or "auto",
                       upload_concurrency=self.settings.upload_concurrency or 8,
                       cancel_token=token, on_progress=self.heartbeat.report_progress,
-                      received_at=received, publish_output=self.relay.flush)
+                      received_at=received, publish_output=self.relay.flush,
+                      on_engine=self.heartbeat.engine_stage)
         metrics.task_started()
         self.heartbeat.begin_task(lease, token)
         self.reliability.drainer.task_started()
@@ -298,7 +343,6 @@ class Worker:
 
     def _schedule_retry(self, lease: Lease, error_event: dict[str, Any], follow: dict[str, Any],
                         decision: Decision, give_back_attempt: bool) -> None:
-        from datetime import timedelta
         spec = self.store.get(lease.task_id)
         # The retry's message is staged with the retry_wait status (outbox): if the publish
         # below fails, the relay sends it later; the task is never left without a message.
@@ -306,8 +350,7 @@ class Worker:
                                       priority=spec.priority if spec else 0,
                                       delay_s=decision.delay_s)
         self.store.fail(lease, status=TaskStatus.RETRY_WAIT, error_event=error_event, follow_up=follow,
-                        next_attempt_at=utcnow() + timedelta(seconds=decision.delay_s),
-                        give_back_attempt=give_back_attempt, outgoing=[retry_message])
+                        retry_in_s=decision.delay_s, give_back_attempt=give_back_attempt, outgoing=[retry_message])
         self.relay.flush(lease.task_id)
         metrics.retry_scheduled()
 

@@ -1,5 +1,6 @@
 """A TCP forwarder on loopback whose connections can be cut, to drop a worker's broker or
-database connections mid-task without disturbing anyone else using the same server."""
+database connections mid-task without disturbing anyone else using the same server, or paused,
+to stand for a network partition (bytes are accepted and go nowhere; nothing is closed)."""
 from __future__ import annotations
 
 import socket
@@ -19,6 +20,8 @@ class TcpProxy:
         self.port = self._listener.getsockname()[1]
         self._closed = False
         self.down = False   # while set, connections are accepted and dropped: the server is "away"
+        self._flowing = threading.Event()
+        self._flowing.set()
         threading.Thread(target=self._accept, daemon=True, name="tcpproxy").start()
 
     def _accept(self) -> None:
@@ -47,6 +50,7 @@ class TcpProxy:
                 data = src.recv(65536)
                 if not data:
                     break
+                self._flowing.wait()
                 dst.sendall(data)
         except OSError:
             pass
@@ -78,8 +82,15 @@ class TcpProxy:
         self.down = down
         if down:
             self.cut()
+    def pause(self) -> None:
+        """A partition: connections stay open (new ones are accepted) but nothing is forwarded."""
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()
 
     def close(self) -> None:
+        self._flowing.set()
         self._closed = True
         self._listener.close()
         self.cut()

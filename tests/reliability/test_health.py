@@ -24,7 +24,7 @@ def test_dead_heartbeat_thread_is_unhealthy():
     assert h.healthz() == (False, "heartbeat thread died")
 
 
-def test_engine_stuck_only_while_a_task_runs():
+def test_engine_stuck_only_while_the_engine_runs():
     clock = FakeClock()
     h = Health(heartbeat_interval=5, stuck_after=30, clock=clock)
     h.beat()
@@ -32,6 +32,7 @@ def test_engine_stuck_only_while_a_task_runs():
     h.beat()
     assert h.healthz()[0]                 # idle for long: fine
     h.task_started("t1")
+    h.engine_started()
     clock.advance(20)
     h.progress()
     clock.advance(25)
@@ -44,6 +45,25 @@ def test_engine_stuck_only_while_a_task_runs():
     assert h.engine_stuck() and h.stalled_for() == 35
     h.task_finished()
     assert h.healthz()[0] and h.stalled_for() == 0
+
+
+def test_long_pulls_and_uploads_are_not_an_engine_stuck():
+    clock = FakeClock()
+    h = Health(heartbeat_interval=5, stuck_after=30, clock=clock)
+    h.task_started("t1")
+    for _ in range(20):                   # a 200 s download: no engine progress, not stuck
+        clock.advance(10)
+        h.beat()
+        assert h.healthz() == (True, "ok") and h.stalled_for() == 0
+    h.engine_started()
+    clock.advance(20)
+    h.progress()
+    h.engine_finished()
+    for _ in range(20):                   # a 200 s upload; a late progress call changes nothing
+        clock.advance(10)
+        h.progress()
+        h.beat()
+        assert h.healthz() == (True, "ok") and not h.engine_stuck()
 
 
 def test_readyz():

@@ -1,0 +1,90 @@
+"""Takeover with `framepress worker` processes on the default 5 s heartbeats: a worker killed
+with -9 loses its task to another within seconds; a live holder whose message is redelivered
+keeps its task, and the worker that got the copy moves on instead of waiting for it."""
+from __future__ import annotations
+
+import re
+import signal
+from datetime import datetime
+
+import pytest
+
+from relsvc import AMQP_URL, SLOW_LADDER, TINY_LADDER, WorkerProcess, kinds, wait_for, wait_status
+from tcpproxy import TcpProxy
+
+# The defaults (5 s beats, 60 s leases), and a reaper too slow to be the one that takes over.
+DEFAULT_BEATS = {"FRAMEPRESS_HEARTBEAT_SECONDS": "5", "FRAMEPRESS_LEASE_SECONDS": "60",
+                 "FRAMEPRESS_WORKER_TIMEOUT": "120"}
+
+
+@pytest.fixture
+def spawn(service, tmp_path):
+    procs = []
+
+    def make(name: str, **extra: str) -> WorkerProcess:
+        procs.append(WorkerProcess(service["env"], tmp_path / f"{name}.log", {**DEFAULT_BEATS, **extra}))
+        return procs[-1]
+    yield make
+    for p in procs:
+        p.stop()
+
+
+def _engine_running(client, task_id, procs):
+    def check():
+        st = client.status(task_id)
+        if st["status"] != "running" or (st["progress"] or 0) < 0.05:
+            return None
+        pid = [e for e in st["events"] if e["kind"] == "taken"][-1]["data"]["pid"]
+        return next((p for p in procs if p.pid == pid), None)
+    return wait_for(check, 120, "the engine to run on a worker process", interval=0.2)
+
+
+@pytest.mark.timeout(240)
+def test_kill_9_the_task_is_taken_over_within_15_s(service, client, sources, spawn):
+    a, b = spawn("a"), spawn("b")
+    tid = client.submit(sources["long"], ladder=SLOW_LADDER)
+    victim = _engine_running(client, tid, [a, b])
+    survivor = b if victim is a else a
+    victim.signal(signal.SIGKILL)
+    killed_at = service["db"].now()
+    st = wait_status(client, tid, timeout=200)
+    assert st["status"] == "succeeded", (st["last_error"], kinds(st))
+    taken = [e for e in st["events"] if e["kind"] == "taken"]
+    assert len(taken) == 2 and taken[1]["data"]["pid"] == survivor.pid
+    assert taken[1]["data"]["took_over_from"] == taken[0]["worker_id"]
+    after = (datetime.fromisoformat(taken[1]["at"]) - killed_at).total_seconds()
+    print(f"kill -9 to the new holder's taken event: {after:.1f} s")
+    assert after <= 15, after
+    assert "worker_lost" not in kinds(st)               # not the reaper's doing
+    assert kinds(st).count("succeeded") == 1 and st["attempts"] == 2
+
+
+@pytest.mark.timeout(240)
+def test_a_redelivery_never_displaces_a_live_holder(service, client, sources, spawn):
+    import pika
+    params = pika.URLParameters(AMQP_URL)
+    proxy = TcpProxy(params.port, params.host)
+    try:
+        via = re.sub(r"@([^:/]+):(\d+)", f"@127.0.0.1:{proxy.port}", AMQP_URL, count=1)
+        holder = spawn("holder", FRAMEPRESS_BROKER_URL=via)
+        tid = client.submit(sources["long"], ladder=SLOW_LADDER)
+        _engine_running(client, tid, [holder])
+        other = spawn("other")
+        wait_for(lambda: "consuming" in other.output(), 60, "the other worker to consume")
+        assert proxy.cut() >= 1          # the holder's broker connection drops: a redelivery
+        dropped = wait_for(lambda: [e for e in client.status(tid)["events"]
+                                    if e["kind"] == "duplicate_delivery"], 60,
+                           "the other worker to drop the redelivered copy")
+        now = client.status(tid)
+        assert now["status"] == "running"             # dropped while the holder still works
+        holder_id = [e for e in now["events"] if e["kind"] == "taken"][0]["worker_id"]
+        assert dropped[0]["worker_id"] != holder_id and dropped[0]["data"]["holder"] == holder_id
+        assert dropped[0]["data"]["holder_alive"] is True
+        quick = client.submit(sources["tiny"], ladder=TINY_LADDER)     # and it is free
+        assert wait_status(client, quick, timeout=90)["status"] == "succeeded"
+        st = wait_status(client, tid, timeout=200)
+    finally:
+        proxy.close()
+    assert st["status"] == "succeeded", (st["last_error"], kinds(st))
+    assert st["attempts"] == 1 and kinds(st).count("taken") == 1, kinds(st)
+    assert kinds(st).count("succeeded") == 1
