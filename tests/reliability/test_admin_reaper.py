@@ -10,6 +10,7 @@ from framepress.db import Task, TaskEvent, Worker, utcnow
 from framepress.reaper import Leadership, Reaper
 from framepress.service_errors import StaleLease
 from framepress.tasks import TaskStore
+from support.services import wait_for
 
 LADDER = {"name": "default", "rungs": []}
 
@@ -178,6 +179,7 @@ def test_one_leader_per_round(pg_database):
 
 
 def test_a_stalled_leader_loses_the_lock(pg_database):
+    """Postgres ends the idle session of a leader that stopped (SIGSTOP), and its lock."""
     import time
     a = Leadership(pg_database, stall_timeout=1)
     b = Leadership(pg_database)
@@ -193,8 +195,7 @@ def test_reaper_republishes_an_overdue_retry_once_per_period(pg_database):
     store, published, reaper = _reaper(db, stale_retry_after=60)
     tid = store.create("s3://b/k.mp4", "s3://b/out", LADDER)
     lease = store.take(tid, "w1", {}).lease
-    store.fail(lease, status="retry_wait", error_event={"message": "x"},
-               next_attempt_at=utcnow() - timedelta(seconds=120))
+    store.fail(lease, status="retry_wait", error_event={"message": "x"}, retry_in_s=-120)
     assert reaper.reap_once().requeued == [tid] and published == [tid]
     assert reaper.reap_once().requeued == [] and published == [tid]      # not every round
     assert _kinds(db, tid)[-1] == "requeued"
@@ -215,3 +216,77 @@ def test_reaper_exports_the_age_of_the_oldest_queued_task(pg_database):
         s.get(Task, new).status = "succeeded"
     Reaper(pg_database, lambda tid, prio: None, worker_timeout=10).reap_once()
     assert REGISTRY.get_sample_value("framepress_queue_oldest_task_age_seconds") == 0
+
+
+def test_a_round_writes_nothing_once_its_lock_is_gone(pg_database):
+    """The leader's session ends mid-round (here: terminated between two of its transactions):
+    the lock goes with it, another process leads, and the old round's later writes all fail."""
+    from sqlalchemy import create_engine, text
+    db = pg_database
+    a, b = Leadership(db), Leadership(db)
+    assert a.acquire()
+    pid = a.connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    a.connection.commit()
+    killer = create_engine(db.url.replace("postgresql://", "postgresql+psycopg://"))
+    took_over = []
+
+    def publish(tid, prio):       # runs between the round's `incomplete` and `queued` writes
+        with killer.connect() as c:
+            c.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        took_over.append(wait_for(b.acquire, 20, "the lock to be free"))   # the session ends
+
+    store = TaskStore(db, lease_seconds=30)
+    reaper = Reaper(db, publish, worker_timeout=10)
+    tid = store.create("s3://b/k.mp4", "s3://b/out", LADDER)
+    store.take(tid, "dead", {})
+    _register(db, "dead", heartbeat_age=60, task_id=tid)
+    with pytest.raises(Exception):
+        reaper.reap_once(conn=a.connection)
+    assert took_over == [True]                      # the lock went with the session
+    assert _task(db, tid).status == "incomplete"    # the old leader's last write never landed
+    assert _kinds(db, tid) == ["taken", "worker_lost", "incomplete"]
+    assert not a.acquire()                          # and it stands by now
+    report = Reaper(db, lambda t, p: None, worker_timeout=10, lease_grace=0).reap_once(
+        conn=b.connection)
+    assert report.requeued == [tid] and _task(db, tid).status == "queued"
+    a.release()
+    b.release()
+    killer.dispose()
+
+
+def test_the_lock_is_checked_each_round_and_survives_between_rounds(pg_database):
+    a, b = Leadership(pg_database, stall_timeout=30), Leadership(pg_database)
+    assert a.acquire()
+    conn = a.connection
+    for _ in range(3):
+        assert a.acquire() and a.connection is conn     # still held: the same session
+        assert not b.acquire()
+    a.release()
+    assert b.acquire()
+    b.release()
+
+
+def test_silence_while_the_reaper_could_not_see_the_database_is_not_loss(pg_database):
+    """A gap in the reaper's own view of the database (an outage, a partition) restarts every
+    worker's clock: nobody is lost until they stayed silent a full timeout after it."""
+    import time
+    db = pg_database
+    store, published, reaper = _reaper(db, worker_timeout=3, gap_seconds=2.0)
+    tid = store.create("s3://b/k.mp4", "s3://b/out", LADDER)
+    store.take(tid, "w", {})
+    _register(db, "w", heartbeat_age=0, task_id=tid)
+    reaper.observe()
+    time.sleep(4.5)                       # the reaper saw nothing for longer than gap_seconds
+    report = reaper.reap_once()
+    assert report.lost_workers == [] and _task(db, tid).status == "running"
+    seen_again = time.monotonic()
+
+    def watch(seconds):
+        while time.monotonic() - seen_again < seconds:
+            time.sleep(0.3)
+            reaper.observe()
+    watch(1.5)
+    assert reaper.reap_once().lost_workers == []          # silent 1.5 s since it looked again
+    watch(3.8)
+    report = reaper.reap_once()                            # silent 3.8 s while seen: lost
+    assert report.lost_workers == ["w"] and report.requeued == [tid]
