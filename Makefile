@@ -40,6 +40,7 @@ demo: build
 test: build services
 	$(VENV)/bin/pytest -q
 
+# Long fault-injection runs (services stopped for minutes, crashes), left out of `make test`.
 faults: build services
 	$(VENV)/bin/pytest -q -m faults
 

@@ -68,9 +68,12 @@ def test_the_heartbeat_keeps_its_pace_through_a_database_stop(private_pg):
         db.dispose()
 
 
-def test_a_partition_blocks_neither_the_heartbeat_nor_new_connections(pg_database):
-    """Bytes go nowhere and nothing is closed: the writer waits, the liveness beat does not, and
-    a new connection gives up after its connect timeout."""
+def test_a_partition_blocks_neither_the_heartbeat_nor_new_connections(pg_database, monkeypatch):
+    """Bytes go nowhere and nothing is closed: the writer waits, the liveness beat does not (until
+    one write has hung past WRITE_STUCK_S: then the writer is wedged), and a new connection gives
+    up after its connect timeout."""
+    from framepress import heartbeat
+    monkeypatch.setattr(heartbeat, "WRITE_STUCK_S", 4.0)
     proxy = TcpProxy(5432)
     url = pg_database.url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
     db = connect(Settings.from_env({}, database_url=url), migrate=False)
@@ -92,9 +95,13 @@ def test_a_partition_blocks_neither_the_heartbeat_nor_new_connections(pg_databas
             fresh.connect()
         assert time.monotonic() - started < CONNECT_TIMEOUT_S + 10
         fresh.dispose()
+        why = wait_for(lambda: not health.healthz()[0] and health.healthz()[1], 20,
+                       "a write hung past WRITE_STUCK_S to fail liveness")
+        assert "no heartbeat" in why
         stuck_at = _heartbeat_at(pg_database, "w1")
         proxy.resume()
         wait_for(lambda: _heartbeat_at(pg_database, "w1") > stuck_at, 20, "beats after the partition")
+        wait_for(lambda: health.healthz()[0], 10, "liveness back")
         with db.engine.connect() as c:                    # server-side limits on every session
             assert c.exec_driver_sql("SHOW statement_timeout").scalar() == "30s"
             assert c.exec_driver_sql("SHOW lock_timeout").scalar() == "10s"

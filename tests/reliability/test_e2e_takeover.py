@@ -88,3 +88,26 @@ def test_a_redelivery_never_displaces_a_live_holder(service, client, sources, sp
     assert st["status"] == "succeeded", (st["last_error"], kinds(st))
     assert st["attempts"] == 1 and kinds(st).count("taken") == 1, kinds(st)
     assert kinds(st).count("succeeded") == 1
+
+
+@pytest.mark.timeout(120)
+def test_an_early_copy_of_a_retry_waits_for_its_due_time(service, client, sources):
+    """A duplicate message of a task in retry_wait is not run at once (skipping its backoff):
+    the worker sends it on, delayed, and the retry runs when due."""
+    from framepress.tasks import TaskStore
+    from relsvc import worker_thread
+    db = service["db"]
+    store = TaskStore(db)
+    tid = store.create(sources["tiny"], service["settings"].output_uri, TINY_LADDER)
+    first = store.take(tid, "gone-worker", {}).lease
+    store.fail(first, status="retry_wait", error_event={"message": "transient"}, retry_in_s=6)
+    due = db.now().timestamp() + 6
+    client.broker.publish_task(tid)                       # the early copy
+    with worker_thread(service["settings"]):
+        st = wait_status(client, tid, timeout=90)
+    assert st["status"] == "succeeded", (st["last_error"], kinds(st))
+    early = [e for e in st["events"] if e["kind"] == "duplicate_delivery"]
+    assert early and early[0]["data"]["due_in_s"] > 3
+    taken = [e for e in st["events"] if e["kind"] == "taken"]
+    assert len(taken) == 2 and st["attempts"] == 2
+    assert datetime.fromisoformat(taken[1]["at"]).timestamp() >= due - 0.5
