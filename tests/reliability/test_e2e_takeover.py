@@ -41,22 +41,21 @@ def _engine_running(client, task_id, procs):
 
 @pytest.mark.timeout(240)
 def test_kill_9_the_task_is_taken_over_within_15_s(service, client, sources, spawn):
+    """(That the survivor then finishes the task exactly once: test_e2e_processes.)"""
     a, b = spawn("a"), spawn("b")
     tid = client.submit(sources["long"], ladder=SLOW_LADDER)
     victim = _engine_running(client, tid, [a, b])
     survivor = b if victim is a else a
     victim.signal(signal.SIGKILL)
     killed_at = service["db"].now()
-    st = wait_status(client, tid, timeout=200)
-    assert st["status"] == "succeeded", (st["last_error"], kinds(st))
-    taken = [e for e in st["events"] if e["kind"] == "taken"]
-    assert len(taken) == 2 and taken[1]["data"]["pid"] == survivor.pid
-    assert taken[1]["data"]["took_over_from"] == taken[0]["worker_id"]
-    after = (datetime.fromisoformat(taken[1]["at"]) - killed_at).total_seconds()
+    taken = wait_for(lambda: [e for e in client.status(tid)["events"] if e["kind"] == "taken"][1:],
+                     60, "another worker to take the task over", interval=0.2)[0]
+    after = (datetime.fromisoformat(taken["at"]) - killed_at).total_seconds()
     print(f"kill -9 to the new holder's taken event: {after:.1f} s")
     assert after <= 15, after
-    assert "worker_lost" not in kinds(st)               # not the reaper's doing
-    assert kinds(st).count("succeeded") == 1 and st["attempts"] == 2
+    assert taken["data"]["pid"] == survivor.pid and taken["data"]["took_over_from"]
+    st = client.status(tid)
+    assert "worker_lost" not in kinds(st) and st["attempts"] == 2   # not the reaper's doing
 
 
 @pytest.mark.timeout(240)
