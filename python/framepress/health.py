@@ -89,6 +89,12 @@ class Health:
         with self._lock:
             return self._draining
 
+    @property
+    def engine_running(self) -> bool:
+        """Inside a task's engine stage (the only time "engine stuck" is measured)."""
+        with self._lock:
+            return self._last_progress is not None
+
     def stalled_for(self) -> float:
         """Seconds since the running engine last made progress (0 outside the engine stage)."""
         with self._lock:

@@ -7,7 +7,7 @@ from sqlalchemy import select, update
 
 from framepress import admin
 from framepress.db import Task, TaskEvent, Worker, utcnow
-from framepress.reaper import Leadership, Reaper
+from framepress.reaper import REAPER_LOCK_ID, Leadership, Reaper
 from framepress.service_errors import StaleLease
 from framepress.tasks import TaskStore
 from support.services import wait_for
@@ -261,9 +261,13 @@ def test_the_lock_is_checked_each_round_and_survives_between_rounds(pg_database)
     for _ in range(3):
         assert a.acquire() and a.connection is conn     # still held: the same session
         assert not b.acquire()
-    a.release()
-    assert b.acquire()
+    conn.exec_driver_sql(f"SELECT pg_advisory_unlock({REAPER_LOCK_ID})")   # lost somehow
+    conn.commit()
+    assert b.acquire()                                  # another process leads at once
+    assert not a.acquire() and a.connection is None     # and the check says so
     b.release()
+    assert a.acquire()
+    a.release()
 
 
 def test_silence_while_the_reaper_could_not_see_the_database_is_not_loss(pg_database):

@@ -89,3 +89,23 @@ def test_readyz_follows_a_live_connection_check():
     assert h.readyz() == (False, "not connected to the broker")
     h.connected_fn = lambda: 1 / 0
     assert h.readyz()[0] is False
+
+
+def test_a_real_task_times_only_its_engine_stage(service, client, sources):
+    """The worker tells health when the engine stage starts and ends: after `pulled`, before
+    `transcoded`; pull and upload stay outside the "engine stuck" window."""
+    from relsvc import TINY_LADDER, wait_status, worker_thread
+    calls = []
+    with worker_thread(service["settings"]) as w:
+        health, forward = w.reliability.health, w.heartbeat.engine_stage
+
+        def record(running):
+            last = client.status(health.current_task)["events"][-1]["kind"]
+            forward(running)
+            calls.append((running, last, health.engine_running))
+        w.heartbeat.engine_stage = record
+        tid = client.submit(sources["tiny"], ladder=TINY_LADDER)
+        st = wait_status(client, tid, timeout=90)
+    assert st["status"] == "succeeded", st["last_error"]
+    assert calls == [(True, "pulled", True), (False, "pulled", False)], calls
+    assert health.stalled_for() == 0 and not health.engine_running
