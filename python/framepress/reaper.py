@@ -6,11 +6,12 @@ One round:
 2. a `running` task whose worker is lost, or whose lease ran out long ago, becomes `incomplete`
    (`incomplete` event) and its lease token is bumped: the silent worker, should it wake up
    (SIGCONT after SIGSTOP), is fenced off and uploads nothing;
-3. it is then `queued` again (`requeued` event) and its ID published, unless a worker has taken
-   it meanwhile (the broker redelivered it when the dead worker's connection dropped). The lost
-   attempt stays counted: the take that started it already counted it;
+3. in the same transaction it is `queued` again (`requeued` event) with its message staged in the
+   outbox, then published; if the broker is away the relay publishes it later. The lost attempt
+   stays counted: the take that started it already counted it;
 4. a task still in `retry_wait` long after its retry was due (its delayed message lost, say in
-   a broker failure) is published again. A duplicate is harmless: the take sorts it out.
+   a broker failure) is published again the same way. A duplicate is harmless: the take sorts
+   it out.
 
 Every time is the database's (`db_now`). Silence counts only while the database was reachable:
 the reaper notes since when it has reached the database without a gap (and when the server last
@@ -35,7 +36,7 @@ from typing import Any, Callable, Iterator, Optional
 from sqlalchemy import Connection, select, text
 from sqlalchemy.orm import Session
 
-from . import metrics
+from . import metrics, outbox
 from .db import Database, Task, TaskStatus, Worker, aware, db_now, now_of
 from .tasks import EventKind, _event
 
@@ -61,15 +62,16 @@ class ReapReport:
 
 
 class Reaper:
-    def __init__(self, db: Database, publish: Callable[[str, int], None], *,
+    def __init__(self, db: Database, broker: Any, *,
                  worker_timeout: float = 30.0, lease_grace: float = 10.0,
                  stale_retry_after: float = 600.0, gap_seconds: float = 15.0,
                  reaper_id: str = "reaper") -> None:
-        """`publish(task_id, priority)` puts a task ID on the tasks queue (broker.publish_task).
+        """`broker`: where requeued tasks' messages go (its tasks queue), through the outbox.
         `gap_seconds`: a pause this long between two successful looks at the database counts
         as an outage (`run` sets it from its interval)."""
         self.db = db
-        self.publish = publish
+        self.queue = broker.tasks_queue
+        self.relay = outbox.Relay(db, broker)
         self.worker_timeout = worker_timeout
         self.lease_grace = lease_grace
         self.stale_retry_after = stale_retry_after
@@ -169,14 +171,6 @@ class Reaper:
                 self._requeue(task_id, holder, "worker lost" if holder in lost_ids
                               else "lease expired", report)
 
-        # A requeue whose publish failed left the task `incomplete`: publish again once it has
-        # sat there a while (not racing a requeue that is in progress).
-        with self._session() as s:
-            stranded = s.scalars(select(Task.id).where(Task.status == TaskStatus.INCOMPLETE,
-                                                       Task.updated_at < lease_cutoff)).all()
-        for task_id in stranded:
-            if task_id not in report.incomplete:
-                self._requeue(task_id, None, "stranded incomplete task", report)
         self._republish_overdue_retries(now, report)
         self._export_backlog_age(now)
         return report
@@ -202,54 +196,37 @@ class Reaper:
                 _event(s, t.id, EventKind.REQUEUED, attempt=t.attempts,
                        message=f"retry overdue by more than {self.stale_retry_after:.0f} s: "
                                f"published again", data={"reaper": self.reaper_id})
-                todo.append((t.id, t.priority))
-        for task_id, priority in todo:
-            try:
-                self.publish(task_id, priority)
-                report.requeued.append(task_id)
-            except Exception as exc:
-                log.warning("could not republish task %s: %r", task_id, exc,
-                            extra={"task_id": task_id})
+                outbox.stage_task(s, self.queue, t.id, priority=t.priority)
+                todo.append(t.id)
+        for task_id in todo:
+            report.requeued.append(task_id)
+            self.relay.flush(task_id)
 
     def _requeue(self, task_id: str, holder: Optional[str], why: str, report: ReapReport) -> None:
         with self._session() as s:
             t = s.execute(select(Task).where(Task.id == task_id).with_for_update()).scalar_one_or_none()
             if t is None:
                 return
-            if t.status == TaskStatus.RUNNING:
-                if t.worker_id != holder:               # taken by another worker meanwhile
-                    report.skipped.append(task_id)
-                    return
-                t.status = TaskStatus.INCOMPLETE
-                t.lease_token += 1                      # fence the silent worker off
-                t.lease_expires_at = None
-                t.updated_at = db_now()
-                _event(s, t.id, EventKind.INCOMPLETE, worker_id=holder, attempt=t.attempts,
-                       message=f"{why}: attempt {t.attempts} did not finish",
-                       data={"worker_id": holder, "reason": why, "reaper": self.reaper_id})
-                report.incomplete.append(task_id)
-            elif t.status != TaskStatus.INCOMPLETE:
-                report.skipped.append(task_id)
+            if t.status != TaskStatus.RUNNING or t.worker_id != holder:
+                report.skipped.append(task_id)          # taken by another worker meanwhile
                 return
-            token, priority = t.lease_token, t.priority
-        try:
-            self.publish(task_id, priority)
-        except Exception as exc:  # the broker is down: stays incomplete, next round retries
-            log.warning("could not requeue task %s: %r", task_id, exc, extra={"task_id": task_id})
-            return
-        with self._session() as s:
-            t = s.execute(select(Task).where(Task.id == task_id).with_for_update()).scalar_one_or_none()
-            # If a worker already took the new message, the task is running: leave it be.
-            if t is not None and t.status == TaskStatus.INCOMPLETE and t.lease_token == token:
-                t.status = TaskStatus.QUEUED
-                t.updated_at = db_now()
-            _event(s, task_id, EventKind.REQUEUED, worker_id=None,
-                   attempt=t.attempts if t is not None else None,
-                   message=f"requeued ({why})",
+            # Incomplete, then queued again with its message staged, in one transaction: the
+            # task is never left without a message, whatever the broker does.
+            t.lease_token += 1                          # fence the silent worker off
+            t.lease_expires_at = None
+            t.status = TaskStatus.QUEUED
+            t.updated_at = db_now()
+            _event(s, t.id, EventKind.INCOMPLETE, worker_id=holder, attempt=t.attempts,
+                   message=f"{why}: attempt {t.attempts} did not finish",
+                   data={"worker_id": holder, "reason": why, "reaper": self.reaper_id})
+            _event(s, t.id, EventKind.REQUEUED, attempt=t.attempts, message=f"requeued ({why})",
                    data={"previous_worker": holder, "reaper": self.reaper_id})
+            outbox.stage_task(s, self.queue, t.id, priority=t.priority)
+        report.incomplete.append(task_id)
         report.requeued.append(task_id)
         log.warning("task %s requeued (%s)", task_id, why,
                     extra={"task_id": task_id, "kind": EventKind.REQUEUED})
+        self.relay.flush(task_id)
 
 
 class Leadership:

@@ -91,7 +91,7 @@ class Worker:
         self._start_metrics()
         self._install_signals()
         self.reliability.health.set_connected(True)
-        self.reliability.start_reaper(lambda tid, prio: self.broker.publish_task(tid, priority=prio))
+        self.reliability.start_reaper()
         relay_thread = outbox.start_thread(self.relay, self._relay_stop)
         letters_thread = dead_letters.start_thread(self.db, self.broker, self._relay_stop)
         self._log(logging.INFO, "worker started on %s", self.broker.tasks_queue,

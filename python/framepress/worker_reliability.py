@@ -181,12 +181,12 @@ class WorkerReliability:
                                                      and self.drainer.exit_code == 1)
 
     # --- reaper --------------------------------------------------------------------------------------
-    def start_reaper(self, publish: Callable[[str, int], None]) -> Optional[threading.Thread]:
+    def start_reaper(self) -> Optional[threading.Thread]:
         if not self.settings.worker_reaper:
             return None
         from . import reaper
         timeout = worker_timeout(self.settings)
-        r = reaper.Reaper(self.db, publish, worker_timeout=timeout,
+        r = reaper.Reaper(self.db, self.broker, worker_timeout=timeout,
                           lease_grace=min(timeout, 10.0), reaper_id=self.worker_id)
         return reaper.start_thread(r, self._reaper_stop,
                                    interval=max(1.0, (self.settings.heartbeat_seconds or 5.0)))

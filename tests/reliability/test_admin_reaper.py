@@ -5,25 +5,17 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 
-from framepress import admin
+from framepress import admin, outbox
 from framepress.db import Task, TaskEvent, Worker, utcnow
 from framepress.reaper import REAPER_LOCK_ID, Leadership, Reaper
 from framepress.service_errors import StaleLease
 from framepress.tasks import TaskStore
-from support.services import wait_for
+from support.services import RecordingBroker, wait_for
 
 LADDER = {"name": "default", "rungs": []}
 
 
-class FakeBroker:
-    tasks_queue = "framepress.tasks"
-
-    def __init__(self):
-        self.published = []
-
-    def publish_json(self, queue, payload, priority=0, delay_s=0.0):
-        assert queue == self.tasks_queue
-        self.published.append(payload["task_id"])
+FakeBroker = RecordingBroker
 
 
 def _kinds(db, task_id):
@@ -47,9 +39,9 @@ def _escalate(store, task_id, worker="w1"):
 
 def _reaper(db, **kw):
     """A task store, the list of task ids the reaper publishes, and the reaper."""
-    published = []
-    reaper = Reaper(db, lambda tid, prio: published.append(tid), **kw)
-    return TaskStore(db, lease_seconds=30), published, reaper
+    broker = RecordingBroker()
+    reaper = Reaper(db, broker, **kw)
+    return TaskStore(db, lease_seconds=30), broker.published, reaper
 
 
 def _register(db, worker_id, heartbeat_age=0.0, state="busy", task_id=None):
@@ -143,30 +135,22 @@ def test_reaper_skips_a_task_the_broker_already_redelivered(pg_database):
     assert _task(db, tid).status == "running"
 
 
-def test_reaper_requeues_expired_leases_and_retries_failed_publishes(pg_database):
+def test_reaper_requeues_expired_leases_and_publishes_once_the_broker_answers(pg_database):
     db = pg_database
     store = TaskStore(db, lease_seconds=30)
-    calls = {"n": 0}
-
-    def flaky_publish(tid, prio):
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise ConnectionRefusedError("broker down")
-
-    reaper = Reaper(db, flaky_publish, worker_timeout=10, lease_grace=5)
+    broker = RecordingBroker(fail_first=1)
+    reaper = Reaper(db, broker, worker_timeout=10, lease_grace=5)
     tid = store.create("s3://b/k.mp4", "s3://b/out", LADDER)
     store.take(tid, "never-registered", {})
     with db.session() as s:
         s.execute(update(Task).where(Task.id == tid)
                   .values(lease_expires_at=utcnow() - timedelta(seconds=60)))
     first = reaper.reap_once()
-    assert first.incomplete == [tid] and first.requeued == []
-    assert _task(db, tid).status == "incomplete"
-    with db.session() as s:   # stranded long enough to be picked up again
-        s.execute(update(Task).where(Task.id == tid)
-                  .values(updated_at=utcnow() - timedelta(seconds=60)))
-    second = reaper.reap_once()
-    assert second.requeued == [tid] and _task(db, tid).status == "queued"
+    # Requeued with its message staged in one transaction; the publish failed: it waits.
+    assert first.incomplete == [tid] and first.requeued == [tid] and broker.published == []
+    assert _task(db, tid).status == "queued"
+    assert not reaper.reap_once()                                  # requeued once, not again
+    assert outbox.Relay(db, broker).flush(tid).sent == 1 and broker.published == [tid]
 
 
 def test_one_leader_per_round(pg_database):
@@ -209,12 +193,12 @@ def test_reaper_exports_the_age_of_the_oldest_queued_task(pg_database):
     old, new = store.create("s3://b/a.mp4", "s3://b/out", LADDER), store.create("s3://b/b.mp4", "s3://b/out", LADDER)
     with pg_database.session() as s:
         s.get(Task, old).created_at = utcnow() - timedelta(seconds=120)
-    Reaper(pg_database, lambda tid, prio: None, worker_timeout=10).reap_once()
+    Reaper(pg_database, RecordingBroker(), worker_timeout=10).reap_once()
     assert 119 <= REGISTRY.get_sample_value("framepress_queue_oldest_task_age_seconds") < 150
     with pg_database.session() as s:
         s.get(Task, old).status = "succeeded"
         s.get(Task, new).status = "succeeded"
-    Reaper(pg_database, lambda tid, prio: None, worker_timeout=10).reap_once()
+    Reaper(pg_database, RecordingBroker(), worker_timeout=10).reap_once()
     assert REGISTRY.get_sample_value("framepress_queue_oldest_task_age_seconds") == 0
 
 
@@ -230,25 +214,31 @@ def test_a_round_writes_nothing_once_its_lock_is_gone(pg_database):
     killer = create_engine(db.url.replace("postgresql://", "postgresql+psycopg://"))
     took_over = []
 
-    def publish(tid, prio):       # runs between the round's `incomplete` and `queued` writes
-        with killer.connect() as c:
-            c.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
-        took_over.append(wait_for(b.acquire, 20, "the lock to be free"))   # the session ends
+    class KillingBroker(RecordingBroker):
+        def publish_json(self, queue, payload, priority=0, delay_s=0.0):
+            # Runs between the round's first requeue and its next write.
+            with killer.connect() as c:
+                c.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+            took_over.append(wait_for(b.acquire, 20, "the lock to be free"))  # the session ends
+            super().publish_json(queue, payload, priority, delay_s)
 
     store = TaskStore(db, lease_seconds=30)
-    reaper = Reaper(db, publish, worker_timeout=10)
-    tid = store.create("s3://b/k.mp4", "s3://b/out", LADDER)
-    store.take(tid, "dead", {})
-    _register(db, "dead", heartbeat_age=60, task_id=tid)
+    reaper = Reaper(db, KillingBroker(), worker_timeout=10)
+    first, second = (store.create("s3://b/k.mp4", "s3://b/out", LADDER) for _ in range(2))
+    for tid, worker in ((first, "dead"), (second, "dead2")):
+        store.take(tid, worker, {})
+        _register(db, worker, heartbeat_age=60, task_id=tid)
     with pytest.raises(Exception):
         reaper.reap_once(conn=a.connection)
     assert took_over == [True]                      # the lock went with the session
-    assert _task(db, tid).status == "incomplete"    # the old leader's last write never landed
-    assert _kinds(db, tid) == ["taken", "worker_lost", "incomplete"]
+    requeued = [t for t in (first, second) if _task(db, t).status == "queued"]
+    assert len(requeued) == 1                       # the write after the lock went never landed
+    (left,) = {first, second} - set(requeued)
+    assert _task(db, left).status == "running"
     assert not a.acquire()                          # and it stands by now
-    report = Reaper(db, lambda t, p: None, worker_timeout=10, lease_grace=0).reap_once(
+    report = Reaper(db, RecordingBroker(), worker_timeout=10, lease_grace=0).reap_once(
         conn=b.connection)
-    assert report.requeued == [tid] and _task(db, tid).status == "queued"
+    assert report.requeued == [left] and _task(db, left).status == "queued"
     a.release()
     b.release()
     killer.dispose()

@@ -17,7 +17,7 @@ from framepress.heartbeat import UNKNOWN, Heartbeat
 from framepress.reaper import Reaper
 from framepress.tasks import TaskStore
 from support.private_postgres import private_postgres
-from support.services import wait_for
+from support.services import RecordingBroker, wait_for
 from tcpproxy import TcpProxy
 
 LADDER = {"name": "default", "rungs": []}
@@ -118,19 +118,19 @@ def test_after_a_crash_and_restart_the_reaper_loses_nobody_who_beats_again(priva
     tid = store.create("s3://b/k.mp4", "s3://b/out", LADDER)
     store.take(tid, "w", {})
     _register(db, "w", task_id=tid)
-    published = []
-    reaper = Reaper(db, lambda t, p: published.append(t), worker_timeout=2, lease_grace=0,
+    broker = RecordingBroker()
+    reaper = Reaper(db, broker, worker_timeout=2, lease_grace=0,
                     gap_seconds=3600)            # only the restart can tell it about the outage
     reaper.observe()
     private_pg.crash()                           # pg_ctl stop -m immediate
     time.sleep(3)
     private_pg.start()
     assert not reaper.reap_once()                # silent 3 s > 2 s, lease run out: not lost
-    fresh = Reaper(db, lambda t, p: published.append(t), worker_timeout=2, lease_grace=0)
+    fresh = Reaper(db, broker, worker_timeout=2, lease_grace=0)
     assert not fresh.reap_once()                 # a reaper started afterwards knows it too
     with db.session() as s:
         assert s.get(Task, tid).status == "running"
     time.sleep(2.5)                              # silent a full timeout since the restart
     report = reaper.reap_once()
-    assert report.lost_workers == ["w"] and report.requeued == [tid] and published == [tid]
+    assert report.lost_workers == ["w"] and report.requeued == [tid] and broker.published == [tid]
     db.dispose()

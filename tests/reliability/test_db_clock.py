@@ -41,6 +41,7 @@ def test_db_now_offsets_on_both_databases(backend, pg_database, tmp_path):
 SKEWED_WORKER = textwrap.dedent("""
     import json, sys
     from datetime import datetime, timezone
+    from types import SimpleNamespace
     from framepress.config import Settings
     from framepress.db import connect, Worker
     from framepress.heartbeat import Heartbeat
@@ -59,7 +60,8 @@ SKEWED_WORKER = textwrap.dedent("""
     retried = store.create("s3://b/b.mp4", "s3://b/out", {})
     store.fail(store.take(retried, "skewed", {}).lease, status="retry_wait",
                error_event={"message": "x"}, retry_in_s=30)
-    report = Reaper(db, lambda t, p: None, worker_timeout=30).reap_once()
+    nowhere = SimpleNamespace(tasks_queue="q", publish_json=lambda *a, **k: None)
+    report = Reaper(db, nowhere, worker_timeout=30).reap_once()
     print(json.dumps({"host_now": datetime.now(timezone.utc).isoformat(), "running": running,
                       "retried": retried, "report": report.to_dict()}))
 """)

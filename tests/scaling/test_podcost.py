@@ -19,7 +19,7 @@ from framepress.config import Settings
 from framepress.db import Worker, connect, utcnow
 from framepress.podcost import DELETION_COST, SAFE_TO_EVICT, KubeApi, PodCost
 from framepress.tasks import TaskStore
-from support.services import PG_ADMIN_URL, free_port, scratch_database
+from support.services import PG_ADMIN_URL, RecordingBroker, free_port, scratch_database
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -177,7 +177,7 @@ def test_the_step_runs_every_interval_even_when_another_process_leads(pg):
             if len(calls) == 3:
                 stop.set()
 
-        r = reaping.Reaper(db, lambda *_: None)
+        r = reaping.Reaper(db, RecordingBroker())
         t = threading.Thread(target=reaping.run, args=(r, stop),
                              kwargs={"interval": 0.05, "on_round": rounds.append, "alongside": alongside})
         t.start()

@@ -157,6 +157,25 @@ def delete_queues_with_prefix(amqp_url: str, prefix: str) -> None:
     conn.close()
 
 
+# ---- a broker stand-in -------------------------------------------------------------------------
+
+class RecordingBroker:
+    """For tests of the database side of requeues (reaper, operator actions): records the task
+    IDs it is asked to publish; the first `fail_first` publishes fail as with the broker away."""
+    tasks_queue = "framepress.tasks"
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.published: list[str] = []
+        self._fail = fail_first
+
+    def publish_json(self, queue: str, payload: dict, priority: int = 0, delay_s: float = 0.0) -> None:
+        assert queue == self.tasks_queue
+        if self._fail:
+            self._fail -= 1
+            raise ConnectionRefusedError("broker down")
+        self.published.append(payload["task_id"])
+
+
 # ---- workers and the CLI ---------------------------------------------------------------------
 
 @contextmanager

@@ -108,7 +108,7 @@ def reaper(settings, interval: float, once: bool, as_json: bool) -> None:
     broker = open_broker(settings, db)
     from ..worker_reliability import worker_timeout
     timeout = worker_timeout(settings)      # --worker-timeout is a settings flag
-    r = reaping.Reaper(db, lambda tid, prio: broker.publish_task(tid, priority=prio),
+    r = reaping.Reaper(db, broker,
                        worker_timeout=timeout, lease_grace=min(timeout, 10.0),
                        reaper_id=f"reaper-{__import__('os').getpid()}")
     from .. import podcost
