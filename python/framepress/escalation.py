@@ -62,6 +62,17 @@ def publish(channel, message: dict, queue: str = ESCALATIONS_QUEUE) -> None:
                                         type="framepress.escalation"))
 
 
+def notices(message: dict, queue: str = ESCALATIONS_QUEUE, *, webhook: bool = False) -> list:
+    """The notices of an escalation, to stage (outbox) in the transaction that escalates: the
+    message on the escalations queue and, with a webhook configured, its POST. The relay
+    delivers both from that durable state, retrying until they go through."""
+    from .outbox import MESSAGE, WEBHOOK, Outgoing
+    out = [Outgoing(MESSAGE, message, queue)]
+    if webhook:
+        out.append(Outgoing(WEBHOOK, message))
+    return out
+
+
 def post_webhook(url: str, message: dict, *, attempts: int = 3, backoff: float = 0.5,
                  timeout: float = 5.0, sleep: Callable[[float], None] = time.sleep) -> bool:
     """POST the message as JSON; retry on connection errors and 5xx/429. Never raises.
