@@ -8,7 +8,13 @@ namespace fp {
 AVPixelFormat Decoder::pick_hw_format(AVCodecContext*, const AVPixelFormat* formats) {
   for (const AVPixelFormat* p = formats; *p != AV_PIX_FMT_NONE; ++p)
     if (*p == AV_PIX_FMT_CUDA) return *p;
-  return formats[0];  // the decoder falls back to software for this stream
+  // No NVDEC for this stream (FFmpeg leaves CUDA out, or drops it when NVDEC refused the stream at
+  // open): software decoding, in the first format that is not another hardware API's.
+  for (const AVPixelFormat* p = formats; *p != AV_PIX_FMT_NONE; ++p) {
+    const AVPixFmtDescriptor* desc = av_pix_fmt_desc_get(*p);
+    if (desc && !(desc->flags & AV_PIX_FMT_FLAG_HWACCEL)) return *p;
+  }
+  return formats[0];
 }
 
 Decoder::Decoder(const AVStream* stream, int threads, AVBufferRef* hw_device) : frame_(make_frame()) {
