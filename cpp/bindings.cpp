@@ -24,6 +24,7 @@ const char* error_class(fp::ErrorKind kind) {
     case fp::ErrorKind::Output: return "OutputError";
     case fp::ErrorKind::Cancelled: return "Cancelled";
     case fp::ErrorKind::Hardware: return "HardwareError";
+    case fp::ErrorKind::Gpu: return "GpuError";
   }
   return "FramepressError";
 }

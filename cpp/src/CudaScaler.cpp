@@ -11,11 +11,6 @@ extern "C" {
 
 namespace fp {
 
-namespace {
-// GPU-side failures (out of memory, a lost context) are worth retrying, possibly on the CPU.
-constexpr ErrorKind kGpuError = ErrorKind::Encode;
-}  // namespace
-
 CudaScaler::CudaScaler(int width, int height, AVRational time_base, bool download)
     : width_(width), height_(height), time_base_(time_base), download_(download) {}
 
@@ -34,7 +29,7 @@ bool CudaScaler::input_changed(const AVFrame* src) const {
 void CudaScaler::build(const AVFrame* first) {
   in_frames_ = nullptr;  // until the new graph is configured
   graph_.reset(avfilter_graph_alloc());
-  if (!graph_) throw Error(kGpuError, "gpu scale", "out of memory");
+  if (!graph_) throw Error(ErrorKind::Gpu, "gpu scale", "out of memory");
   check(avfilter_graph_create_filter(&source_, avfilter_get_by_name("buffer"), "in",
                                      ("video_size=" + std::to_string(first->width) + "x" +
                                       std::to_string(first->height) + ":pix_fmt=" +
@@ -42,23 +37,23 @@ void CudaScaler::build(const AVFrame* first) {
                                       std::to_string(time_base_.num) + "/" + std::to_string(time_base_.den))
                                          .c_str(),
                                      nullptr, graph_.get()),
-        kGpuError, "gpu scale", "cannot create the frame source");
+        ErrorKind::Gpu, "gpu scale", "cannot create the frame source");
   AVBufferSrcParameters* params = av_buffersrc_parameters_alloc();
-  if (!params) throw Error(kGpuError, "gpu scale", "out of memory");
+  if (!params) throw Error(ErrorKind::Gpu, "gpu scale", "out of memory");
   params->hw_frames_ctx = first->hw_frames_ctx;  // borrowed: the call takes its own reference
   int ret = av_buffersrc_parameters_set(source_, params);
   av_free(params);
-  check(ret, kGpuError, "gpu scale", "cannot attach the GPU frames context");
+  check(ret, ErrorKind::Gpu, "gpu scale", "cannot attach the GPU frames context");
   check(avfilter_graph_create_filter(&sink_, avfilter_get_by_name("buffersink"), "out", nullptr, nullptr,
                                      graph_.get()),
-        kGpuError, "gpu scale", "cannot create the frame sink");
+        ErrorKind::Gpu, "gpu scale", "cannot create the frame sink");
 
   AVFilterInOut* outputs = avfilter_inout_alloc();
   AVFilterInOut* inputs = avfilter_inout_alloc();
   if (!outputs || !inputs) {
     avfilter_inout_free(&inputs);
     avfilter_inout_free(&outputs);
-    throw Error(kGpuError, "gpu scale", "out of memory");
+    throw Error(ErrorKind::Gpu, "gpu scale", "out of memory");
   }
   outputs->name = av_strdup("in");
   outputs->filter_ctx = source_;
@@ -67,8 +62,8 @@ void CudaScaler::build(const AVFrame* first) {
   ret = avfilter_graph_parse_ptr(graph_.get(), chain(width_, height_, download_).c_str(), &inputs, &outputs, nullptr);
   avfilter_inout_free(&inputs);
   avfilter_inout_free(&outputs);
-  check(ret, kGpuError, "gpu scale", "cannot build " + chain(width_, height_, download_));
-  check(avfilter_graph_config(graph_.get(), nullptr), kGpuError, "gpu scale", "cannot configure the GPU scaler");
+  check(ret, ErrorKind::Gpu, "gpu scale", "cannot build " + chain(width_, height_, download_));
+  check(avfilter_graph_config(graph_.get(), nullptr), ErrorKind::Gpu, "gpu scale", "cannot configure the GPU scaler");
   const auto* frames = reinterpret_cast<const AVHWFramesContext*>(first->hw_frames_ctx->data);
   in_width_ = first->width;
   in_height_ = first->height;
@@ -77,14 +72,14 @@ void CudaScaler::build(const AVFrame* first) {
 }
 
 UniqueFrame CudaScaler::scale(const AVFrame* src) {
-  if (!src->hw_frames_ctx) throw Error(kGpuError, "gpu scale", "a GPU frame without a frames context");
+  if (!src->hw_frames_ctx) throw Error(ErrorKind::Gpu, "gpu scale", "a GPU frame without a frames context");
   if (!graph_ || input_changed(src)) build(src);
   UniqueFrame in = ref_frame(src);
-  check(av_buffersrc_add_frame_flags(source_, in.get(), AV_BUFFERSRC_FLAG_KEEP_REF), kGpuError, "gpu scale",
+  check(av_buffersrc_add_frame_flags(source_, in.get(), AV_BUFFERSRC_FLAG_KEEP_REF), ErrorKind::Gpu, "gpu scale",
         "cannot feed the GPU scaler");
   UniqueFrame out = make_frame();
-  if (!out) throw Error(kGpuError, "gpu scale", "out of memory");
-  check(av_buffersink_get_frame(sink_, out.get()), kGpuError, "gpu scale", "the GPU scaler returned no frame");
+  if (!out) throw Error(ErrorKind::Gpu, "gpu scale", "out of memory");
+  check(av_buffersink_get_frame(sink_, out.get()), ErrorKind::Gpu, "gpu scale", "the GPU scaler returned no frame");
   out->pts = src->pts;
   return out;
 }

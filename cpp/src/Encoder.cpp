@@ -190,7 +190,8 @@ Encoder::Encoder(const RungOptions& rung, const EncoderSetup& s) : codec_(rung.c
     c->rc_max_rate = 0;  // SVT-AV1 takes VBR with a target; capped CRF is not in this version
     c->rc_buffer_size = 0;
   }
-  check(avcodec_open2(c, codec, nullptr), ErrorKind::Encode, s.nvenc_frames ? "gpu open encoder" : "open encoder",
+  failure_kind_ = s.nvenc_frames ? ErrorKind::Gpu : ErrorKind::Encode;
+  check(avcodec_open2(c, codec, nullptr), failure_kind_, s.nvenc_frames ? "gpu open encoder" : "open encoder",
         std::string("cannot open encoder ") + name);
   step_ = s.nvenc_frames ? "gpu encode" : "encode";
 }
@@ -198,13 +199,13 @@ Encoder::Encoder(const RungOptions& rung, const EncoderSetup& s) : codec_(rung.c
 void Encoder::send(const AVFrame* frame) {
   int ret = avcodec_send_frame(ctx_.get(), frame);
   if (ret == AVERROR_EOF) return;
-  check(ret, ErrorKind::Encode, step_, std::string("encoder ") + ctx_->codec->name + " failed");
+  check(ret, failure_kind_, step_, std::string("encoder ") + ctx_->codec->name + " failed");
 }
 
 bool Encoder::receive(AVPacket* pkt) {
   int ret = avcodec_receive_packet(ctx_.get(), pkt);
   if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return false;
-  check(ret, ErrorKind::Encode, step_, std::string("encoder ") + ctx_->codec->name + " failed");
+  check(ret, failure_kind_, step_, std::string("encoder ") + ctx_->codec->name + " failed");
   return true;
 }
 

@@ -94,9 +94,9 @@ void FramePrep::push(AVFrame* frame, const Sink& out) {
     // encode it there too.
     if (!download_ && !(download_ = make_frame())) throw Error(ErrorKind::Input, "prepare", "out of memory");
     av_frame_unref(download_.get());
-    check(av_hwframe_transfer_data(download_.get(), frame, 0), ErrorKind::Hardware, "gpu download",
+    check(av_hwframe_transfer_data(download_.get(), frame, 0), ErrorKind::Gpu, "gpu download",
           "cannot download a GPU frame for filtering");
-    check(av_frame_copy_props(download_.get(), frame), ErrorKind::Hardware, "gpu download", "out of memory");
+    check(av_frame_copy_props(download_.get(), frame), ErrorKind::Gpu, "gpu download", "out of memory");
     in = download_.get();
   }
   if (graph_ && (chain != chain_ || in->width != width_ || in->height != height_ || in->format != format_))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from . import _engine
-from .errors import Cancelled, EncodeError, HardwareError, InputError, OutputError
+from .errors import Cancelled, GpuError, HardwareError, InputError, OutputError
 from .hls import write_master_playlist
 from .ladder import Ladder, LadderLike, load_ladder
 
@@ -202,10 +202,10 @@ def _run_native(src: str, staging: Path, lad: Ladder, hls: bool, hwaccel: str, t
 
     try:
         return run(hwaccel)
-    except EncodeError as exc:
+    except GpuError as exc:
         # A GPU failure (out of memory, session limits, a lost context) under "auto": redo the job
         # on the CPU from scratch rather than fail it.
-        if hwaccel != "auto" or not exc.step.startswith("gpu"):
+        if hwaccel != "auto":
             raise
         for item in staging.iterdir():
             shutil.rmtree(item) if item.is_dir() else item.unlink()

@@ -28,6 +28,11 @@ class EncodeError(FramepressError):
     transient = True
 
 
+class GpuError(EncodeError):
+    """The GPU failed mid-task (out of memory, a lost context, a session refused). Under
+    hwaccel="auto" the engine reruns the task on the CPU before it lets one out."""
+
+
 class OutputError(FramepressError):
     """Outputs could not be written (unwritable directory, disk full)."""
 

@@ -33,7 +33,7 @@ class Decoder {
   // Counts a packet the decoder refused; throws where that is not the packet's fault.
   void rejected(int ret, const char* what);
   // A failure on the GPU is worth a retry on the CPU, which then judges the input.
-  ErrorKind failure_kind() const { return hw_ ? ErrorKind::Encode : ErrorKind::Input; }
+  ErrorKind failure_kind() const { return hw_ ? ErrorKind::Gpu : ErrorKind::Input; }
   const char* failure_step() const { return hw_ ? "gpu decode" : "decode"; }
   static AVPixelFormat pick_hw_format(AVCodecContext* ctx, const AVPixelFormat* formats);
   UniqueCodecContext ctx_;

@@ -4,6 +4,7 @@
 #include <map>
 #include <string>
 
+#include "framepress/error.h"
 #include "framepress/ffmpeg.h"
 #include "framepress/options.h"
 
@@ -42,7 +43,8 @@ class Encoder {
  private:
   UniqueCodecContext ctx_;
   std::string codec_;
-  std::string step_ = "encode";  // "gpu encode" on NVENC: GPU failures are retried on the CPU
+  std::string step_ = "encode";  // "gpu encode" on NVENC
+  ErrorKind failure_kind_ = ErrorKind::Encode;  // Gpu on NVENC: retried on the CPU
 };
 
 }  // namespace fp

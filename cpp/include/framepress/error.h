@@ -9,7 +9,9 @@
 
 namespace fp {
 
-enum class ErrorKind { Input, Encode, Output, Cancelled, Hardware };
+// Gpu: the GPU failed mid-task (out of memory, a lost context, a session refused), which a rerun on
+// the CPU may not meet; Hardware: the acceleration asked for is not available at all.
+enum class ErrorKind { Input, Encode, Output, Cancelled, Hardware, Gpu };
 
 class Error : public std::runtime_error {
  public:
