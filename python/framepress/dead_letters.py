@@ -18,11 +18,13 @@ import json
 import logging
 import threading
 from dataclasses import dataclass, field
+from typing import Callable
 
 from sqlalchemy import select
 
 from . import outbox
 from .broker.base import DROP, KEEP, Broker, DeadLetter
+from .escalation import build_message
 from .db import Database, Task, TaskEvent, TaskStatus, utcnow
 from .tasks import EventKind, _event, stage_leftover_cleanup
 
@@ -40,8 +42,10 @@ class Review:
     kept: int = 0
 
 
-def review(db: Database, broker: Broker, *, limit: int = 100) -> Review:
-    """One pass over the dead-letter queue; the republished messages go out with the relay."""
+def review(db: Database, broker: Broker, *, limit: int = 100,
+           notices: Callable[[dict], list] = lambda message: []) -> Review:
+    """One pass over the dead-letter queue; the republished messages go out with the relay.
+    `notices(message)`: what to stage when a task escalates (`escalation.notices`)."""
     report = Review()
 
     def decide(letter: DeadLetter) -> str:
@@ -53,7 +57,7 @@ def review(db: Database, broker: Broker, *, limit: int = 100) -> Review:
         except (ValueError, KeyError, TypeError):
             report.kept += 1
             return KEEP
-        outcome = _reconcile(db, broker.tasks_queue, str(task_id))
+        outcome = _reconcile(db, broker.tasks_queue, str(task_id), notices)
         if outcome == "requeued":
             report.requeued.append(task_id)
         elif outcome == "escalated":
@@ -66,7 +70,7 @@ def review(db: Database, broker: Broker, *, limit: int = 100) -> Review:
     return report
 
 
-def _reconcile(db: Database, queue: str, task_id: str) -> str:
+def _reconcile(db: Database, queue: str, task_id: str, notices: Callable[[dict], list]) -> str:
     with db.session() as s:
         t = s.execute(select(Task).where(Task.id == task_id).with_for_update()).scalar_one_or_none()
         if t is None or t.status not in TaskStatus.TAKEABLE:
@@ -84,6 +88,9 @@ def _reconcile(db: Database, queue: str, task_id: str) -> str:
             _event(s, t.id, EventKind.ESCALATED, attempt=t.attempts, message=message,
                    data={"escalation": "dead_lettered", "dead_letters": times})
             stage_leftover_cleanup(s, t.id)
+            outbox.stage_all(s, t.id, notices(build_message(
+                t.id, "taken", message, t.attempts, kind="dead_lettered",
+                reason="its message kept dying", max_attempts=t.max_attempts)))
             log.error("task %s escalated: %s", task_id, message, extra={"task_id": task_id})
             return "escalated"
         _event(s, t.id, EventKind.REQUEUED, attempt=t.attempts,
@@ -97,17 +104,19 @@ def _reconcile(db: Database, queue: str, task_id: str) -> str:
 
 
 def run(db: Database, broker: Broker, stop: threading.Event, *,
-        interval: float = REVIEW_EVERY_S) -> None:
+        interval: float = REVIEW_EVERY_S, notices: Callable[[dict], list] = lambda m: []) -> None:
     while not stop.wait(interval):
         try:
-            review(db, broker)
+            review(db, broker, notices=notices)
         except Exception as exc:  # noqa: BLE001  the broker or database is away: next time
             log.warning("dead-letter review failed: %r", exc)
 
 
 def start_thread(db: Database, broker: Broker, stop: threading.Event, *,
-                 interval: float = REVIEW_EVERY_S) -> threading.Thread:
-    t = threading.Thread(target=run, args=(db, broker, stop), kwargs={"interval": interval},
+                 interval: float = REVIEW_EVERY_S,
+                 notices: Callable[[dict], list] = lambda m: []) -> threading.Thread:
+    t = threading.Thread(target=run, args=(db, broker, stop),
+                         kwargs={"interval": interval, "notices": notices},
                          name="framepress-dead-letters", daemon=True)
     t.start()
     return t

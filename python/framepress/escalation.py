@@ -1,21 +1,19 @@
 """Escalation notices: a durable message on ``framepress.escalations`` and an optional webhook.
 
-The task's status and ``escalated`` event are the record (the worker writes them); these are the
-notifications. The queue message is published with confirms, so it is part of escalating; the
-webhook is best effort: retried with backoff, failures logged, never raised.
+The task's status and ``escalated`` event are the record; these are the notifications. Both are
+staged (``notices``) in the transaction that escalates and delivered from there by the outbox
+relay: the message with publisher confirms, the webhook POSTed, each retried until it goes
+through (the webhook gives up after ``outbox.WEBHOOK_ATTEMPTS`` tries, with an error logged).
 """
 from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 import urllib.error
 import urllib.request
 from datetime import datetime, timezone
 from typing import Any, Callable, Optional
-
-import pika
 
 from .config import redact_webhook
 
@@ -51,15 +49,6 @@ def declare_queue(channel, queue: str = ESCALATIONS_QUEUE) -> None:
     """Idempotent: a durable classic queue, so anything (a script, an alert bridge) can read it
     with no arguments to match."""
     channel.queue_declare(queue=queue, durable=True)
-
-
-def publish(channel, message: dict, queue: str = ESCALATIONS_QUEUE) -> None:
-    """Publish persistently to the escalations queue (declared first, idempotently)."""
-    declare_queue(channel, queue)
-    channel.basic_publish(
-        exchange="", routing_key=queue, body=json.dumps(message).encode(),
-        properties=pika.BasicProperties(content_type="application/json", delivery_mode=2,
-                                        type="framepress.escalation"))
 
 
 def notices(message: dict, queue: str = ESCALATIONS_QUEUE, *, webhook: bool = False) -> list:
@@ -107,35 +96,3 @@ def post_webhook(url: str, message: dict, *, attempts: int = 3, backoff: float =
         delay *= 2
     log.error("escalation webhook gave up for task %s", message.get("task_id"))
     return False
-
-
-def notify_webhook(message: dict, url: Optional[str] = None, *, background: bool = True,
-                   **kwargs: Any) -> Optional[threading.Thread]:
-    """Send the webhook if `url` is set (the worker passes Settings.escalation_webhook).
-
-    In the background by default, so a slow hook does not hold up the worker's next task.
-    """
-    if not url:
-        return None
-    if not background:
-        post_webhook(url, message, **kwargs)
-        return None
-    t = threading.Thread(target=post_webhook, args=(url, message), kwargs=kwargs,
-                         name="escalation-webhook", daemon=True)
-    t.start()
-    return t
-
-
-def escalate(channel, message: dict, *, webhook_url: Optional[str] = None,
-             metric: Optional[Callable[[], None]] = None,
-             queue: str = ESCALATIONS_QUEUE) -> Optional[threading.Thread]:
-    """Publish the notice, count it, and fire the webhook. The publish may raise (the caller
-    retries the whole escalation); the metric and webhook never do."""
-    if channel is not None:
-        publish(channel, message, queue)
-    if metric is not None:
-        try:
-            metric()
-        except Exception:
-            log.exception("escalation metric failed")
-    return notify_webhook(message, webhook_url)

@@ -1,9 +1,9 @@
 """What happens to a task after a failed attempt: the one seam for retry and escalation policy.
 
 The worker calls `policy.decide(...)` with the error and applies the `Decision` (status, events,
-republish, metrics) itself; `policy.on_escalated` runs after an escalation is committed. Issue 4's
-retry policy (exponential backoff with jitter, circuit breaker, escalation queue and webhook)
-replaces `SimplePolicy` by implementing the same two methods and is passed to `Worker(policy=...)`.
+republish, escalation notices, metrics) itself. The service's policy (exponential backoff with
+jitter, circuit breakers) replaces `SimplePolicy` by implementing the same method and is passed to
+`Worker(policy=...)`.
 """
 from __future__ import annotations
 
@@ -58,8 +58,6 @@ def is_permanent(error: BaseException) -> bool:
 class FailurePolicy(Protocol):
     def decide(self, failure: Failure) -> Decision: ...
 
-    def on_escalated(self, failure: Failure, decision: Decision) -> None: ...
-
 
 class SimplePolicy:
     """Permanent errors escalate at once; others retry at once until `max_attempts` is used up."""
@@ -70,9 +68,6 @@ class SimplePolicy:
         if failure.attempt >= failure.max_attempts:
             return Decision(ESCALATE, f"attempts exhausted ({failure.attempt} of {failure.max_attempts})")
         return Decision(RETRY, f"attempt {failure.attempt} of {failure.max_attempts} failed")
-
-    def on_escalated(self, failure: Failure, decision: Decision) -> None:
-        pass
 
 
 def error_details(error: BaseException) -> dict[str, Any]:

@@ -7,20 +7,16 @@
   dependency's circuit breaker counts the failure (and pauses consuming once it opens), and the
   task comes back after a short delay. An outage therefore escalates nothing.
 
-Escalation notices (the framepress.escalations message, the metric, the webhook) go out from
-`on_escalated`, after the worker has committed the `escalated` status and event.
+Escalation notices (the framepress.escalations message, the webhook) are staged with the
+`escalated` status and sent by the outbox relay (`escalation.notices`).
 """
 from __future__ import annotations
 
-import logging
 from typing import Callable, Optional
 
-from . import escalation
 from .breaker import Breakers, CircuitBreaker
 from .failure import DEFER, ESCALATE, RETRY, Decision, Failure
 from .retry import DEPENDENCY, PERMANENT, RetryPolicy, classify
-
-log = logging.getLogger("framepress.worker")
 
 # Which dependency a stage's failure points at, for picking the breaker.
 STAGE_DEPENDENCY = {"pull": "s3", "upload": "s3", "details": "database", "succeed": "database",
@@ -54,20 +50,11 @@ def _links(exc: BaseException):
 class BackoffPolicy:
     def __init__(self, retry: Optional[RetryPolicy] = None, *,
                  breakers: Optional[Breakers] = None,
-                 publish: Optional[Callable[[dict], None]] = None,
-                 webhook_url: Optional[str] = None,
-                 metric: Optional[Callable[[], None]] = None,
-                 retry_metric: Optional[Callable[[], None]] = None,
-                 worker_id: Optional[str] = None) -> None:
-        """`publish(message)` puts an escalation notice on framepress.escalations (the worker
-        passes its broker's publish); `metric`/`retry_metric` count escalations and retries."""
+                 retry_metric: Optional[Callable[[], None]] = None) -> None:
+        """`retry_metric` counts retries."""
         self.retry = retry or RetryPolicy()
         self.breakers = breakers
-        self.publish = publish
-        self.webhook_url = webhook_url
-        self.metric = metric
         self.retry_metric = retry_metric
-        self.worker_id = worker_id
 
     def decide(self, failure: Failure) -> Decision:
         kind = classify(failure.error, failure.stage)
@@ -95,19 +82,6 @@ class BackoffPolicy:
                                f"retrying in {delay:.1f} s",
                         delay_s=delay, data={**data, "delay_s": round(delay, 3),
                                              "next_attempt": failure.attempt + 1})
-
-    def on_escalated(self, failure: Failure, decision: Decision) -> None:
-        message = escalation.build_message(
-            failure.task_id, failure.stage, failure.message, failure.attempt,
-            kind=decision.data.get("escalation", ""), reason=decision.reason,
-            max_attempts=failure.max_attempts, worker_id=self.worker_id)
-        if self.publish is not None:
-            try:
-                self.publish(message)
-            except Exception:  # the status and event are committed; the notice is best effort
-                log.exception("could not publish the escalation notice",
-                              extra={"task_id": failure.task_id})
-        escalation.escalate(None, message, webhook_url=self.webhook_url, metric=self.metric)
 
     def _breaker(self, name: str) -> Optional[CircuitBreaker]:
         return self.breakers.get(name) if self.breakers is not None else None

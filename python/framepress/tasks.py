@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -81,6 +81,9 @@ class TaskStore:
         self.db = db
         self.lease_seconds = lease_seconds
         self.takeover_seconds = lease_seconds if takeover_seconds is None else takeover_seconds
+        #: The notices of an escalation (`escalation.notices`), staged in the transaction that
+        #: escalates; a worker sets it, with its escalations queue and webhook.
+        self.escalation_notices: Callable[[dict[str, Any]], list[outbox.Outgoing]] = lambda m: []
 
     # ---- clients ------------------------------------------------------------------------------
 
@@ -163,6 +166,8 @@ class TaskStore:
                        message=message, data={"escalation": "exhausted",
                                               "previous_holder": took_over_from})
                 stage_leftover_cleanup(s, t.id)
+                self._stage_notices(s, t, stage="taken", error=message, kind="exhausted",
+                                    reason="attempts exhausted", worker_id=worker_id)
                 return TakeResult("exhausted", status=t.status, took_over_from=took_over_from)
             t.lease_token += 1
             t.attempts += 1
@@ -269,6 +274,19 @@ class TaskStore:
             outbox.stage_all(s, lease.task_id, outgoing)
             if status in TaskStatus.SETTLED:
                 stage_leftover_cleanup(s, lease.task_id)
+            if status == TaskStatus.ESCALATED:
+                follow = follow_up or {}
+                self._stage_notices(s, s.get(Task, lease.task_id), stage=error_event.get("stage"),
+                                    error=error_event.get("message", ""),
+                                    kind=(follow.get("data") or {}).get("escalation", ""),
+                                    reason=follow.get("message"), worker_id=lease.worker_id)
+
+    def _stage_notices(self, s: Session, t: Task, *, stage: Optional[str], error: str, kind: str,
+                       reason: Optional[str], worker_id: Optional[str]) -> None:
+        from .escalation import build_message
+        message = build_message(t.id, stage, error, t.attempts, at=now_of(s), kind=kind,
+                                reason=reason, max_attempts=t.max_attempts, worker_id=worker_id)
+        outbox.stage_all(s, t.id, self.escalation_notices(message))
 
     # ---- reading ------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
-from . import dead_letters, metrics, outbox
+from . import dead_letters, escalation, metrics, outbox
 from .broker import Broker, Delivery, open_broker
 from .config import Settings, new_worker_id
 from .db import Database, TaskStatus, Worker as WorkerRow, connect, now_of
@@ -69,6 +69,8 @@ class Worker:
         # outage left unsent by anyone) go out through the outbox relay.
         self.relay = Relay(self.db, self.broker, webhook_url=settings.escalation_webhook,
                            storage=self.storage)
+        # Escalation notices are staged with the escalated status and sent by the relay.
+        self.store.escalation_notices = self._escalation_notices
         self._relay_stop = threading.Event()
         self.policy = policy or self.reliability.policy
         self.max_tasks, self.until = max_tasks, until
@@ -93,7 +95,8 @@ class Worker:
         self.reliability.health.set_connected(True)
         self.reliability.start_reaper()
         relay_thread = outbox.start_thread(self.relay, self._relay_stop)
-        letters_thread = dead_letters.start_thread(self.db, self.broker, self._relay_stop)
+        letters_thread = dead_letters.start_thread(self.db, self.broker, self._relay_stop,
+                                                   notices=self._escalation_notices)
         self._log(logging.INFO, "worker started on %s", self.broker.tasks_queue,
                   data={k: self.details[k] for k in ("hostname", "pod", "node", "pid", "version")})
         try:
@@ -195,7 +198,7 @@ class Worker:
             return delivery.ack
         if taken.outcome == "exhausted":             # escalated (and fenced) by the take
             metrics.escalated()
-            self._notify_exhausted(task_id)
+            self.relay.flush(task_id)                # its notices
             return delivery.ack
         assert taken.lease is not None
         self._log(logging.INFO, "taken (attempt %d)", taken.lease.attempt, task_id=task_id,
@@ -303,19 +306,9 @@ class Worker:
             return delivery.ack
         return delivery.requeue
 
-    def _notify_exhausted(self, task_id: str) -> None:
-        """Escalation notices for a task escalated at take (no attempts left)."""
-        spec = self.store.get(task_id)
-        if spec is None:
-            return
-        failure = Failure(task_id=task_id, stage="taken",
-                          error=RuntimeError("delivered again with no attempts left"),
-                          attempt=spec.attempts, max_attempts=spec.max_attempts)
-        try:
-            self.policy.on_escalated(failure, Decision(ESCALATE, "attempts exhausted",
-                                                       data={"escalation": "exhausted"}))
-        except Exception as exc:  # noqa: BLE001  notifications never fail the worker
-            self._log(logging.ERROR, "escalation hook failed: %r", exc, task_id=task_id)
+    def _escalation_notices(self, message: dict[str, Any]) -> list[Outgoing]:
+        return escalation.notices(message, self.reliability.escalations_queue,
+                                  webhook=bool(self.settings.escalation_webhook))
 
     def _record_failure(self, lease: Lease, stage: str, exc: BaseException) -> str:
         failure = Failure(task_id=lease.task_id, stage=stage, error=exc, attempt=lease.attempt,
@@ -330,10 +323,7 @@ class Worker:
         if decision.action == ESCALATE:
             self.store.fail(lease, status=TaskStatus.ESCALATED, error_event=error_event, follow_up=follow)
             metrics.escalated()
-            try:
-                self.policy.on_escalated(failure, decision)
-            except Exception as hook_exc:  # noqa: BLE001  notifications never fail the worker
-                self._log(logging.ERROR, "escalation hook failed: %r", hook_exc, task_id=lease.task_id)
+            self.relay.flush(lease.task_id)          # its notices
             return "escalated"
         deferred = decision.action == DEFER
         if deferred:

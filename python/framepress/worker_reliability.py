@@ -107,11 +107,7 @@ class WorkerReliability:
         if hasattr(broker, "consuming"):          # RabbitMQ: ready only while consuming
             self.health.connected_fn = lambda: bool(getattr(broker, "consuming", False))
         self.escalations_queue = escalations_queue_for(broker.tasks_queue)
-        self.policy = BackoffPolicy(
-            self.retry, breakers=self.breakers, publish=self._publish_escalation,
-            webhook_url=settings.escalation_webhook,
-            metric=None,            # the worker counts escalations and retries itself
-            worker_id=worker_id)
+        self.policy = BackoffPolicy(self.retry, breakers=self.breakers)
         self.drainer = Drainer(drain_timeout=settings.drain_timeout)
         self.max_task_seconds = settings.max_task_seconds
         self._reaper_stop = threading.Event()
@@ -152,10 +148,6 @@ class WorkerReliability:
             if self.breakers.any_open():
                 stop.wait(poll)
         return not stop.is_set()
-
-    # --- escalation ------------------------------------------------------------------------------
-    def _publish_escalation(self, message: dict) -> None:
-        self.broker.publish_json(self.escalations_queue, message)
 
     def watch_task(self, token) -> TaskWatch:
         return TaskWatch(token, self.max_task_seconds)

@@ -9,7 +9,7 @@ import pika
 import pytest
 from sqlalchemy import select
 
-from framepress import dead_letters, outbox
+from framepress import dead_letters, escalation, outbox
 from framepress.broker import open_broker
 from framepress.broker.rabbitmq import DELIVERY_LIMIT
 from framepress.db import TaskEvent
@@ -105,10 +105,13 @@ def test_dead_lettered_messages_are_reconciled_with_their_tasks(service, channel
             broker.publish_task(waiting)
             _hand_back_until_dead(channel, tasks)
             wait_for(lambda: _depth(channel, dead) == 3, 10, "the dead letter")
-            report = dead_letters.review(db, broker)
+            report = dead_letters.review(db, broker, notices=lambda m: escalation.notices(
+                m, escalation.escalations_queue_for(tasks)))
             outbox.Relay(db, broker).flush()
             _bodies(channel, tasks)
         assert report.escalated == [waiting]
+        notices = _bodies(channel, escalation.escalations_queue_for(tasks))
+        assert [json.loads(b)["kind"] for b in notices] == ["dead_lettered"]
     finally:
         broker.close()
     st = store.status(waiting)

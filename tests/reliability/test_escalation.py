@@ -1,5 +1,5 @@
-"""Escalation: the message on framepress.escalations (real RabbitMQ) and the webhook (a real
-http.server on loopback, including one that fails)."""
+"""Escalation notices: the message and the webhook POST (a real http.server on loopback, including
+one that fails). Their delivery from the outbox is test_escalation_delivery's."""
 import json
 import threading
 from datetime import datetime, timezone
@@ -7,8 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from framepress import escalation
-from framepress.escalation import build_message, escalate, notify_webhook, post_webhook
+from framepress.escalation import build_message, post_webhook
 
 from support.services import free_port
 
@@ -93,36 +92,3 @@ def test_webhook_nobody_listening():
     port = free_port()                          # a port with nothing behind it
     assert post_webhook(f"http://127.0.0.1:{port}/", {"task_id": "t"}, attempts=2,
                         sleep=lambda s: None, timeout=1) is False
-
-
-def test_notify_webhook_in_background(hook_factory):
-    hook = hook_factory()
-    t = notify_webhook({"task_id": "bg"}, hook.url)
-    t.join(5)
-    assert hook.bodies[0][1] == {"task_id": "bg"}
-    assert notify_webhook({"task_id": "none"}) is None      # no hook configured
-
-
-def test_escalate_publishes_counts_and_calls_the_hook(amqp_channel, unique, hook_factory):
-    ch = amqp_channel
-    queue = f"{unique}.escalations"
-    ch.declared.append(queue)
-    hook = hook_factory()
-    counted = []
-    msg = build_message("t-42", "transcode", "InputError: Invalid data found", 1, kind="permanent")
-    t = escalate(ch, msg, webhook_url=hook.url, metric=lambda: counted.append(1), queue=queue)
-    t.join(5)
-    escalation.declare_queue(ch, queue)         # idempotent
-    method, props, body = ch.basic_get(queue, auto_ack=True)
-    assert method is not None and json.loads(body) == msg
-    assert props.content_type == "application/json" and props.delivery_mode == 2
-    assert counted == [1] and hook.bodies[0][1] == msg
-
-
-def test_escalate_survives_a_failing_metric_and_hook(amqp_channel, unique):
-    queue = f"{unique}.escalations"
-    amqp_channel.declared.append(queue)
-    t = escalate(amqp_channel, {"task_id": "x"}, webhook_url="http://127.0.0.1:1/",
-                 metric=lambda: 1 / 0, queue=queue)
-    t.join(10)
-    assert amqp_channel.basic_get(queue, auto_ack=True)[0] is not None

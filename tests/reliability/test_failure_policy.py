@@ -30,11 +30,9 @@ def _refused_storage_error():
 
 
 def test_decisions():
-    published = []
     clock = FakeClock()
     s3 = CircuitBreaker("s3", failure_threshold=2, probe_interval=3, clock=clock)
-    p = BackoffPolicy(RetryPolicy(initial=1, jitter="none"), breakers=Breakers([s3]),
-                      publish=published.append)
+    p = BackoffPolicy(RetryPolicy(initial=1, jitter="none"), breakers=Breakers([s3]))
     d = p.decide(_fail(InputError("moov atom not found")))
     assert d.action == ESCALATE and d.data["escalation"] == "permanent"
     d = p.decide(_fail(SourceMissing("no such key"), stage="pull"))
@@ -50,19 +48,6 @@ def test_decisions():
     assert s3.state == "closed"
     d = p.decide(_fail(_refused_storage_error(), stage="upload", attempt=3))
     assert d.action == DEFER and s3.state == "open" and d.delay_s == 3   # waits for the probe
-
-    d = p.decide(_fail(InputError("corrupt")))
-    p.on_escalated(_fail(InputError("corrupt")), d)
-    assert published[0]["task_id"] == "t1" and published[0]["kind"] == "permanent"
-    assert published[0]["error"] == "InputError: corrupt" and published[0]["attempts"] == 1
-
-
-def test_escalation_publish_failure_is_swallowed():
-    def boom(msg):
-        raise RuntimeError("broker down")
-    p = BackoffPolicy(publish=boom)
-    f = _fail(InputError("x"))
-    p.on_escalated(f, p.decide(f))      # logged, not raised
 
 
 def test_escalations_queue_keeps_the_prefix():
@@ -106,11 +91,9 @@ def test_wait_for_dependencies_gives_up_on_stop():
     assert kit.wait_for_dependencies(stop) is False
 
 
-def test_kit_escalation_goes_to_the_prefixed_queue():
-    kit, broker = _kit({"ok": True})
-    f = _fail(InputError("corrupt"))
-    kit.policy.on_escalated(f, kit.policy.decide(f))
-    assert broker.published[0][0] == "x.framepress.escalations"
+def test_kit_escalations_queue_has_the_prefix():
+    kit, _broker = _kit({"ok": True})
+    assert kit.escalations_queue == "x.framepress.escalations"
 
 
 def test_unhandled_dependency_errors_default_to_the_database():
