@@ -51,7 +51,7 @@ def test_reliability_settings_come_from_env_and_flags(monkeypatch):
     # Defaults are the library's own.
     d = Settings.from_env({}, heartbeat_seconds=1.0, lease_seconds=5.0)
     kit = _reliability(d)
-    assert kit.retry == RetryPolicy() and kit.policy.webhook_url is None
+    assert kit.retry == RetryPolicy() and d.escalation_webhook is None
     assert (kit.max_task_seconds, kit.drainer.drain_timeout, kit.health.stuck_after) == (1740, 0, 300)
     assert worker_timeout(d) == 5.0 and d.worker_reaper is True
 
@@ -63,7 +63,7 @@ def test_reliability_settings_come_from_env_and_flags(monkeypatch):
     kit = _reliability(s)
     assert (kit.retry.initial, kit.retry.jitter, kit.max_task_seconds) == (0.5, "none", 60)
     assert kit.breakers["s3"].failure_threshold == 4 and worker_timeout(s) == 9
-    assert kit.start_reaper(lambda *a: None) is None
+    assert kit.start_reaper() is None
 
     # ... and a flag of `framepress worker` wins over it.
     seen = []
@@ -75,7 +75,7 @@ def test_reliability_settings_come_from_env_and_flags(monkeypatch):
     assert result.exit_code == 0, result.output
     kit = _reliability(seen[0])
     assert (kit.retry.initial, kit.retry.jitter, kit.drainer.drain_timeout) == (0.7, "none", 50)
-    assert kit.policy.webhook_url == "https://hooks.example.com/T/sekrit"
+    assert seen[0].escalation_webhook == "https://hooks.example.com/T/sekrit"
     # The webhook's token stays out of logs.
     shown = seen[0].redacted()["escalation_webhook"]
     assert shown == "https://hooks.example.com/***"
