@@ -209,7 +209,7 @@ TranscodeResult Transcoder::run() {
   } stop_rungs{rung_workers};
 
   const double duration = demuxer.duration_seconds();
-  KeyframeGrid keyframes(options_.gop_seconds, result.fps);
+  KeyframeGrid keyframes(options_.gop_seconds);
   int64_t last_pts = AV_NOPTS_VALUE;
   int64_t decoded = 0;
   double decode_s = 0, audio_s = 0, audio_handoff_s = 0, last_report = -1;
@@ -231,7 +231,7 @@ TranscodeResult Transcoder::run() {
     last_pts = pts;
     src->pts = pts;
     const double t = pts * av_q2d(vst->time_base);
-    const bool key = keyframes.advance_to(t);
+    const bool key = keyframes.advance_to(pts, vst->time_base);
     if (++decoded == 1) {
       note_pixel_format(result.source, demuxer.video_index(), src);
       // What the decoder really did: NVDEC may have refused the stream when it opened.
