@@ -1,9 +1,36 @@
 #include "framepress/Decoder.h"
 
+#include <cstring>
+
 #include "framepress/MediaLimits.h"
 #include "framepress/error.h"
 
 namespace fp {
+
+namespace {
+
+// `tag` when it names one of `count` values, else `unspecified`. Read as an int: a C++ enum may
+// not even hold a value outside its range.
+template <typename Enum>
+void keep_if_known(Enum& tag, int count, Enum unspecified) {
+  static_assert(sizeof(Enum) == sizeof(int), "FFmpeg's colour enums are int-sized");
+  int value;
+  std::memcpy(&value, &tag, sizeof(value));
+  if (value < 0 || value >= count) tag = unspecified;
+}
+
+// Some decoders pass colour tags through from the bitstream unchecked (an MPEG-2 sequence display
+// extension may say transfer 255): what names nothing is unspecified, rather than copied to every
+// encoder and muxer.
+void drop_unknown_colour_tags(AVFrame* f) {
+  keep_if_known(f->color_primaries, AVCOL_PRI_NB, AVCOL_PRI_UNSPECIFIED);
+  keep_if_known(f->color_trc, AVCOL_TRC_NB, AVCOL_TRC_UNSPECIFIED);
+  keep_if_known(f->colorspace, AVCOL_SPC_NB, AVCOL_SPC_UNSPECIFIED);
+  keep_if_known(f->color_range, AVCOL_RANGE_NB, AVCOL_RANGE_UNSPECIFIED);
+  keep_if_known(f->chroma_location, AVCHROMA_LOC_NB, AVCHROMA_LOC_UNSPECIFIED);
+}
+
+}  // namespace
 
 AVPixelFormat Decoder::pick_hw_format(AVCodecContext*, const AVPixelFormat* formats) {
   for (const AVPixelFormat* p = formats; *p != AV_PIX_FMT_NONE; ++p)
@@ -86,6 +113,7 @@ void Decoder::receive_all(const std::function<void(AVFrame*)>& on_frame) {
       AVFrame* f;
       ~Unref() { av_frame_unref(f); }
     } unref{frame_.get()};
+    drop_unknown_colour_tags(frame_.get());
     on_frame(frame_.get());
   }
 }

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import zlib
+from pathlib import Path
 
 import pytest
 
@@ -30,6 +31,12 @@ print(json.dumps({"outcome": outcome, "max_rss_mb": resource.getrusage(resource.
 """
 
 
+def measured_run(src) -> dict:
+    run = subprocess.run([sys.executable, "-c", MEASURED_RUN, str(src), json.dumps(SMALL)], capture_output=True,
+                         text=True, check=True)
+    return json.loads(run.stdout.splitlines()[-1])
+
+
 def ffmpeg(*args: str) -> None:
     subprocess.run([FFMPEG, "-y", "-loglevel", "error", *args], check=True)
 
@@ -52,12 +59,13 @@ def test_oversized_picture_is_refused_before_it_is_allocated(tiny_h264, media_di
     assert (stream["width"], stream["height"]) == (16384, 8192)
     assert src.stat().st_size < 4096
     # Decoded, each such frame is 200 MB; the rung queues hold several. The engine refuses the
-    # size before decoding (or probing) a single one.
-    run = subprocess.run([sys.executable, "-c", MEASURED_RUN, str(src), json.dumps(SMALL)], capture_output=True,
-                         text=True, check=True)
-    report = json.loads(run.stdout.splitlines()[-1])
+    # size before decoding (or probing) a single one: it peaks below a small clip's transcode
+    # plus one such frame.
+    report = measured_run(src)
     assert report["outcome"].startswith("InputError") and "16384x8192" in report["outcome"], report
-    assert report["max_rss_mb"] < 400, report
+    baseline = measured_run(make_clip(media_dir / "small32.mkv", seconds=1, size="32x32", audio=False))
+    assert baseline["outcome"] == "ok", baseline
+    assert report["max_rss_mb"] < baseline["max_rss_mb"] + 200, (report, baseline)
 
 
 def test_picture_too_large_for_ffmpeg_itself_is_an_input_error(tiny_h264, media_dir):
@@ -176,3 +184,35 @@ def test_rejected_packets_cost_no_good_frame(how, threads, media_dir, tmp_path):
     result = framepress.transcode(src, tmp_path, SMALL, threads=threads)
     assert result.decoded_frames == 40 - len(broken)
     assert result.renditions[0].frames == 40 - len(broken)
+
+
+def test_colour_tag_naming_nothing_is_treated_as_unspecified(media_dir, tmp_path):
+    """Found by the fuzz target: an MPEG-2 sequence display extension saying transfer 255 reached
+    C++ as an enum value outside its range, and every output was tagged with it."""
+    good = media_dir / "tagged.m2v"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x96:rate=25:duration=1", "-c:v", "mpeg2video",
+           "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709", str(good))
+    data = bytearray(good.read_bytes())
+    # Sequence display extension: start code, id 2 with the colour description flag, then
+    # primaries, transfer and matrix (BT.709 = 1 each).
+    marker = b"\x00\x00\x01\xb5"
+    at = [i for i in range(len(data)) if data.startswith(marker, i) and data[i + 4] >> 4 == 2]
+    assert at and all(data[i + 5:i + 8] == b"\x01\x01\x01" for i in at)
+    for i in at:
+        data[i + 6] = 0xFF
+    src = media_dir / "transfer255.m2v"
+    src.write_bytes(bytes(data))
+    tags = "stream=color_primaries,color_transfer"
+    assert ffprobe_json(good, "-show_entries", tags)["streams"][0]["color_transfer"] == "bt709"
+    patched = ffprobe_json(src, "-show_entries", tags)["streams"][0]
+    assert patched["color_primaries"] == "bt709" and patched.get("color_transfer", "unknown") == "unknown"
+    result = framepress.transcode(src, tmp_path, SMALL)
+    assert result.renditions[0].frames == 25
+    rendition = result.renditions[0].path
+    assert ffprobe_json(rendition, "-show_entries", tags)["streams"][0]["color_primaries"] == "bt709"  # kept
+    # The MP4 colour box, where the tag would be copied as it came (the stream's own tags in the
+    # H.264 headers are only readable through ffprobe, which shows 255 and "unspecified" alike).
+    out = Path(rendition).read_bytes()
+    nclx = out.find(b"colrnclx")
+    transfer = None if nclx < 0 else int.from_bytes(out[nclx + 10:nclx + 12], "big")
+    assert transfer in (None, 2), f"the output is tagged with transfer {transfer}"
