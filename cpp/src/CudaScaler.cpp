@@ -48,20 +48,18 @@ void CudaScaler::build(const AVFrame* first) {
                                      graph_.get()),
         ErrorKind::Gpu, "gpu scale", "cannot create the frame sink");
 
-  AVFilterInOut* outputs = avfilter_inout_alloc();
-  AVFilterInOut* inputs = avfilter_inout_alloc();
-  if (!outputs || !inputs) {
-    avfilter_inout_free(&inputs);
-    avfilter_inout_free(&outputs);
-    throw Error(ErrorKind::Gpu, "gpu scale", "out of memory");
-  }
+  UniqueFilterInOut outputs(avfilter_inout_alloc()), inputs(avfilter_inout_alloc());
+  if (!outputs || !inputs) throw Error(ErrorKind::Gpu, "gpu scale", "out of memory");
   outputs->name = av_strdup("in");
   outputs->filter_ctx = source_;
   inputs->name = av_strdup("out");
   inputs->filter_ctx = sink_;
-  ret = avfilter_graph_parse_ptr(graph_.get(), chain(width_, height_, download_).c_str(), &inputs, &outputs, nullptr);
-  avfilter_inout_free(&inputs);
-  avfilter_inout_free(&outputs);
+  if (!outputs->name || !inputs->name) throw Error(ErrorKind::Gpu, "gpu scale", "out of memory");
+  AVFilterInOut* in_list = inputs.release();
+  AVFilterInOut* out_list = outputs.release();
+  ret = avfilter_graph_parse_ptr(graph_.get(), chain(width_, height_, download_).c_str(), &in_list, &out_list, nullptr);
+  inputs.reset(in_list);  // whatever the parser left unlinked
+  outputs.reset(out_list);
   check(ret, ErrorKind::Gpu, "gpu scale", "cannot build " + chain(width_, height_, download_));
   check(avfilter_graph_config(graph_.get(), nullptr), ErrorKind::Gpu, "gpu scale", "cannot configure the GPU scaler");
   const auto* frames = reinterpret_cast<const AVHWFramesContext*>(first->hw_frames_ctx->data);

@@ -118,11 +118,12 @@ Encoder::Encoder(const RungOptions& rung, const EncoderSetup& s) : codec_(rung.c
   const AVCodec* codec = avcodec_find_encoder_by_name(name);
   if (!codec) throw Error(ErrorKind::Encode, "open encoder", std::string("encoder ") + name + " is not available");
   ctx_.reset(avcodec_alloc_context3(codec));
+  if (!ctx_) throw std::bad_alloc();
   AVCodecContext* c = ctx_.get();
   c->width = s.width;
   c->height = s.height;
   c->pix_fmt = s.nvenc_frames ? AV_PIX_FMT_CUDA : AV_PIX_FMT_YUV420P;
-  if (s.nvenc_frames) c->hw_frames_ctx = av_buffer_ref(s.nvenc_frames);
+  if (s.nvenc_frames && !(c->hw_frames_ctx = av_buffer_ref(s.nvenc_frames))) throw std::bad_alloc();
   c->sample_aspect_ratio = s.sample_aspect;
   c->field_order = AV_FIELD_PROGRESSIVE;  // interlaced sources are deinterlaced before the rungs
   c->time_base = s.time_base;

@@ -143,6 +143,7 @@ void FramePrep::build(const AVFrame* frame, const std::string& chain) {
   outputs->filter_ctx = source_;
   inputs->name = av_strdup("out");
   inputs->filter_ctx = sink_;
+  if (!outputs->name || !inputs->name) throw Error(ErrorKind::Input, "prepare", "out of memory");
   AVFilterInOut* in_list = inputs.release();
   AVFilterInOut* out_list = outputs.release();
   const int ret = avfilter_graph_parse_ptr(graph_.get(), chain.c_str(), &in_list, &out_list, nullptr);

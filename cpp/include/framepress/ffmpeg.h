@@ -74,7 +74,7 @@ class Options {
   Options& operator=(const Options&) = delete;
   ~Options() { av_dict_free(&dict_); }
   Options& set(const char* key, const std::string& value) {
-    av_dict_set(&dict_, key, value.c_str(), 0);
+    if (av_dict_set(&dict_, key, value.c_str(), 0) < 0) throw std::bad_alloc();
     return *this;
   }
   AVDictionary** ptr() { return &dict_; }
