@@ -5,19 +5,33 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := ffmpeg pkg-config cmake g++ python3-venv \
 	libavcodec-dev libavformat-dev libavfilter-dev libswscale-dev libswresample-dev libavutil-dev \
 	libzimg-dev libfaketime
+# libFuzzer comes with Debian's clang.
+FUZZ_PACKAGES := clang libclang-rt-14-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ENGINE_SOURCES := $(wildcard cpp/*.cpp cpp/src/*.cpp cpp/include/framepress/*.h) CMakeLists.txt pyproject.toml
+# The tests that exercise the engine's threads (rung workers, cancel, progress, the GIL).
+THREAD_TESTS := tests/engine/test_control.py tests/engine/test_workers.py tests/engine/test_ladder.py
+FUZZ_DIR := build/fuzz
+FUZZ_SECONDS ?= 60
 
-.PHONY: all demo test faults services system-deps build clean bench
+.PHONY: all demo test faults services system-deps fuzz-deps build clean bench sanitize tsan fuzz
 
 all: build
 
-system-deps:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+# $(call install-missing,PACKAGES): apt-get installs those of PACKAGES that are not installed.
+define install-missing
+	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing system packages:" $$missing; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
+endef
+
+system-deps:
+	$(call install-missing,$(APT_PACKAGES))
+
+fuzz-deps:
+	$(call install-missing,$(FUZZ_PACKAGES))
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -46,6 +60,32 @@ faults: build services
 
 bench: build
 	$(VENV)/bin/python bench/ladder.py
+
+# The engine built with AddressSanitizer + UndefinedBehaviorSanitizer (build/asan), running the
+# engine tests; any report fails the run.
+sanitize: build
+	scripts/sanitized-tests.sh asan -q tests/engine
+
+# The engine built with ThreadSanitizer (build/tsan), running the tests of its threads.
+tsan: build
+	scripts/sanitized-tests.sh tsan -q $(THREAD_TESTS)
+
+# A coverage-guided fuzzer (libFuzzer, ASan, UBSan) over probe and a small transcode of an input
+# held in memory, from a generated seed corpus; FUZZ_SECONDS=N runs it longer. What it finds is
+# left in build/fuzz/findings/ (reproduce: build/fuzz/transcode_fuzzer FILE).
+$(FUZZ_DIR)/transcode_fuzzer: cpp/fuzz/transcode_fuzzer.cpp $(ENGINE_SOURCES) | fuzz-deps system-deps
+	mkdir -p $(FUZZ_DIR)
+	clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-Icpp/include $$(pkg-config --cflags libavformat libavcodec libavfilter libswscale libswresample libavutil zimg) \
+		cpp/fuzz/transcode_fuzzer.cpp cpp/src/*.cpp -o $@ \
+		$$(pkg-config --libs libavformat libavcodec libavfilter libswscale libswresample libavutil zimg) -lpthread
+
+fuzz: $(FUZZ_DIR)/transcode_fuzzer
+	rm -rf $(FUZZ_DIR)/seeds
+	cpp/fuzz/make_seeds.sh $(FUZZ_DIR)/seeds
+	mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/findings
+	$(FUZZ_DIR)/transcode_fuzzer -max_total_time=$(FUZZ_SECONDS) -timeout=30 -rss_limit_mb=2048 \
+		-print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/findings/ $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds
 
 clean:
 	rm -rf build $(VENV) *.egg-info
