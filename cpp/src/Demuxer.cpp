@@ -51,6 +51,7 @@ Demuxer::Demuxer(const std::string& path, CancelFlagPtr cancel, bool probe)
 
 Demuxer::Demuxer(const MediaSource& source, CancelFlagPtr cancel, bool probe) : cancel_(std::move(cancel)) {
   const std::string& path = source.path;
+  limit_ffmpeg_allocations();
   take_ffmpeg_log();  // errors logged before this job are not this job's
   AVFormatContext* raw = avformat_alloc_context();
   if (!raw) throw std::bad_alloc();

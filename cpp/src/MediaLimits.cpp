@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <mutex>
 
 namespace fp {
 
@@ -33,6 +34,11 @@ bool accepted_video_codec(AVCodecID id) { return listed(kVideoCodecs, id); }
 bool accepted_audio_codec(AVCodecID id) {
   const bool pcm = id >= AV_CODEC_ID_FIRST_AUDIO && id < AV_CODEC_ID_ADPCM_IMA_QT;  // the PCM block of ids
   return pcm || listed(kAudioCodecs, id);
+}
+
+void limit_ffmpeg_allocations() {
+  static std::once_flag once;
+  std::call_once(once, [] { av_max_alloc(kMaxAllocation); });
 }
 
 bool accepted_frame_size(int width, int height) {

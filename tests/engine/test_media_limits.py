@@ -68,6 +68,26 @@ def test_oversized_picture_is_refused_before_it_is_allocated(tiny_h264, media_di
     assert report["max_rss_mb"] < baseline["max_rss_mb"] + 200, (report, baseline)
 
 
+def test_container_tables_declaring_gigabytes_are_not_allocated(media_dir):
+    """Found by the fuzz target: a fragmented MP4's run box declaring 80 million samples made
+    FFmpeg allocate and fill gigabytes of index for a file of 5 KB."""
+    fragmented = media_dir / "fragmented.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=1", "-c:v", "libx264", "-preset", "ultrafast",
+           "-movflags", "frag_keyframe+empty_moov", str(fragmented))
+    data = bytearray(fragmented.read_bytes())
+    trun = data.index(b"trun")
+    assert int.from_bytes(data[trun + 8:trun + 12], "big") == 10  # the run's sample count: every frame
+    data[trun + 8:trun + 12] = (80_000_000).to_bytes(4, "big")
+    src = media_dir / "trun80m.mp4"
+    src.write_bytes(bytes(data))
+    assert src.stat().st_size < 8192
+    report = measured_run(src)
+    assert report["outcome"].startswith("InputError"), report
+    baseline = measured_run(fragmented)
+    assert baseline["outcome"] == "ok", baseline
+    assert report["max_rss_mb"] < baseline["max_rss_mb"] + 200, (report, baseline)
+
+
 def test_picture_too_large_for_ffmpeg_itself_is_an_input_error(tiny_h264, media_dir):
     src = media_dir / "huge16k.h264"
     src.write_bytes(declare_size(tiny_h264, 16384, 16384))

@@ -12,6 +12,15 @@ namespace fp {
 constexpr int kMaxFrameSide = 8192;
 constexpr int64_t kMaxFramePixels = int64_t{8192} * 4320;
 
+// The largest single block FFmpeg may allocate. A few kilobytes of container can declare tables
+// of gigabytes (a fragmented MP4's run of 80 million samples); FFmpeg allocates and fills them
+// before reading any. The largest legitimate block, a plane of an 8K picture at 16 bits, is
+// 70 MB; a 10-hour MP4's index, 52 MB.
+constexpr size_t kMaxAllocation = size_t{256} << 20;
+
+// Applies kMaxAllocation to FFmpeg, process-wide (once; every job opens its source through here).
+void limit_ffmpeg_allocations();
+
 // Decoders for what cameras, phones, browsers, editing tools and broadcast produce. Every other
 // libavcodec decoder stays unreachable, however the container labels a stream.
 bool accepted_video_codec(AVCodecID id);
