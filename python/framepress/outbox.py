@@ -20,13 +20,13 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime
 from typing import Any, Callable, Iterable, Optional
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from .db import Database, OutboxRow, utcnow
+from .db import Database, OutboxRow, aware, db_now, now_of
 
 log = logging.getLogger("framepress.outbox")
 
@@ -73,12 +73,12 @@ def stage_task(s: Session, queue: str, task_id: str, *, priority: int = 0,
 
 
 def stage_all(s: Session, task_id: Optional[str], outgoing: Iterable[Outgoing]) -> None:
-    """Stage `outgoing` in the caller's transaction `s`: committed with it, or not at all."""
-    now = utcnow()
+    """Stage `outgoing` in the caller's transaction `s`: committed with it, or not at all.
+    Times are the database's, like every time that decides what happens when."""
     for o in outgoing:
         s.add(OutboxRow(kind=o.kind, target=o.queue, payload=o.payload, priority=o.priority,
-                        task_id=task_id, deliver_at=now + timedelta(seconds=max(0.0, o.delay_s)),
-                        due_at=now, attempts=0, created_at=now))
+                        task_id=task_id, deliver_at=db_now(max(0.0, o.delay_s)),
+                        due_at=db_now(), attempts=0, created_at=db_now()))
     s.flush()
 
 
@@ -115,12 +115,13 @@ class Relay:
         report = FlushReport()
         down: set[str] = set()            # kinds whose destination failed in this round
         skipped: list[OutboxRow] = []
-        for row in self._claim(task_id, limit):
+        now, rows = self._claim(task_id, limit)
+        for row in rows:
             if row.kind in down:
                 skipped.append(row)
                 continue
             try:
-                self._publish(row)
+                self._publish(row, now)
             except Exception as exc:  # noqa: BLE001  the row stays staged; retried later
                 report.failed += 1
                 self._postpone(row, exc)
@@ -139,27 +140,27 @@ class Relay:
 
     # ---- steps ----------------------------------------------------------------------------------
 
-    def _claim(self, task_id: Optional[str], limit: int) -> list[OutboxRow]:
-        now = utcnow()
+    def _claim(self, task_id: Optional[str], limit: int) -> tuple[datetime, list[OutboxRow]]:
         kinds = ([MESSAGE] + ([WEBHOOK] if self.webhook_url else [])
                  + (list(STORAGE_KINDS) if self.storage is not None else []))
         q = (select(OutboxRow)
              .where(OutboxRow.kind.in_(kinds),
-                    or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now))
+                    or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < db_now()))
              .order_by(OutboxRow.id).limit(limit).with_for_update(skip_locked=True))
         # A stager's rows go at once; the backlog waits for its due time.
         q = (q.where(OutboxRow.task_id == task_id) if task_id is not None
-             else q.where(OutboxRow.due_at <= now))
+             else q.where(OutboxRow.due_at <= db_now()))
         with self.db.session() as s:
+            now = now_of(s)
             rows = list(s.scalars(q).all())
             if rows:
                 s.execute(update(OutboxRow).where(OutboxRow.id.in_([r.id for r in rows]))
-                          .values(claimed_until=now + timedelta(seconds=self.claim_s)))
+                          .values(claimed_until=db_now(self.claim_s)))
             for r in rows:
                 s.expunge(r)
-        return rows
+        return now, rows
 
-    def _publish(self, row: OutboxRow) -> None:
+    def _publish(self, row: OutboxRow, now: datetime) -> None:
         if row.kind == WEBHOOK:
             if not self.post(self.webhook_url, row.payload):  # type: ignore[arg-type]
                 raise RuntimeError("the webhook did not accept the notice")
@@ -172,7 +173,7 @@ class Relay:
                 attempt_output.cleanup(self.storage, row.payload["prefix"])
             return
         # A retry's backoff counts from when it was staged, not from a late publish.
-        delay = (_aware(row.deliver_at) - utcnow()).total_seconds()
+        delay = (aware(row.deliver_at) - now).total_seconds()
         self.broker.publish_json(row.target, row.payload, priority=row.priority,
                                  delay_s=max(0.0, delay))
 
@@ -197,7 +198,7 @@ class Relay:
             with self.db.session() as s:
                 s.execute(update(OutboxRow).where(OutboxRow.id == row.id)
                           .values(attempts=attempts, last_error=repr(exc)[:2000],
-                                  due_at=utcnow() + timedelta(seconds=wait), claimed_until=None))
+                                  due_at=db_now(wait), claimed_until=None))
         except Exception as db_exc:  # noqa: BLE001  the claim lapses; the row is tried again then
             log.warning("could not postpone outbox row %s: %r", row.id, db_exc)
 
@@ -229,11 +230,6 @@ def start_thread(relay: Relay, stop: threading.Event, *, interval: float = 1.0) 
                          name="framepress-outbox", daemon=True)
     t.start()
     return t
-
-
-def _aware(dt):
-    from datetime import timezone
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
 __all__ = ["stage_task", "stage_all", "Outgoing", "Relay", "FlushReport", "run", "start_thread",
