@@ -11,6 +11,7 @@ guards. An attempt that fails or is fenced off deletes its prefix.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -124,7 +125,11 @@ class TaskRun:
                     renditions=rends, hwaccel_used=result.hwaccel_used,
                     hwaccel_reason=result.hwaccel_reason, decoded_frames=result.decoded_frames,
                     engine_seconds={k: round(v, 4) for k, v in result.seconds.items()},
-                    seconds=round(self.seconds["transcode"], 4))
+                    seconds=round(self.seconds["transcode"], 4),
+                    audio=dataclasses.asdict(result.audio), warnings=result.warnings)
+        for warning in [*result.warnings, *result.audio.warnings]:
+            log.warning(warning, extra={"task_id": self.lease.task_id,
+                                        "worker_id": self.lease.worker_id, "kind": "media_warning"})
         return result
 
     def _upload(self, out_dir: Path) -> dict[str, Any]:

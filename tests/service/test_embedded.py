@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,29 @@ def test_cli_submit_and_worker_on_the_local_queue(tmp_path, media_dir):
     assert st["status"] == "escalated" and "does not exist" in st["last_error"]
     listed = json.loads(run("tasks", "list", "--json").stdout)
     assert {t["id"] for t in listed} == {*ids, missing}
+
+
+@pytest.mark.timeout(120)
+def test_truncated_source_succeeds_with_its_warnings_on_the_task(tmp_path, media_dir):
+    """An upload cut short still yields renditions, and the task says so (the engine's warnings
+    and which audio stream was used are in the `transcoded` event)."""
+    env = embedded_env(tmp_path, FRAMEPRESS_METRICS_PORT="0")
+    ladder = tmp_path / "tiny.json"
+    ladder.write_text(json.dumps(TINY_LADDER))
+    whole = tmp_path / "whole.mp4"  # the index first, so a cut file still opens
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(media_dir / "clip144.mp4"),
+                    "-c", "copy", "-movflags", "+faststart", str(whole)], check=True)
+    cut = tmp_path / "cut.mp4"
+    data = whole.read_bytes()
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    run = lambda *a: run_framepress(env, *a, check=False, timeout=100)
+    task_id = json.loads(run("submit", cut.as_uri(), "--ladder", str(ladder), "--json").stdout)["task_id"]
+    worker = run("worker", "--max-tasks", "1")
+    assert worker.returncode == 0, worker.stdout + worker.stderr
+    st = json.loads(run("status", task_id, "--json").stdout)
+    assert st["status"] == "succeeded", st["last_error"]
+    transcoded = next(e for e in st["events"] if e["kind"] == "transcoded")["data"]
+    assert len(transcoded["warnings"]) == 1 and "truncated" in transcoded["warnings"][0]
+    assert transcoded["audio"]["codec"] == "aac" and transcoded["audio"]["index"] == 1
+    assert 0 < st["renditions"][0]["frames"] < 30
+    assert "truncated" in worker.stdout + worker.stderr  # logged as well
