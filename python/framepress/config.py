@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 from urllib.parse import urlsplit, urlunsplit
 
-from .retry import JITTERS, RetryPolicy
+from .service.failure.backoff import JITTERS, RetryPolicy
 
 ENV_PREFIX = "FRAMEPRESS_"
 LOCAL_BROKER = "local"
@@ -52,7 +52,7 @@ class Settings:
     upload_concurrency: Optional[int] = _opt("Parallel uploads per task", type=int)
     allow_file_uris: Optional[bool] = _opt("Allow file:// sources and outputs (default: only with "
                                            "the local broker)", type=bool)
-    # Reliability (retry.RetryPolicy, worker_reliability.WorkerReliability).
+    # Failure rules (framepress.service.failure).
     retry_initial: Optional[float] = _opt("Backoff after the first failed attempt, seconds",
                                           type=float)
     retry_factor: Optional[float] = _opt("Backoff growth per attempt", type=float)
@@ -75,6 +75,9 @@ class Settings:
     max_task_seconds: Optional[float] = _opt("Cancel a task running longer than this; keep it "
                                              "below RabbitMQ's consumer_timeout (0: no limit)",
                                              type=float)
+    task_deadline: Optional[float] = _opt("Seconds after submission past which a task that an "
+                                          "outage keeps deferring is escalated (default: 24 h)",
+                                          type=float)
 
     # ---- construction -------------------------------------------------------------------------
 
@@ -122,8 +125,9 @@ class Settings:
             breaker_max_probe_seconds=_given(self.breaker_max_probe_seconds, 30.0),
             worker_reaper=_given(self.worker_reaper, True),
             # escalation_webhook stays None (no hook); worker_timeout None is derived from the
-            # heartbeat and lease where used (worker_reliability.worker_timeout).
+            # heartbeat and lease where used (`worker_timeout`).
             max_task_seconds=_given(self.max_task_seconds, 1740.0),
+            task_deadline=_given(self.task_deadline, 24 * 3600.0),
         )
 
     def with_(self, **changes: Any) -> "Settings":
@@ -150,6 +154,13 @@ class Settings:
             out[key] = redact_url(out[key])
         out["escalation_webhook"] = redact_webhook(out["escalation_webhook"])
         return out
+
+
+def worker_timeout(settings: Settings) -> float:
+    """Heartbeat silence before a worker is lost: the setting, else 3 heartbeats (at least the
+    lease, so a lease is never taken over while its worker may still be alive)."""
+    hb = settings.heartbeat_seconds or 5.0
+    return settings.worker_timeout or max(3 * hb, settings.lease_seconds or 60.0)
 
 
 def _given(value: Any, default: Any) -> Any:
@@ -202,5 +213,5 @@ def new_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
-__all__ = ["Settings", "sqlalchemy_url", "redact_url", "redact_webhook", "new_worker_id",
+__all__ = ["Settings", "worker_timeout", "sqlalchemy_url", "redact_url", "redact_webhook", "new_worker_id",
            "LOCAL_BROKER"]

@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from . import outbox
 from .broker.base import DROP, KEEP, Broker, DeadLetter
-from .escalation import build_message
+from .service.failure.escalation import build_message
 from .db import Database, Task, TaskEvent, TaskStatus, utcnow
 from .tasks import EventKind, _event, stage_leftover_cleanup
 

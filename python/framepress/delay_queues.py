@@ -12,12 +12,11 @@ if the broker fails while moving it back.
 from __future__ import annotations
 
 import bisect
-import weakref
 from typing import Iterable, Optional, Sequence
 
 import pika
 
-from .retry import RetryPolicy
+from .service.failure.backoff import RetryPolicy
 
 DEFAULT_MAIN_QUEUE = "framepress.tasks"
 
@@ -94,26 +93,3 @@ class DelayQueues:
         channel.basic_publish(exchange="", routing_key=queue, body=body, properties=props,
                               mandatory=True)
         return queue, ms
-
-
-# Module-level helpers with the shapes the worker uses. The topology is remembered per channel
-# so publish_delayed() knows the steps that declare_delay_queues() created.
-_declared: "weakref.WeakKeyDictionary[object, DelayQueues]" = weakref.WeakKeyDictionary()
-
-
-def declare_delay_queues(channel, main_queue: str = DEFAULT_MAIN_QUEUE,
-                         policy: "RetryPolicy | Sequence[float] | None" = None,
-                         queue_type: str = "quorum") -> DelayQueues:
-    topo = DelayQueues(main_queue, policy, queue_type)
-    topo.declare(channel)
-    _declared[channel] = topo
-    return topo
-
-
-def publish_delayed(channel, body: bytes, delay_s: float,
-                    main_queue: Optional[str] = None,
-                    headers: Optional[dict] = None) -> tuple[str, int]:
-    topo = _declared.get(channel)
-    if topo is None or (main_queue and topo.main_queue != main_queue):
-        raise RuntimeError("declare_delay_queues(channel, main_queue, policy) first")
-    return topo.publish(channel, body, delay_s, headers=headers)

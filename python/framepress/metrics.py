@@ -24,13 +24,12 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
+from .service.outcomes import TASK_OUTCOMES  # how an attempt ended, one label each
 from .sysmetrics import CpuSampler, GpuSampler
 
 log = logging.getLogger(__name__)
 disable_created_metrics()  # "_created" series double the scrape for no use here
 
-# How a task's handling by one worker ended (the worker's `outcome`).
-TASK_OUTCOMES = ("succeeded", "retry", "deferred", "escalated", "failed", "stale", "returned")
 # The stages a task's run times (pipeline.TaskRun.seconds).
 STAGES = ("details", "pull", "transcode", "upload")
 

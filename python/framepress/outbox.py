@@ -105,7 +105,7 @@ class Relay:
         self.storage = storage
         self.claim_s = claim_s
         if post is None:
-            from .escalation import post_webhook
+            from .service.failure.escalation import post_webhook
             post = lambda url, payload: post_webhook(url, payload, attempts=1)  # noqa: E731
         self.post = post
 

@@ -109,10 +109,6 @@ class TaskStore:
             t = s.get(Task, task_id)
             return None if t is None else _spec(t)
 
-    def exists(self, task_id: str) -> bool:
-        with self.db.session() as s:
-            return s.scalar(select(Task.id).where(Task.id == task_id)) is not None
-
     # ---- taking a task ------------------------------------------------------------------------
 
     def take(self, task_id: str, worker_id: str, details: dict[str, Any], *,
@@ -283,7 +279,7 @@ class TaskStore:
 
     def _stage_notices(self, s: Session, t: Task, *, stage: Optional[str], error: str, kind: str,
                        reason: Optional[str], worker_id: Optional[str]) -> None:
-        from .escalation import build_message
+        from .service.failure.escalation import build_message
         message = build_message(t.id, stage, error, t.attempts, at=now_of(s), kind=kind,
                                 reason=reason, max_attempts=t.max_attempts, worker_id=worker_id)
         outbox.stage_all(s, t.id, self.escalation_notices(message))
@@ -309,6 +305,24 @@ class TaskStore:
                                   "bytes": r.bytes, "bitrate": r.bitrate, "codec": r.codec,
                                   "codec_string": r.codec_string} for r in rends]
             return out
+
+    def age_s(self, task_id: str) -> Optional[float]:
+        """Seconds since the task was submitted, by the database's clock (None: no such task)."""
+        with self.db.session() as s:
+            created = s.scalar(select(Task.created_at).where(Task.id == task_id))
+            return None if created is None else (now_of(s) - aware(created)).total_seconds()
+
+    def last_retry_delay(self, task_id: str) -> Optional[float]:
+        """The delay (seconds) of the task's latest scheduled retry, for decorrelated backoff."""
+        with self.db.session() as s:
+            recent = s.scalars(select(TaskEvent.data).where(
+                TaskEvent.task_id == task_id, TaskEvent.kind == EventKind.RETRY_SCHEDULED)
+                .order_by(TaskEvent.id.desc()).limit(20)).all()
+        for data in recent:            # deferrals (outages) are not backoff steps
+            delay = (data or {}).get("delay_s")
+            if not (data or {}).get("deferred") and isinstance(delay, (int, float)):
+                return float(delay)
+        return None
 
     def list(self, status: Optional[str] = None, limit: int = 100) -> list[dict[str, Any]]:
         with self.db.session() as s:

@@ -1,8 +1,10 @@
 """`framepress worker`: take task IDs off the broker and run them, one at a time.
 
 Per delivery: parse → take the task (lease + fencing) → run its steps (`pipeline.TaskRun`) →
-record the outcome → ack. The ack is sent only after the outcome is committed. Nothing a single
-task does can stop the loop: every error ends as a recorded outcome or a requeued message.
+record the outcome → settle the message. Every delivery ends as one `Outcome`
+(`service.outcomes`) that says how its message is settled, and it is settled only after the
+outcome is committed. Nothing a single task does can stop the loop: an exception that escapes a
+delivery's handling is logged with its traceback and the message handed back.
 """
 from __future__ import annotations
 
@@ -12,24 +14,34 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
-from . import dead_letters, escalation, metrics, outbox
+from . import dead_letters, metrics
 from .broker import Broker, Delivery, open_broker
-from .config import Settings, new_worker_id
+from .config import Settings, new_worker_id, worker_timeout
 from .db import Database, TaskStatus, Worker as WorkerRow, connect, now_of
-from .failure import DEFER, ESCALATE, Decision, Failure, FailurePolicy, SimplePolicy, error_details
+from .health import Health
 from .heartbeat import Heartbeat
 from .hostinfo import worker_details
-from .outbox import Outgoing, Relay
+from .outbox import Outgoing, Relay, start_thread as start_relay
 from .pipeline import TaskRun
 from .scratch import sweep_stale
+from .service.failure.backoff import RetryPolicy
+from .service.failure.dependencies import Dependencies
+from .service.failure.drain import Drainer
+from .service.failure.escalation import escalations_queue_for, notices
+from .service.failure.policy import DEFER, ESCALATE, BackoffPolicy, Failure, error_details
+from .service.failure.timeout import TaskWatch
+from .service.outcomes import (ACK, REJECT, Deferred, Duplicate, Escalated,
+                               EscalatedWithoutAttempt, LeaseLost, Outcome, Postponed, Rejected,
+                               Requeued, Retrying, Returned, Succeeded, TimedOut)
 from .service_errors import BadMessage, StaleLease
 from .storage import StorageRouter
 from .tasks import EventKind, Lease, TaskSpec, TaskStore
-from .worker_reliability import WorkerReliability
 
 log = logging.getLogger("framepress.worker")
 
 BUSY_POLL_S = 1.0
+#: After an unexpected error, wait this long before the next delivery (don't spin on an outage).
+UNHANDLED_PAUSE_S = 1.0
 
 
 def takeover_seconds(heartbeat_seconds: float) -> float:
@@ -49,10 +61,36 @@ def parse_task_id(body: bytes) -> str:
     return task_id
 
 
+class Interruption:
+    """Why the attempt in hand was cancelled (lease lost, drain forced, time limit): the first
+    cause wins, and the engine's cancel token is cancelled."""
+
+    def __init__(self, token: Any) -> None:
+        self.token = token
+        self.cause: Optional[type[Outcome]] = None
+        self._lock = threading.Lock()
+
+    def cancel(self, cause: type[Outcome]) -> None:
+        with self._lock:
+            if self.cause is None:
+                self.cause = cause
+        self.token.cancel()
+
+    def canceller(self, cause: type[Outcome]) -> Any:
+        """An object whose `cancel()` cancels for `cause` (what the heartbeat calls)."""
+        interruption = self
+
+        class _Canceller:
+            def cancel(self) -> None:
+                interruption.cancel(cause)
+        return _Canceller()
+
+
 class Worker:
-    def __init__(self, settings: Settings, *, policy: Optional[FailurePolicy] = None,
-                 db: Optional[Database] = None, broker: Optional[Broker] = None,
-                 max_tasks: Optional[int] = None, until: Optional[Callable[[], bool]] = None):
+    def __init__(self, settings: Settings, *, db: Optional[Database] = None,
+                 broker: Optional[Broker] = None, max_tasks: Optional[int] = None,
+                 until: Optional[Callable[[], bool]] = None,
+                 s3_probe: Optional[Callable[[], None]] = None):
         self.settings = settings
         self.scratch_root = settings.scratch_dir or "/tmp"
         self.id = new_worker_id()
@@ -63,26 +101,40 @@ class Worker:
         self.broker = broker or open_broker(settings, self.db)
         self.storage = StorageRouter(allow_files=bool(settings.allow_file_uris),
                                      upload_concurrency=settings.upload_concurrency or 8)
-        # Retries with backoff, breakers, escalation notices, health, drain, reaper (issue 4).
-        self.reliability = WorkerReliability(settings, self.id, self.db, self.broker)
+        self.health = Health(heartbeat_interval=settings.heartbeat_seconds or 5.0,
+                             stuck_after=settings.engine_stuck_seconds)
+        if hasattr(self.broker, "consuming"):          # RabbitMQ: ready only while consuming
+            self.health.connected_fn = lambda: bool(getattr(self.broker, "consuming", False))
+        probe = {"s3_probe": s3_probe} if s3_probe is not None else {}
+        self.dependencies = Dependencies.from_settings(
+            settings, self.db, **probe,
+            on_change=lambda names: self.health.set_paused(
+                ", ".join(f"{n} unavailable" for n in names)))
+        self.retry = RetryPolicy.from_settings(settings)
         # Publishes staged with a commit (retries, escalation notices, and whatever a broker
         # outage left unsent by anyone) go out through the outbox relay.
         self.relay = Relay(self.db, self.broker, webhook_url=settings.escalation_webhook,
                            storage=self.storage)
+        self._relay_stop = threading.Event()
         # Escalation notices are staged with the escalated status and sent by the relay.
         self.store.escalation_notices = self._escalation_notices
-        self._relay_stop = threading.Event()
-        self.policy = policy or self.reliability.policy
+        self.policy = BackoffPolicy(self.retry, breakers=self.dependencies.breakers,
+                                    deadline_s=settings.task_deadline or 24 * 3600.0)
+        self.drainer = Drainer(drain_timeout=settings.drain_timeout or 0.0)
         self.max_tasks, self.until = max_tasks, until
         self.stop_event = threading.Event()
         self.tasks_done = 0
         self.details = worker_details(self.id)
         self.heartbeat = Heartbeat(self.db, self.store, self.id, settings.heartbeat_seconds or 5.0,
-                                   health=self.reliability.health)
-        self._cancel_token: Any = None
+                                   health=self.health)
+        self._interruption: Optional[Interruption] = None
+        self._reaper_stop = threading.Event()
 
-    def _log(self, level: int, msg: str, *args: Any, task_id: Optional[str] = None, **extra: Any) -> None:
-        log.log(level, msg, *args, extra={"worker_id": self.id, "task_id": task_id, **extra})
+    def _log(self, level: int, msg: str, *args: Any, task_id: Optional[str] = None,
+             exc_info: Any = None, **extra: Any) -> None:
+        # exc_info is logging's own argument: inside `extra` it would make logging raise.
+        log.log(level, msg, *args, exc_info=exc_info,
+                extra={"worker_id": self.id, "task_id": task_id, **extra})
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
@@ -92,9 +144,9 @@ class Worker:
         self.heartbeat.start()
         self._start_metrics()
         self._install_signals()
-        self.reliability.health.set_connected(True)
-        self.reliability.start_reaper()
-        relay_thread = outbox.start_thread(self.relay, self._relay_stop)
+        self.health.set_connected(True)
+        self._start_reaper()
+        relay_thread = start_relay(self.relay, self._relay_stop)
         letters_thread = dead_letters.start_thread(self.db, self.broker, self._relay_stop,
                                                    notices=self._escalation_notices)
         self._log(logging.INFO, "worker started on %s", self.broker.tasks_queue,
@@ -105,11 +157,12 @@ class Worker:
             self._relay_stop.set()
             relay_thread.join(timeout=10)
             letters_thread.join(timeout=10)
-            self.reliability.close()
+            self._reaper_stop.set()
+            self.drainer.uninstall()
             self.heartbeat.stop("stopped")
             self.broker.close()
             self._log(logging.INFO, "worker stopped after %d tasks", self.tasks_done)
-        return self.reliability.drainer.exit_code or 0
+        return self.drainer.exit_code or 0
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -131,80 +184,109 @@ class Worker:
         if not port:
             return
         try:
-            self.reliability.start_metrics(port)
-        except NotImplementedError:
-            pass
+            metrics.start_server(port, health=self.health.healthz, ready=self.health.readyz)
         except Exception as exc:  # noqa: BLE001  metrics are not worth dying for
             self._log(logging.WARNING, "metrics server not started: %r", exc)
+
+    def _start_reaper(self) -> None:
+        if not self.settings.worker_reaper:
+            return
+        from . import reaper
+        timeout = worker_timeout(self.settings)
+        r = reaper.Reaper(self.db, self.broker, worker_timeout=timeout, lease_grace=min(timeout, 10.0),
+                          reaper_id=self.id)
+        reaper.start_thread(r, self._reaper_stop,
+                            interval=max(1.0, self.settings.heartbeat_seconds or 5.0))
 
     def _install_signals(self) -> None:
         """SIGTERM drains (drain.Drainer); a second one, or the drain timeout, cancels the task
         in hand and returns its message. Handlers only set flags: pika is not re-entered."""
         def on_drain() -> None:
             self.heartbeat.state = "draining"
+            self.health.set_draining(True)
+            metrics.set_draining(True)
             self.stop()
 
         def on_force() -> None:
-            token = self._cancel_token
-            if token is not None:
-                token.cancel()
-        self.reliability.install_drain(on_drain, on_force)
+            interruption = self._interruption
+            if interruption is not None:
+                interruption.cancel(Returned)
+        self.drainer.on_drain = on_drain
+        self.drainer.on_force = on_force
+        if threading.current_thread() is threading.main_thread():
+            self.drainer.install()
+
+    def _escalation_notices(self, message: dict[str, Any]) -> list[Outgoing]:
+        return notices(message, escalations_queue_for(self.broker.tasks_queue),
+                       webhook=bool(self.settings.escalation_webhook))
 
     # ---- one delivery -------------------------------------------------------------------------
 
     def handle(self, delivery: Delivery) -> None:
-        # An open breaker (S3 or the database down) holds this delivery; with prefetch 1 the
-        # rest of the queue waits for healthy workers instead of burning retries here.
-        if not self.reliability.wait_for_dependencies(self.stop_event):
-            delivery.requeue()
-            return
+        """Process one delivery and settle it, whatever happens: this never raises."""
+        outcome: Outcome = Requeued("not processed")
         try:
-            settle = self._handle(delivery)
+            outcome = self._process(delivery)
         except Exception as exc:  # noqa: BLE001  e.g. the database is down: hand the message back
-            self.reliability.record_unhandled(exc)
-            self._log(logging.ERROR, "delivery not processed, requeued: %r", exc, exc_info=True)
-            time.sleep(1.0)  # don't spin on a dependency outage
-            settle = delivery.requeue
-        settle()
+            outcome = Requeued(f"{type(exc).__name__}: {exc}")
+            self._log(logging.ERROR, "delivery not processed, requeued: %r", exc, exc_info=exc)
+            self.dependencies.record_outage(exc, default="database")
+            self.stop_event.wait(UNHANDLED_PAUSE_S)
+        finally:
+            self._settle(delivery, outcome)
         if self.max_tasks is not None and self.tasks_done >= self.max_tasks:
             self.stop()
         self._check_until()
 
-    def _handle(self, delivery: Delivery) -> Callable[[], None]:
-        """Do the work; return how to settle the delivery (called after everything is committed)."""
+    def _settle(self, delivery: Delivery, outcome: Outcome) -> None:
+        settle = {ACK: delivery.ack, REJECT: delivery.reject}.get(outcome.settle, delivery.requeue)
+        try:
+            settle()
+        except Exception as exc:  # noqa: BLE001  the broker redelivers an unsettled message
+            self._log(logging.ERROR, "could not %s the delivery (%s); it will be redelivered",
+                      outcome.settle, outcome.name, exc_info=exc)
+
+    def _process(self, delivery: Delivery) -> Outcome:
         received = time.monotonic()
         try:
             task_id = parse_task_id(delivery.body)
         except BadMessage as exc:
             self._log(logging.WARNING, "dead-lettering message: %s", exc, kind="bad_message")
-            return delivery.reject
+            return Rejected(str(exc))
+        # An open breaker (S3 or the database down) holds this delivery; with prefetch 1 the
+        # rest of the queue waits for healthy workers instead of burning retries here. A task
+        # held past its deadline is attempted anyway, so that an outage that never ends (e.g.
+        # bad credentials) escalates it with that reason instead of holding it for ever.
+        self.dependencies.wait(self.stop_event, give_up=lambda: self._past_deadline(task_id))
+        if self.stop_event.is_set():
+            return Requeued("stopping while a dependency is down")
         taken = self._take(task_id)
         if taken is None:
-            return delivery.requeue
+            return Requeued("stopping while another worker holds the task")
         if taken.outcome == "busy":
-            return self._leave_to_holder(task_id, taken, delivery)
+            return self._leave_to_holder(task_id, taken)
         if taken.outcome == "not_due":
             # An early copy of a task waiting out its backoff: send it on to when it is due.
             self.broker.publish_task(task_id, priority=taken.spec.priority if taken.spec else 0,
                                      delay_s=max(1.0, taken.due_in_s or 0.0))
-            return delivery.ack
+            return Postponed(f"due in {taken.due_in_s or 0.0:.1f} s")
         if taken.outcome == "unknown":
             self._log(logging.WARNING, "dead-lettering message: no task %s", task_id,
                       task_id=task_id, kind="bad_message")
-            return delivery.reject
+            return Rejected(f"no task {task_id}")
         if taken.outcome == "settled":
             self._log(logging.INFO, "task already %s; acked without work", taken.status,
                       task_id=task_id, kind=EventKind.DUPLICATE_DELIVERY)
-            return delivery.ack
+            return Duplicate(f"already {taken.status}")
         if taken.outcome == "exhausted":             # escalated (and fenced) by the take
-            metrics.escalated()
-            self.relay.flush(task_id)                # its notices
-            return delivery.ack
-        assert taken.lease is not None
+            return self._escalated_at_take(task_id)
+        assert taken.lease is not None and taken.spec is not None
         self._log(logging.INFO, "taken (attempt %d)", taken.lease.attempt, task_id=task_id,
                   kind=EventKind.TAKEN)
-        assert taken.spec is not None
-        return self._run(taken.lease, taken.spec, delivery, received)
+        outcome = self._attempt(taken.lease, taken.spec, received)
+        metrics.task_finished(outcome.name, time.monotonic() - received)
+        self.tasks_done += 1
+        return outcome
 
     def _take(self, task_id: str):
         """Take the task; while another worker holds it, watch that worker for one takeover
@@ -229,7 +311,7 @@ class Worker:
             if self.stop_event.wait(BUSY_POLL_S):
                 return None
 
-    def _leave_to_holder(self, task_id: str, taken, delivery: Delivery) -> Callable[[], None]:
+    def _leave_to_holder(self, task_id: str, taken) -> Outcome:
         """Another worker holds the task and is not judged dead: this copy is dropped and this
         worker moves on. The holder settles the task (and publishes its retry if it fails);
         should it die later, the reaper, which watches every holder, requeues the task."""
@@ -240,58 +322,58 @@ class Worker:
                   "status": taken.status})
         self._log(logging.INFO, "task held by worker %s (%s); duplicate dropped", taken.holder, why,
                   task_id=task_id, kind=EventKind.DUPLICATE_DELIVERY)
-        return delivery.ack
+        return Duplicate(f"held by worker {taken.holder}")
 
-    def _run(self, lease: Lease, spec: TaskSpec, delivery: Delivery,
-             received: float) -> Callable[[], None]:
+    # ---- one attempt --------------------------------------------------------------------------
+
+    def _attempt(self, lease: Lease, spec: TaskSpec, received: float) -> Outcome:
         import framepress
-        token = self._cancel_token = framepress.CancelToken()
+        interruption = self._interruption = Interruption(framepress.CancelToken())
         run = TaskRun(self.store, self.storage, lease, spec, scratch_root=self.scratch_root,
                       hwaccel=self.settings.hwaccel or "auto",
                       upload_concurrency=self.settings.upload_concurrency or 8,
-                      cancel_token=token, on_progress=self.heartbeat.report_progress,
+                      cancel_token=interruption.token, on_progress=self.heartbeat.report_progress,
                       received_at=received, publish_output=self.relay.flush,
                       on_engine=self.heartbeat.engine_stage)
         metrics.task_started()
-        self.heartbeat.begin_task(lease, token)
-        self.reliability.drainer.task_started()
-        watch = self.reliability.watch_task(token)      # FRAMEPRESS_MAX_TASK_SECONDS
-        outcome = "failed"
-        settle = delivery.ack
+        self.heartbeat.begin_task(lease, interruption.canceller(LeaseLost))
+        self.drainer.task_started()
+        watch = TaskWatch(lambda: interruption.cancel(TimedOut),
+                          self.settings.max_task_seconds or 0.0)
         try:
             run.run()
-            outcome = "succeeded"
-            self.reliability.record_success()
+        except Exception as exc:  # noqa: BLE001  every failure becomes a recorded outcome
+            return self._failed(lease, spec, run.stage, exc, interruption.cause, watch)
+        else:
+            self.dependencies.record_success()
             for stage, seconds in run.seconds.items():
                 metrics.stage_observed(stage, seconds)
-        except StaleLease as exc:
-            outcome = "stale"
-            self._log(logging.WARNING, "stopped: %s", exc, task_id=lease.task_id)
-        except Exception as exc:  # noqa: BLE001  every failure becomes a recorded outcome
-            if self.heartbeat.lease_lost:
-                outcome = "stale"
-                self._log(logging.WARNING, "stopped: lease taken over during %s", run.stage,
-                          task_id=lease.task_id)
-            elif self.reliability.forced and token.cancelled:
-                outcome = "returned"
-                settle = self._return_task(lease, run.stage, delivery)
-            else:
-                try:
-                    outcome = self._record_failure(lease, run.stage, watch.explain(exc))
-                except StaleLease as stale:
-                    outcome = "stale"
-                    self._log(logging.WARNING, "failure not recorded: %s", stale, task_id=lease.task_id)
+            return Succeeded()
         finally:
             watch.cancel()
             self.heartbeat.end_task()
-            self._cancel_token = None
-            self.reliability.drainer.task_finished()
-            metrics.task_finished(outcome, time.monotonic() - received)
-            self.tasks_done += 1
-        # Stale: the new holder has its own delivery; ours carries nothing more.
-        return settle
+            self._interruption = None
+            self.drainer.task_finished()
 
-    def _return_task(self, lease: Lease, stage: str, delivery: Delivery) -> Callable[[], None]:
+    def _failed(self, lease: Lease, spec: TaskSpec, stage: str, exc: Exception,
+                cause: Optional[type[Outcome]], watch: TaskWatch) -> Outcome:
+        if cause is LeaseLost or isinstance(exc, StaleLease):
+            # The new holder has its own message; ours carries nothing more.
+            self._log(logging.WARNING, "stopped: lease taken over during %s (%s)", stage, exc,
+                      task_id=lease.task_id)
+            return LeaseLost(str(exc))
+        if cause is Returned:
+            return self._return_task(lease, stage)
+        if cause is TimedOut:
+            exc = watch.error(exc)
+        try:
+            outcome = self._record_failure(lease, spec, stage, exc)
+        except StaleLease as stale:
+            self._log(logging.WARNING, "failure not recorded: %s", stale, task_id=lease.task_id)
+            return LeaseLost(str(stale))
+        return TimedOut(outcome.reason) if cause is TimedOut else outcome
+
+    def _return_task(self, lease: Lease, stage: str) -> Outcome:
         """Forced drain: the engine was cancelled. Give the attempt back and hand the message
         back to the broker so another worker starts the task at once."""
         message = "worker shutting down: task cancelled and returned to the queue"
@@ -302,48 +384,65 @@ class Worker:
                                          "data": {"type": "Cancelled", "drain": True}},
                             follow_up={"kind": EventKind.REQUEUED, "stage": stage,
                                        "message": "returned for redelivery (drain)"})
-        except StaleLease:
-            return delivery.ack
-        return delivery.requeue
+        except StaleLease as exc:
+            return LeaseLost(str(exc))
+        return Returned(message)
 
-    def _escalation_notices(self, message: dict[str, Any]) -> list[Outgoing]:
-        return escalation.notices(message, self.reliability.escalations_queue,
-                                  webhook=bool(self.settings.escalation_webhook))
-
-    def _record_failure(self, lease: Lease, stage: str, exc: BaseException) -> str:
+    def _record_failure(self, lease: Lease, spec: TaskSpec, stage: str,
+                        exc: BaseException) -> Outcome:
+        age = self.store.age_s(lease.task_id) or 0.0
         failure = Failure(task_id=lease.task_id, stage=stage, error=exc, attempt=lease.attempt,
-                          max_attempts=self.store.get(lease.task_id).max_attempts)  # type: ignore[union-attr]
-        decision = self.policy.decide(failure)
+                          max_attempts=spec.max_attempts, age_s=age)
+        previous = (self.store.last_retry_delay(lease.task_id)
+                    if self.retry.jitter == "decorrelated" else None)
+        decision = self.policy.decide(failure, previous)
         self._log(logging.WARNING, "%s failed: %s -> %s", stage, failure.message, decision.action,
                   task_id=lease.task_id, kind=EventKind.ERROR, stage=stage, attempt=lease.attempt)
-        error_event = {"stage": stage, "message": failure.message, "data": error_details(exc)}
-        follow = {"kind": EventKind.ESCALATED if decision.action == ESCALATE else EventKind.RETRY_SCHEDULED,
+        error_event = {"stage": stage, "message": failure.message,
+                       "data": error_details(exc, stage)}
+        follow = {"kind": EventKind.ESCALATED if decision.action == ESCALATE
+                  else EventKind.RETRY_SCHEDULED,
                   "stage": stage, "message": decision.reason,
                   "data": {"delay_s": decision.delay_s, **decision.data}}
         if decision.action == ESCALATE:
-            self.store.fail(lease, status=TaskStatus.ESCALATED, error_event=error_event, follow_up=follow)
-            metrics.escalated()
-            self.relay.flush(lease.task_id)          # its notices
-            return "escalated"
+            # Past the deadline in an outage: the outage is not the task's fault either.
+            self.store.fail(lease, status=TaskStatus.ESCALATED, error_event=error_event,
+                            follow_up=follow,
+                            give_back_attempt=decision.data.get("escalation") == "deadline")
+            self._escalated(lease.task_id)
+            return Escalated(decision.reason)
         deferred = decision.action == DEFER
         if deferred:
             follow["data"]["deferred"] = True
-        self._schedule_retry(lease, error_event, follow, decision, give_back_attempt=deferred)
-        return "deferred" if deferred else "retry"
-
-    def _schedule_retry(self, lease: Lease, error_event: dict[str, Any], follow: dict[str, Any],
-                        decision: Decision, give_back_attempt: bool) -> None:
-        spec = self.store.get(lease.task_id)
         # The retry's message is staged with the retry_wait status (outbox): if the publish
-        # below fails, the relay sends it later; the task is never left without a message.
+        # fails, the relay sends it later; the task is never left without a message.
         retry_message = Outgoing.task(self.broker.tasks_queue, lease.task_id,
-                                      priority=spec.priority if spec else 0,
-                                      delay_s=decision.delay_s)
-        self.store.fail(lease, status=TaskStatus.RETRY_WAIT, error_event=error_event, follow_up=follow,
-                        retry_in_s=decision.delay_s, give_back_attempt=give_back_attempt, outgoing=[retry_message])
+                                      priority=spec.priority, delay_s=decision.delay_s)
+        self.store.fail(lease, status=TaskStatus.RETRY_WAIT, error_event=error_event,
+                        follow_up=follow, give_back_attempt=deferred,
+                        retry_in_s=decision.delay_s, outgoing=[retry_message])
         self.relay.flush(lease.task_id)
         metrics.retry_scheduled()
+        return Deferred(decision.reason) if deferred else Retrying(decision.reason)
 
+    def _past_deadline(self, task_id: str) -> bool:
+        """Whether the task's deadline has passed (asked only while the database answers)."""
+        if self.dependencies["database"].is_open:
+            return False
+        age = self.store.age_s(task_id)
+        return age is not None and age >= self.policy.deadline_s
+
+    def _escalated_at_take(self, task_id: str) -> Outcome:
+        """Delivered again with no attempts left (e.g. it crashed its workers): the take
+        escalated it and staged its notices."""
+        self._escalated(task_id)
+        return EscalatedWithoutAttempt("delivered again with no attempts left")
+
+    def _escalated(self, task_id: str) -> None:
+        """The escalation and its notices are committed: count it, send the notices now (the
+        relay retries whatever does not go through)."""
+        metrics.escalated()
+        self.relay.flush(task_id)
 
 def run_worker(settings: Settings, **kwargs: Any) -> int:
     return Worker(settings, **kwargs).run()

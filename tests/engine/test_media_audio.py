@@ -21,14 +21,14 @@ FRAME_S = 1 / 30
 CHILD = textwrap.dedent("""
     import json, sys
     import framepress
-    from framepress import failure, retry
+    from framepress.service.failure.classification import classify
     from framepress.errors import FramepressError
     try:
         result = framepress.transcode(sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), hwaccel="cpu")
         print(json.dumps({"result": result.to_dict()}))
     except FramepressError as exc:
         print(json.dumps({"error": {"type": type(exc).__name__, "message": str(exc), "transient": exc.transient,
-                                    "permanent": failure.is_permanent(exc), "retry": retry.classify(exc, "transcode")}}))
+                                    "class": classify(exc, "transcode")}}))
 """)
 
 
@@ -163,7 +163,7 @@ def test_audio_that_cannot_be_mixed_fails_for_good(media_dir, tmp_path):
     outcome = transcode_isolated(src, tmp_path / "out")
     error = outcome["error"]
     assert error["type"] == "InputError" and "100 channels" in error["message"]
-    assert not error["transient"] and error["permanent"] and error["retry"] == "permanent"
+    assert not error["transient"] and error["class"] == "permanent"
     assert not any((tmp_path / "out").iterdir())
 
 

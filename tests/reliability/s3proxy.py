@@ -4,6 +4,7 @@
   outage); `up()` listens again on the same port.
 - `fail_gets_containing`: GETs whose path contains this string get a 409 OperationAborted, an
   S3 error that is transient ("try again") and that botocore itself does not retry.
+- `slow_down = True`: every request gets 503 SlowDown (S3 overloaded), until set back.
 """
 from __future__ import annotations
 
@@ -23,11 +24,17 @@ OPERATION_ABORTED = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>Operat
                      b'against this resource. Please try again.</Message></Error>')
 
 
+SLOW_DOWN = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
+             b'<Message>Please reduce your request rate.</Message></Error>')
+
+
 class S3FaultProxy:
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
         self.fail_gets_containing: Optional[str] = None
         self.failed_gets = 0
+        self.slow_down = False
+        self.slowed_down = 0            # requests answered 503
         self._server: Optional[ThreadingHTTPServer] = None
         self._conns: set[socket.socket] = set()
         self._lock = threading.Lock()
@@ -64,16 +71,24 @@ class S3FaultProxy:
                         self.rfile.readline()
                 return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
+            def _error(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
             def _forward(self):
                 body = self._body()
+                if proxy.slow_down:
+                    proxy.slowed_down += 1
+                    self._error(503, SLOW_DOWN)
+                    return
                 pattern = proxy.fail_gets_containing
                 if self.command == "GET" and pattern and pattern in self.path:
                     proxy.failed_gets += 1
-                    self.send_response(409)
-                    self.send_header("Content-Type", "application/xml")
-                    self.send_header("Content-Length", str(len(OPERATION_ABORTED)))
-                    self.end_headers()
-                    self.wfile.write(OPERATION_ABORTED)
+                    self._error(409, OPERATION_ABORTED)
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
                 if self.headers.get("Transfer-Encoding", "").lower() == "chunked":

@@ -2,7 +2,7 @@ import threading
 
 import pytest
 
-from framepress.breaker import CLOSED, HALF_OPEN, OPEN, Breakers, CircuitBreaker
+from framepress.service.failure.breaker import CLOSED, HALF_OPEN, OPEN, Breakers, CircuitBreaker
 
 from fakeclock import FakeClock
 
@@ -47,23 +47,11 @@ def test_probe_interval_is_capped():
     clock = FakeClock()
     b = CircuitBreaker("s3", lambda: 1 / 0, failure_threshold=1, probe_interval=1,
                        max_probe_interval=5, clock=clock)
-    b.trip("down")
+    b.record_failure("down")
     for _ in range(6):
         clock.advance(b.seconds_until_probe())
         b.maybe_probe()
     assert b.seconds_until_probe() == 5
-
-
-def test_call_records_only_dependency_failures():
-    b = CircuitBreaker("s3", failure_threshold=1, clock=FakeClock())
-    kind = {"x": "transient"}
-    with pytest.raises(ValueError):
-        b.call(lambda: (_ for _ in ()).throw(ValueError("x")), classify=lambda e: kind["x"])
-    assert b.state == CLOSED
-    kind["x"] = "dependency"
-    with pytest.raises(ValueError):
-        b.call(lambda: (_ for _ in ()).throw(ValueError("x")), classify=lambda e: kind["x"])
-    assert b.state == OPEN
 
 
 def test_only_one_thread_probes_at_a_time():
@@ -76,7 +64,7 @@ def test_only_one_thread_probes_at_a_time():
         release.wait(5)
 
     b = CircuitBreaker("db", slow_probe, failure_threshold=1, probe_interval=1, clock=clock)
-    b.trip()
+    b.record_failure()
     clock.advance(1)
     t = threading.Thread(target=b.maybe_probe)
     t.start()

@@ -4,9 +4,8 @@ import time
 
 import pytest
 
-from framepress.delay_queues import (DelayQueues, declare_delay_queues, delay_queue_arguments,
-                                     delay_queue_name, publish_delayed)
-from framepress.retry import RetryPolicy
+from framepress.delay_queues import DelayQueues, delay_queue_arguments, delay_queue_name
+from framepress.service.failure.backoff import RetryPolicy
 
 
 def test_step_choice_rounds_up():
@@ -44,17 +43,18 @@ def test_delayed_messages_return_in_delay_order(amqp_channel, unique, queue_type
     main = f"{unique}.tasks"
     ch.queue_declare(queue=main, durable=True, arguments={"x-queue-type": "quorum"})
     ch.declared.append(main)
-    topo = declare_delay_queues(ch, main, [0.3, 0.6, 1.2, 2.4], queue_type=queue_type)
+    topo = DelayQueues(main, [0.3, 0.6, 1.2, 2.4], queue_type=queue_type)
+    topo.declare(ch)
     ch.declared.extend(delay_queue_name(main, ms) for ms in topo.steps_ms)
     # Idempotent: declaring again with the same policy must not raise PRECONDITION_FAILED.
-    declare_delay_queues(ch, main, [0.3, 0.6, 1.2, 2.4], queue_type=queue_type)
+    DelayQueues(main, [0.3, 0.6, 1.2, 2.4], queue_type=queue_type).declare(ch)
 
     sent = {}
     t0 = time.monotonic()
     # Longest first: a per-message TTL in one queue would hold the short ones behind it.
     for name, delay in (("long", 2.0), ("mid", 1.0), ("short", 0.25)):
-        queue, ms = publish_delayed(ch, json.dumps({"task_id": name}).encode(), delay,
-                                    headers={"x-framepress-attempt": 1})
+        queue, ms = topo.publish(ch, json.dumps({"task_id": name}).encode(), delay,
+                                 headers={"x-framepress-attempt": 1})
         assert queue == delay_queue_name(main, ms) and ms >= delay * 1000
         sent[name] = ms / 1000
     arrivals = []
@@ -70,8 +70,3 @@ def test_delayed_messages_return_in_delay_order(amqp_channel, unique, queue_type
         assert seconds < sent[name] + 3.0                        # and not stuck
         assert props.headers.get("x-framepress-attempt") == 1    # headers survive the round trip
         assert props.delivery_mode == 2
-
-
-def test_publish_delayed_needs_declaration(amqp_channel):
-    with pytest.raises(RuntimeError):
-        publish_delayed(amqp_channel, b"{}", 1.0, main_queue="nope.never-declared")

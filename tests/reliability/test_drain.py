@@ -2,7 +2,7 @@ import os
 import signal
 import time
 
-from framepress.drain import DRAINING, FORCED, RUNNING, STOPPED, Drainer
+from framepress.service.failure.drain import DRAINING, FORCED, RUNNING, STOPPED, Drainer
 
 
 class ManualTimers:
@@ -33,25 +33,25 @@ class _Timer:
 def _drainer(**kw):
     calls = []
     d = Drainer(on_drain=lambda: calls.append("drain"), on_force=lambda: calls.append("force"),
-                on_stopped=lambda: calls.append("stopped"), **kw)
+                **kw)
     return d, calls
 
 
 def test_idle_worker_stops_at_once():
     d, calls = _drainer()
     assert d.request_stop() == STOPPED
-    assert calls == ["drain", "stopped"] and d.exit_code == 0 and d.stopped.is_set()
+    assert calls == ["drain"] and d.exit_code == 0 and d.stopped.is_set()
 
 
 def test_busy_worker_finishes_its_task_then_exits_0():
     timers = ManualTimers()
     d, calls = _drainer(drain_timeout=30, timer=timers)
     d.task_started()
-    assert d.accepting()
-    assert d.request_stop() == DRAINING and not d.accepting() and d.draining
+    assert d.state == RUNNING and not d.draining
+    assert d.request_stop() == DRAINING and d.draining
     assert calls == ["drain"] and timers.pending[0].seconds == 30
     d.task_finished()
-    assert d.state == STOPPED and d.exit_code == 0 and calls == ["drain", "stopped"]
+    assert d.state == STOPPED and d.exit_code == 0 and calls == ["drain"] and d.stopped.is_set()
     assert timers.pending[0].cancelled          # the drain timer no longer matters
 
 
@@ -61,7 +61,7 @@ def test_second_sigterm_forces():
     d.request_stop()
     assert d.request_stop() == FORCED and calls == ["drain", "force"]
     d.task_finished()                           # the cancelled task returned its message
-    assert d.state == STOPPED and d.exit_code == 1 and calls[-1] == "stopped"
+    assert d.state == STOPPED and d.exit_code == 1 and calls == ["drain", "force"]
 
 
 def test_drain_timeout_forces():

@@ -36,13 +36,14 @@ def test_health_and_readiness_endpoints(service, client, sources):
         wait_for(lambda: _get(port, "/readyz")[0] == 200, 10, "/readyz: consuming")
         tid = client.submit(sources["tiny"], ladder=TINY_LADDER)
         assert wait_status(client, tid)["status"] == "succeeded"
-        w.reliability.breakers["s3"].trip("test: S3 down")
+        for _ in range(w.dependencies["s3"].failure_threshold):
+            w.dependencies["s3"].record_failure("test: S3 down")
         code, body = _get(port, "/readyz")
         assert code == 503 and "s3 unavailable" in body
         assert _get(port, "/healthz")[0] == 200         # paused, but alive: no restart
-        w.reliability.breakers["s3"].record_success()
+        w.dependencies["s3"].record_success()
         assert _get(port, "/readyz")[0] == 200
-        w.reliability.health.set_draining(True)
+        w.health.set_draining(True)
         assert _get(port, "/readyz")[0] == 503
 
 

@@ -116,9 +116,9 @@ def test_s3_outage_with_tasks_queued_escalates_nothing(service, client, sources)
     try:
         ids = [client.submit(sources["tiny"], ladder=TINY_LADDER) for _ in range(10)]
         with worker_thread(service["settings"]) as w:
-            breakers = w.reliability.breakers
+            breakers = w.dependencies.breakers
             wait_for(breakers.any_open, 60, "the s3 breaker to open")
-            assert w.reliability.health.readyz() == (False, "paused: s3 unavailable")
+            assert w.health.readyz() == (False, "paused: s3 unavailable")
             time.sleep(max(0.0, 20.0 - (time.monotonic() - t_down)))     # ~20 s of outage
             proxy.up()
             done = [wait_status(client, t, timeout=120) for t in ids]

@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from framepress.escalation import build_message, post_webhook
+from framepress.service.failure.escalation import build_message, post_webhook
 
 from support.services import free_port
 

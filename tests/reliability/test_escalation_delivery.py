@@ -12,9 +12,10 @@ import pika
 import pytest
 from sqlalchemy import select, update
 
-from framepress import escalation, outbox
+from framepress import outbox
 from framepress.broker import open_broker
 from framepress.db import OutboxRow
+from framepress.service.failure import escalation
 from framepress.tasks import TaskStore
 
 from relsvc import AMQP_URL

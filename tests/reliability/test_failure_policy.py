@@ -1,22 +1,29 @@
-"""The worker's failure policy and reliability kit, without services."""
+"""The failure policy, the worker's dependency breakers and the task time limit, without
+services."""
 import errno
 import threading
+import time
 import types
 
-from framepress.breaker import Breakers, CircuitBreaker
-from framepress.config import Settings
-from framepress.errors import EncodeError, InputError
-from framepress.failure import ESCALATE, RETRY, Failure
-from framepress.failure_policy import DEFER, BackoffPolicy
-from framepress.retry import RetryPolicy
+import pytest
+
+from framepress.errors import Cancelled, EncodeError, InputError
+from framepress.service.failure.backoff import RetryPolicy
+from framepress.service.failure.breaker import Breakers, CircuitBreaker
+from framepress.service.failure.classification import TRANSIENT, classify
+from framepress.service.failure.dependencies import Dependencies
+from framepress.service.failure.escalation import escalations_queue_for
+from framepress.service.failure.policy import (DEFER, ESCALATE, RETRY, BackoffPolicy, Failure,
+                                               error_details)
+from framepress.service.failure.timeout import TaskTimeout, TaskWatch
 from framepress.service_errors import SourceMissing, StorageError
-from framepress.worker_reliability import WorkerReliability, escalations_queue_for
 
 from fakeclock import FakeClock
 
 
-def _fail(exc, stage="transcode", attempt=1, max_attempts=3):
-    return Failure(task_id="t1", stage=stage, error=exc, attempt=attempt, max_attempts=max_attempts)
+def _fail(exc, stage="transcode", attempt=1, max_attempts=3, age_s=0.0):
+    return Failure(task_id="t1", stage=stage, error=exc, attempt=attempt,
+                   max_attempts=max_attempts, age_s=age_s)
 
 
 def _refused_storage_error():
@@ -42,7 +49,7 @@ def test_decisions():
     d = p.decide(_fail(EncodeError("nvenc busy"), attempt=3))
     assert d.action == ESCALATE and d.data["escalation"] == "exhausted"
 
-    # `from None` hides the cause from tracebacks but keeps __context__: still a dependency.
+    # `from None` hides the cause from tracebacks but keeps __context__: still an outage.
     d = p.decide(_fail(_refused_storage_error(), stage="pull", attempt=3))
     assert d.action == DEFER and d.data["dependency"] == "s3"
     assert s3.state == "closed"
@@ -50,77 +57,87 @@ def test_decisions():
     assert d.action == DEFER and s3.state == "open" and d.delay_s == 3   # waits for the probe
 
 
+
+def test_outages_defer_until_the_deadline():
+    p = BackoffPolicy(RetryPolicy(initial=1, jitter="none"), deadline_s=60)
+    d = p.decide(_fail(_refused_storage_error(), stage="pull", attempt=5, max_attempts=5,
+                       age_s=59))
+    assert d.action == DEFER                          # no attempt counted, none escalated
+    d = p.decide(_fail(_refused_storage_error(), stage="pull", age_s=61))
+    assert d.action == ESCALATE and d.data["escalation"] == "deadline"
+    assert "deadline" in d.reason and "s3 unavailable" in d.reason
+    # The deadline bounds outages only: a transient error still gets its attempts.
+    assert p.decide(_fail(EncodeError("busy"), age_s=1e6)).action == RETRY
+
+
+def test_decorrelated_backoff_uses_the_previous_delay():
+    import random
+    p = BackoffPolicy(RetryPolicy(initial=1, maximum=1000, jitter="decorrelated",
+                                  rng=random.Random(5)))
+    small = [p.decide(_fail(EncodeError("x"), attempt=2, max_attempts=9), 1.0).delay_s
+             for _ in range(50)]
+    large = [p.decide(_fail(EncodeError("x"), attempt=2, max_attempts=9), 100.0).delay_s
+             for _ in range(50)]
+    assert max(small) <= 3 and sum(large) / 50 > 50
+
+
+def test_error_details_use_the_one_classifier():
+    details = error_details(_refused_storage_error(), "pull")
+    assert details["class"] == "dependency" and details["permanent"] is False
+    details = error_details(SourceMissing("gone", step="pull"), "pull")
+    assert details == {"type": "SourceMissing", "class": "permanent", "permanent": True,
+                       "step": "pull"}
+
+
 def test_escalations_queue_keeps_the_prefix():
     assert escalations_queue_for("framepress.tasks") == "framepress.escalations"
     assert escalations_queue_for("t123.framepress.tasks") == "t123.framepress.escalations"
 
 
-def _kit(s3_up):
-    settings = Settings.from_env({}, max_attempts=4, heartbeat_seconds=1.0, lease_seconds=5.0,
-                                 breaker_threshold=1, breaker_probe_seconds=0.05)
-    broker = types.SimpleNamespace(tasks_queue="x.framepress.tasks", published=[],
-                                   publish_json=lambda q, m: broker.published.append((q, m)))
-    db = types.SimpleNamespace(engine=None)
-
+def _dependencies(s3_up, changes=None):
     def probe():
         if not s3_up["ok"]:
             raise ConnectionRefusedError("down")
-    return WorkerReliability(settings, "w1", db, broker, s3_probe=probe), broker
+    return Dependencies(types.SimpleNamespace(engine=None), failure_threshold=1,
+                        probe_interval=0.05, s3_probe=probe,
+                        on_change=(changes.append if changes is not None else None))
 
 
 def test_wait_for_dependencies_pauses_until_the_probe_passes():
-    up = {"ok": False}
-    kit, _ = _kit(up)
-    assert kit.retry.max_attempts == 4
-    kit.health.set_connected(True)
     from botocore.exceptions import EndpointConnectionError
-    kit.record_unhandled(EndpointConnectionError(endpoint_url="http://127.0.0.1:1"))
-    assert kit.breakers["s3"].is_open and not kit.breakers["database"].is_open and kit.health.readyz() == (False, "paused: s3 unavailable")
+    up, changes = {"ok": False}, []
+    deps = _dependencies(up, changes)
+    assert deps.record_outage(EndpointConnectionError(endpoint_url="http://127.0.0.1:1")) == "s3"
+    assert deps["s3"].is_open and not deps["database"].is_open and changes == [["s3"]]
     threading.Timer(0.3, lambda: up.update(ok=True)).start()
-    stop = threading.Event()
-    assert kit.wait_for_dependencies(stop) is True
-    assert not kit.breakers.any_open()
-    assert kit.health.readyz() == (True, "ok")
+    assert deps.wait(threading.Event()) is True
+    assert not deps.any_open() and changes[-1] == []
 
 
 def test_wait_for_dependencies_gives_up_on_stop():
-    kit, _ = _kit({"ok": False})
-    kit.breakers["s3"].trip("down")
+    deps = _dependencies({"ok": False})
+    deps["s3"].record_failure("down")
     stop = threading.Event()
     threading.Timer(0.2, stop.set).start()
-    assert kit.wait_for_dependencies(stop) is False
+    assert deps.wait(stop) is False
 
 
-def test_kit_escalations_queue_has_the_prefix():
-    kit, _broker = _kit({"ok": True})
-    assert kit.escalations_queue == "x.framepress.escalations"
-
-
-def test_unhandled_dependency_errors_default_to_the_database():
-    kit, _ = _kit({"ok": True})
-    kit.record_unhandled(ConnectionRefusedError(errno.ECONNREFUSED, "refused"))
-    assert kit.breakers["database"].is_open and not kit.breakers["s3"].is_open
-    kit.record_unhandled(ValueError("a bug, not an outage"))      # not a dependency: ignored
+def test_unhandled_outages_default_to_the_database():
+    deps = _dependencies({"ok": True})
+    assert deps.record_outage(ConnectionRefusedError(errno.ECONNREFUSED, "refused")) == "database"
+    assert deps["database"].is_open and not deps["s3"].is_open
+    assert deps.record_outage(ValueError("a bug, not an outage")) is None
 
 
 def test_task_watch_cancels_and_explains():
-    import time
-    from framepress.errors import Cancelled
-    from framepress.retry import TRANSIENT, classify
-    from framepress.worker_reliability import TaskTimeout, TaskWatch
-
-    class Token:
-        cancelled = False
-
-        def cancel(self):
-            self.cancelled = True
-    token = Token()
-    watch = TaskWatch(token, 0.1)
+    fired = []
+    watch = TaskWatch(lambda: fired.append(1), 0.1)
     time.sleep(0.3)
-    assert token.cancelled and watch.expired
-    err = watch.explain(Cancelled("cancelled"))
+    assert fired == [1] and watch.expired
+    err = watch.error(Cancelled("cancelled"))
     assert isinstance(err, TaskTimeout) and classify(err, "transcode") == TRANSIENT
-    quiet = TaskWatch(Token(), 0)                  # no limit: no timer, errors unchanged
-    e = ValueError("x")
-    assert quiet.explain(e) is e
+    assert isinstance(err.__cause__, Cancelled)
+    quiet = TaskWatch(lambda: fired.append(2), 0)          # no limit: no timer
+    time.sleep(0.05)
     quiet.cancel()
+    assert fired == [1] and not quiet.expired

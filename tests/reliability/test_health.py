@@ -97,7 +97,7 @@ def test_a_real_task_times_only_its_engine_stage(service, client, sources):
     from relsvc import TINY_LADDER, wait_status, worker_thread
     calls = []
     with worker_thread(service["settings"]) as w:
-        health, forward = w.reliability.health, w.heartbeat.engine_stage
+        health, forward = w.health, w.heartbeat.engine_stage
 
         def record(running):
             last = client.status(health.current_task)["events"][-1]["kind"]

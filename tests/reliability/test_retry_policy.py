@@ -4,7 +4,8 @@ import random
 import pytest
 
 from framepress.errors import EncodeError, InputError, LadderError, OutputError
-from framepress.retry import DEPENDENCY, PERMANENT, TRANSIENT, RetryPolicy, classify
+from framepress.service.failure.backoff import RetryPolicy
+from framepress.service.failure.classification import DEPENDENCY, PERMANENT, TRANSIENT, classify
 
 
 def test_defaults():
@@ -37,9 +38,27 @@ def test_decorrelated_jitter():
         prev = d
 
 
-def test_exhausted_and_settable():
+def test_decorrelated_jitter_grows():
+    """Passed the previous delay, decorrelated jitter climbs towards the cap; without it, it
+    estimates the previous delay from the attempt number, so it still grows."""
+    p = RetryPolicy(jitter="decorrelated", rng=random.Random(3), initial=1, maximum=300)
+    for previous in (None, "chained"):
+        means = []
+        for n in (1, 4, 8):
+            runs = []
+            for _ in range(200):
+                prev = None
+                for k in range(1, n + 1):
+                    d = p.delay_for(k, prev if previous else None)
+                    prev = d
+                runs.append(d)
+            means.append(sum(runs) / len(runs))
+        assert means[0] < means[1] < means[2], (previous, means)
+        assert means[2] > 10 * means[0]
+
+
+def test_settable():
     p = RetryPolicy(max_attempts=3, initial=0.1, factor=3, maximum=1)
-    assert not p.exhausted(2) and p.exhausted(3)
     assert p.base_delay(3) == pytest.approx(0.9)
 
 
@@ -76,8 +95,8 @@ def _client_error(code, status, op="GetObject"):
     (FileNotFoundError("src.mp4"), "pull", PERMANENT),
     (EncodeError("out of memory"), "transcode", TRANSIENT),
     (OutputError("disk full"), "transcode", TRANSIENT),
-    (ConnectionResetError("reset"), "pull", TRANSIENT),
-    (TimeoutError("timed out"), "upload", TRANSIENT),
+    (ConnectionResetError("reset"), "pull", DEPENDENCY),
+    (TimeoutError("timed out"), "upload", DEPENDENCY),
     (ConnectionRefusedError(errno.ECONNREFUSED, "refused"), "pull", DEPENDENCY),
     (RuntimeError("something new"), "transcode", TRANSIENT),
 ])
@@ -87,9 +106,11 @@ def test_classify_basic(exc, stage, kind):
 
 @pytest.mark.parametrize("code,status,kind", [
     ("NoSuchKey", 404, PERMANENT), ("404", 404, PERMANENT), ("NoSuchBucket", 404, PERMANENT),
-    ("SlowDown", 503, TRANSIENT), ("ServiceUnavailable", 503, TRANSIENT),
-    ("RequestTimeout", 400, TRANSIENT), ("InternalError", 500, TRANSIENT),
+    ("SlowDown", 503, DEPENDENCY), ("ServiceUnavailable", 503, DEPENDENCY),
+    ("RequestTimeout", 400, DEPENDENCY), ("InternalError", 500, DEPENDENCY),
+    ("", 502, DEPENDENCY), ("TooManyRequestsException", 429, DEPENDENCY),
     ("AccessDenied", 403, PERMANENT), ("InvalidAccessKeyId", 403, DEPENDENCY),
+    ("InvalidRange", 416, PERMANENT), ("BadDigest", 400, TRANSIENT),
 ])
 def test_classify_s3(code, status, kind):
     assert classify(_client_error(code, status), "pull") == kind
@@ -99,8 +120,8 @@ def test_classify_botocore_connection_errors():
     from botocore.exceptions import (ConnectionClosedError, EndpointConnectionError,
                                      ReadTimeoutError)
     assert classify(EndpointConnectionError(endpoint_url="http://127.0.0.1:1"), "pull") == DEPENDENCY
-    assert classify(ReadTimeoutError(endpoint_url="http://x"), "upload") == TRANSIENT
-    assert classify(ConnectionClosedError(endpoint_url="http://x"), "upload") == TRANSIENT
+    assert classify(ReadTimeoutError(endpoint_url="http://x"), "upload") == DEPENDENCY
+    assert classify(ConnectionClosedError(endpoint_url="http://x"), "upload") == DEPENDENCY
 
 
 def test_classify_reads_the_chain():
@@ -111,7 +132,7 @@ def test_classify_reads_the_chain():
         except Exception as e:
             raise S3UploadFailedError(f"Failed to upload: {e}")
     except S3UploadFailedError as wrapped:
-        assert classify(wrapped, "upload") == TRANSIENT
+        assert classify(wrapped, "upload") == DEPENDENCY
     # A dependency outage wins even when wrapped in an otherwise-transient error.
     try:
         try:
@@ -130,7 +151,7 @@ def test_classify_database_errors():
     dropped = OperationalError("select 1", {}, Exception(
         "server closed the connection unexpectedly"))
     assert classify(refused) == DEPENDENCY
-    assert classify(dropped) == TRANSIENT
+    assert classify(dropped) == DEPENDENCY
     # A real connection attempt to a closed port.
     engine = sqlalchemy.create_engine("postgresql+psycopg://u@127.0.0.1:1/x",
                                       connect_args={"connect_timeout": 2})
@@ -142,7 +163,7 @@ def test_classify_database_errors():
 def test_classify_broker_errors():
     import pika
     from pika.exceptions import AMQPConnectionError, StreamLostError
-    assert classify(StreamLostError("Transport indicated EOF")) == TRANSIENT
+    assert classify(StreamLostError("Transport indicated EOF")) == DEPENDENCY
     with pytest.raises(AMQPConnectionError) as info:
         pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", 1,
                                                           connection_attempts=1,

@@ -34,46 +34,49 @@ def test_settings_from_env_flags_and_defaults(tmp_path):
     assert "secret" not in json.dumps(Settings.from_env({}, broker_url="amqp://u:secret@h/").redacted())
 
 
-def _reliability(settings):
-    """The worker's reliability objects for `settings`, without a database or broker."""
-    import types
-    from framepress.worker_reliability import WorkerReliability
-    broker = types.SimpleNamespace(tasks_queue="framepress.tasks")
-    return WorkerReliability(settings, "w1", types.SimpleNamespace(engine=None), broker)
+def _worker(settings, tmp_path):
+    """A worker built from `settings`, on embedded defaults in `tmp_path` (not started)."""
+    from framepress.worker import Worker
+    return Worker(settings.with_(data_dir=str(tmp_path), database_url=None))
 
 
-def test_reliability_settings_come_from_env_and_flags(monkeypatch):
+def test_reliability_settings_come_from_env_and_flags(monkeypatch, tmp_path):
     from click.testing import CliRunner
     from framepress.cli import cli
-    from framepress.retry import RetryPolicy
-    from framepress.worker_reliability import worker_timeout
+    from framepress.config import worker_timeout
+    from framepress.service.failure.backoff import RetryPolicy
 
     # Defaults are the library's own.
     d = Settings.from_env({}, heartbeat_seconds=1.0, lease_seconds=5.0)
-    kit = _reliability(d)
+    kit = _worker(d, tmp_path)
     assert kit.retry == RetryPolicy() and d.escalation_webhook is None
-    assert (kit.max_task_seconds, kit.drainer.drain_timeout, kit.health.stuck_after) == (1740, 0, 300)
+    assert (kit.settings.max_task_seconds, kit.drainer.drain_timeout, kit.health.stuck_after) == \
+        (1740, 0, 300)
+    assert kit.policy.deadline_s == 24 * 3600
     assert worker_timeout(d) == 5.0 and d.worker_reaper is True
 
     # The environment reaches the worker's objects...
     env = {"FRAMEPRESS_RETRY_INITIAL": "0.5", "FRAMEPRESS_RETRY_JITTER": "none",
            "FRAMEPRESS_BREAKER_THRESHOLD": "4", "FRAMEPRESS_MAX_TASK_SECONDS": "60",
-           "FRAMEPRESS_WORKER_TIMEOUT": "9", "FRAMEPRESS_WORKER_REAPER": "0"}
+           "FRAMEPRESS_WORKER_TIMEOUT": "9", "FRAMEPRESS_WORKER_REAPER": "0",
+           "FRAMEPRESS_TASK_DEADLINE": "600"}
     s = Settings.from_env(env)
-    kit = _reliability(s)
-    assert (kit.retry.initial, kit.retry.jitter, kit.max_task_seconds) == (0.5, "none", 60)
-    assert kit.breakers["s3"].failure_threshold == 4 and worker_timeout(s) == 9
-    assert kit.start_reaper() is None
+    kit = _worker(s, tmp_path)
+    assert (kit.retry.initial, kit.retry.jitter, kit.settings.max_task_seconds) == (0.5, "none", 60)
+    assert kit.dependencies["s3"].failure_threshold == 4 and worker_timeout(s) == 9
+    assert kit.policy.deadline_s == 600 and s.worker_reaper is False
 
     # ... and a flag of `framepress worker` wins over it.
     seen = []
     monkeypatch.setattr("framepress.worker.run_worker", lambda st, **kw: seen.append(st) or 0)
     monkeypatch.setattr("framepress.cli.service._setup_logs", lambda *a, **kw: None)
     result = CliRunner().invoke(cli, ["worker", "--retry-initial", "0.7", "--drain-timeout", "50",
-                                      "--escalation-webhook", "https://hooks.example.com/T/sekrit"],
+                                      "--escalation-webhook", "https://hooks.example.com/T/sekrit",
+                                      "--task-deadline", "120"],
                                 env=env)
     assert result.exit_code == 0, result.output
-    kit = _reliability(seen[0])
+    kit = _worker(seen[0], tmp_path)
+    assert kit.policy.deadline_s == 120
     assert (kit.retry.initial, kit.retry.jitter, kit.drainer.drain_timeout) == (0.7, "none", 50)
     assert seen[0].escalation_webhook == "https://hooks.example.com/T/sekrit"
     # The webhook's token stays out of logs.

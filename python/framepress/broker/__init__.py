@@ -18,7 +18,7 @@ def open_broker(settings: Settings, db=None) -> Broker:
         from .local import LocalBroker
         return LocalBroker(db, tasks_q, dead_q)
     if url.startswith(("amqp://", "amqps://")):
-        from ..retry import RetryPolicy
+        from ..service.failure.backoff import RetryPolicy
         from .rabbitmq import RabbitBroker
         return RabbitBroker(url, tasks_q, dead_q, retry=RetryPolicy.from_settings(settings))
     raise ConfigError(f"broker URL must be amqp://… or 'local', not {url.split('://')[0]}://…")

@@ -104,6 +104,16 @@ class RabbitDelivery(Delivery):
         self._settle("requeue", lambda: self._ch.basic_nack(self._tag, requeue=True))
 
 
+def _settle_escaped(future: Future, delivery: "RabbitDelivery") -> None:
+    """A handler must settle its delivery and not raise; should one raise anyway, the error is
+    logged and the message handed back here, so the thread pool never swallows it (with
+    prefetch 1 an unsettled delivery would stop this consumer for good)."""
+    exc = future.exception()
+    if exc is not None:
+        log.error("delivery handler raised; requeueing the message", exc_info=exc)
+        delivery.requeue()
+
+
 class RabbitBroker(Broker):
     def __init__(self, url: str, tasks_queue: str, dead_queue: str, retry: Any = None):
         self.params = pika.URLParameters(url)
@@ -145,7 +155,7 @@ class RabbitBroker(Broker):
                                           self.dead_queue)
             self._pub_ch.confirm_delivery()
             # Escalation notices go to a queue next to the tasks queue (issue 4).
-            from ..escalation import declare_queue, escalations_queue_for
+            from ..service.failure.escalation import declare_queue, escalations_queue_for
             declare_queue(self._pub_ch, escalations_queue_for(self._tasks_queue))
             self._start_keepalive()
         return self._pub_ch
@@ -283,7 +293,9 @@ class RabbitBroker(Broker):
 
             def on_message(_ch, method, _props, body) -> None:
                 d = RabbitDelivery(conn, ch, method.delivery_tag, body, bool(method.redelivered))
-                inflight[:] = [executor.submit(handler, d)]
+                future = executor.submit(handler, d)
+                future.add_done_callback(lambda f: _settle_escaped(f, d))
+                inflight[:] = [future]
 
             tag = ch.basic_consume(self._tasks_queue, on_message)
             self.consuming = True      # read by the worker's /readyz

@@ -106,7 +106,7 @@ def reaper(settings, interval: float, once: bool, as_json: bool) -> None:
     from ..broker import open_broker
     db = _open(settings)
     broker = open_broker(settings, db)
-    from ..worker_reliability import worker_timeout
+    from ..config import worker_timeout
     timeout = worker_timeout(settings)      # --worker-timeout is a settings flag
     r = reaping.Reaper(db, broker,
                        worker_timeout=timeout, lease_grace=min(timeout, 10.0),

@@ -16,7 +16,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..service_errors import SourceMissing, StorageError
+from ..service_errors import ConfigError, SourceMissing, StorageError
 from .base import Storage, Transfer
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
@@ -30,7 +30,7 @@ SINGLE_PUT_LIMIT = MULTIPART_THRESHOLD
 def split_s3_uri(uri: str) -> tuple[str, str]:
     parts = urlsplit(uri)
     if parts.scheme != "s3" or not parts.netloc:
-        raise StorageError(f"{uri!r} is not an s3://bucket/key URI")
+        raise ConfigError(f"{uri!r} is not an s3://bucket/key URI")
     return parts.netloc, parts.path.lstrip("/")
 
 
@@ -64,12 +64,14 @@ class S3Storage(Storage):
             else:
                 resp["Body"].close()
                 self.client.download_file(bucket, key, str(dest), Config=self.transfer)
+        # Raised *from* the botocore error: its code (SlowDown, AccessDenied ...) is what the
+        # failure classifier reads.
         except ClientError as exc:
             if _missing(exc):
-                raise SourceMissing(f"source {uri} does not exist", step="pull") from None
-            raise StorageError(f"cannot read {uri}: {exc}", step="pull") from None
+                raise SourceMissing(f"source {uri} does not exist", step="pull") from exc
+            raise StorageError(f"cannot read {uri}: {exc}", step="pull") from exc
         except (BotoCoreError, OSError) as exc:
-            raise StorageError(f"cannot read {uri}: {exc}", step="pull") from None
+            raise StorageError(f"cannot read {uri}: {exc}", step="pull") from exc
         size = dest.stat().st_size
         if size != expected:
             raise StorageError(f"{uri}: downloaded {size} bytes, object has {expected}", step="pull")
@@ -89,7 +91,7 @@ class S3Storage(Storage):
                                     ExtraArgs={"ContentType": _content_type(src.name)})
             stored = self.client.head_object(Bucket=bucket, Key=key)["ContentLength"]
         except (ClientError, BotoCoreError) as exc:
-            raise StorageError(f"cannot write {uri}: {exc}", step="upload") from None
+            raise StorageError(f"cannot write {uri}: {exc}", step="upload") from exc
         if stored != size:
             raise StorageError(f"{uri}: stored {stored} bytes, sent {size}", step="upload")
         return Transfer(uri, size)

@@ -1,12 +1,13 @@
-"""Circuit breakers, one per dependency (s3, database, broker publish).
+"""Circuit breakers, one per dependency (the worker has one for S3 and one for the database).
 
-closed --N consecutive dependency failures--> open --probe interval--> half-open --probe ok--> closed
-                                                ^----------------- probe fails -----------'
+closed --N consecutive outages--> open --probe interval--> half-open --probe ok--> closed
+                                    ^----------------- probe fails -----------'
 
-While any breaker is open the worker stops consuming: tasks stay safely in the queue instead of
+While any breaker is open the worker takes no new task: tasks stay safely in the queue instead of
 each burning retry budget against a dependency that is down. The probe is a cheap call (S3
-head_bucket, DB ``select 1``) that the worker's watcher thread runs via ``maybe_probe()``; probe
-intervals back off (doubling up to a cap) so a long outage is not hammered.
+``list_buckets``, the database's ``SELECT 1``; see `dependencies`) that the worker runs through
+``maybe_probe()`` while it holds its next delivery; probe intervals back off (doubling up to a
+cap) so a long outage is not hammered.
 """
 from __future__ import annotations
 
@@ -86,7 +87,7 @@ class CircuitBreaker:
             self._set(CLOSED)
 
     def record_failure(self, error: object = "") -> None:
-        """A dependency failure (classified ``dependency``). Opens after the threshold."""
+        """An outage of the dependency (classified ``dependency``). Opens after the threshold."""
         with self._lock:
             self._failures += 1
             if error:
@@ -95,15 +96,6 @@ class CircuitBreaker:
                 self._open(reset_interval=True)
             elif self._state == HALF_OPEN:
                 self._open(reset_interval=False)
-
-    def trip(self, error: object = "") -> None:
-        """Open now, whatever the count (e.g. a connect refused at start-up)."""
-        with self._lock:
-            if error:
-                self.last_error = str(error)[:500]
-            self._failures = max(self._failures, self.failure_threshold)
-            if self._state != OPEN:
-                self._open(reset_interval=self._state == CLOSED)
 
     def _open(self, reset_interval: bool) -> None:
         now = self._clock()
@@ -147,25 +139,6 @@ class CircuitBreaker:
             return False
         self.record_success()
         return True
-
-    def call(self, fn: Callable, *args, classify: Optional[Callable[[BaseException], str]] = None,
-             **kwargs):
-        """Run `fn`, recording success, or failure when `classify(exc)` says ``dependency``."""
-        try:
-            result = fn(*args, **kwargs)
-        except Exception as exc:
-            if classify is not None and classify(exc) == "dependency":
-                self.record_failure(exc)
-            raise
-        self.record_success()
-        return result
-
-    def snapshot(self) -> dict:
-        with self._lock:
-            return {"name": self.name, "state": self._state, "failures": self._failures,
-                    "last_error": self.last_error,
-                    "next_probe_in": max(0.0, self._next_probe_at - self._clock())
-                    if self._state == OPEN else 0.0}
 
 
 class Breakers:

@@ -46,16 +46,16 @@ class Drainer:
 
     on_drain   stop consuming, readiness off (the current task keeps running)
     on_force   cancel the engine (CancelToken.cancel()) and return the message for redelivery
-    on_stopped everything is done; the worker's loop may exit with ``exit_code``
+
+    Once everything is done, ``state`` is ``stopped`` and ``exit_code`` says how it ended.
     """
 
     def __init__(self, *, drain_timeout: float = 0.0, on_drain: Callback = None,
-                 on_force: Callback = None, on_stopped: Callback = None,
+                 on_force: Callback = None,
                  timer: TimerFactory = _thread_timer) -> None:
         self.drain_timeout = drain_timeout
         self.on_drain = on_drain
         self.on_force = on_force
-        self.on_stopped = on_stopped
         self._timer_factory = timer
         self._timer: object = None
         self._lock = threading.RLock()
@@ -97,10 +97,6 @@ class Drainer:
     def draining(self) -> bool:
         return self.state != RUNNING
 
-    def accepting(self) -> bool:
-        """Whether the worker may start a new task."""
-        return self.state == RUNNING
-
     # --- internals ---------------------------------------------------------------------------
     def _timed_out(self) -> None:
         with self._lock:
@@ -123,7 +119,6 @@ class Drainer:
         self.state = STOPPED
         self.exit_code = code
         self.stopped.set()
-        self._call(self.on_stopped)
 
     def _cancel_timer(self) -> None:
         cancel = getattr(self._timer, "cancel", None)
