@@ -169,3 +169,19 @@ def test_classify_broker_errors():
                                                           connection_attempts=1,
                                                           socket_timeout=1))
     assert classify(info.value) == DEPENDENCY   # refused: the broker is down
+
+
+def test_the_previous_backoff_comes_from_the_task_events(tmp_path):
+    """Decorrelated jitter needs the delay before the failed attempt: the task's latest
+    scheduled retry, deferrals (outages) left out."""
+    from framepress.config import Settings
+    from framepress.db import connect
+    from framepress.tasks import EventKind, TaskStore
+    store = TaskStore(connect(Settings.from_env({}, data_dir=str(tmp_path))), lease_seconds=30)
+    tid = store.create("s3://b/k.mp4", "s3://b/out", {"name": "x", "rungs": []})
+    assert store.last_retry_delay(tid) is None
+    for data in ({"delay_s": 3.5}, {"delay_s": 0.25, "deferred": True}):
+        lease = store.take(tid, "w1", {}).lease
+        store.fail(lease, status="retry_wait", error_event={"stage": "pull", "message": "x"},
+                   follow_up={"kind": EventKind.RETRY_SCHEDULED, "stage": "pull", "data": data})
+    assert store.last_retry_delay(tid) == 3.5
