@@ -113,10 +113,10 @@ class S3Storage(Storage):
             size = self.client.head_object(Bucket=bucket, Key=key)["ContentLength"]
         except ClientError as exc:
             if _missing(exc):
-                raise SourceMissing(f"{src_uri} does not exist", step="publish") from None
-            raise StorageError(f"cannot copy {src_uri} to {dst_uri}: {exc}", step="publish") from None
+                raise SourceMissing(f"{src_uri} does not exist", step="publish") from exc
+            raise StorageError(f"cannot copy {src_uri} to {dst_uri}: {exc}", step="publish") from exc
         except BotoCoreError as exc:
-            raise StorageError(f"cannot copy {src_uri} to {dst_uri}: {exc}", step="publish") from None
+            raise StorageError(f"cannot copy {src_uri} to {dst_uri}: {exc}", step="publish") from exc
         return Transfer(dst_uri, size)
 
     def delete_prefix(self, prefix_uri: str) -> int:
@@ -131,7 +131,7 @@ class S3Storage(Storage):
                     raise StorageError(f"cannot delete under {prefix_uri}: {resp['Errors'][:3]}",
                                        step="cleanup")
         except (ClientError, BotoCoreError) as exc:
-            raise StorageError(f"cannot delete under {prefix_uri}: {exc}", step="cleanup") from None
+            raise StorageError(f"cannot delete under {prefix_uri}: {exc}", step="cleanup") from exc
         return len(keys)
 
 
