@@ -9,7 +9,8 @@ import pika
 import pytest
 from sqlalchemy import select
 
-from framepress import dead_letters, escalation, outbox
+from framepress import dead_letters, outbox
+from framepress.service.failure import escalation
 from framepress.broker import open_broker
 from framepress.broker.rabbitmq import DELIVERY_LIMIT
 from framepress.db import TaskEvent
