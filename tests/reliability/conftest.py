@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from relsvc import AMQP_URL, BUCKET, PG_ADMIN_URL  # shared with the test modules
+from tcpproxy import TcpProxy
 from support.services import (delete_queues_with_prefix, make_test_clip, moto_server,
                               scratch_database, settings_env)
 
@@ -138,3 +139,13 @@ def client(service):
     c = Client(service["settings"])
     yield c
     c.close()
+
+
+@pytest.fixture
+def amqp_proxy():
+    """A cuttable TCP proxy in front of the shared RabbitMQ (see tcpproxy.via_proxy)."""
+    import pika
+    params = pika.URLParameters(AMQP_URL)
+    proxy = TcpProxy(params.port, params.host)
+    yield proxy
+    proxy.close()

@@ -3,8 +3,14 @@ database connections mid-task without disturbing anyone else using the same serv
 to stand for a network partition (bytes are accepted and go nowhere; nothing is closed)."""
 from __future__ import annotations
 
+import re
 import socket
 import threading
+
+
+def via_proxy(url: str, port: int) -> str:
+    """The same service URL (amqp://, postgresql://), through a proxy's port on loopback."""
+    return re.sub(r"@([^:/]+):(\d+)", f"@127.0.0.1:{port}", url, count=1)
 
 
 class TcpProxy:

@@ -11,28 +11,13 @@ from sqlalchemy import create_engine
 
 
 from relsvc import AMQP_URL, SLOW_LADDER, WorkerProcess, kinds, wait_for, wait_status
+from tcpproxy import via_proxy
 
 # About 5 s of engine time per task here: 20 of them keep 3 workers busy for the minute of chaos.
 CHAOS_LADDER = {"name": "chaos", "gop_seconds": 1, "segment_seconds": 2,
                 "audio": {"codec": "aac", "bitrate": 64000},
                 "rungs": [{"name": "360p", "height": 360, "codec": "h264", "bitrate": 600000,
                            "preset": "fast"}]}
-from tcpproxy import TcpProxy
-
-
-@pytest.fixture
-def amqp_proxy():
-    import pika
-    params = pika.URLParameters(AMQP_URL)
-    proxy = TcpProxy(params.port, params.host)
-    yield proxy
-    proxy.close()
-
-
-def _via(url: str, port: int) -> str:
-    """The same AMQP URL, through the proxy's port."""
-    import re
-    return re.sub(r"@([^:/]+):(\d+)", f"@127.0.0.1:{port}", url, count=1)
 
 
 def _spawn(service, tmp_path, name, env_extra=None, procs=None):
@@ -61,7 +46,7 @@ def test_broker_connections_dropped_mid_task(service, client, sources, amqp_prox
     procs = []
     try:
         w = _spawn(service, tmp_path, "w",
-                   {"FRAMEPRESS_BROKER_URL": _via(AMQP_URL, amqp_proxy.port)}, procs)
+                   {"FRAMEPRESS_BROKER_URL": via_proxy(AMQP_URL, amqp_proxy.port)}, procs)
         tid = client.submit(sources["long"], ladder=SLOW_LADDER)
         wait_for(lambda: (client.status(tid)["progress"] or 0) > 0.1, 90, "progress")
         assert amqp_proxy.cut() >= 1                    # the broker "restarts" under the worker
@@ -103,7 +88,7 @@ def test_chaos_kill_9_and_a_broker_restart(service, sources, amqp_proxy, tmp_pat
     connections cut once: every task succeeds, exactly once."""
     from framepress.client import Client
     settings = replace(service["settings"], max_attempts=8)
-    env = {"FRAMEPRESS_BROKER_URL": _via(AMQP_URL, amqp_proxy.port)}
+    env = {"FRAMEPRESS_BROKER_URL": via_proxy(AMQP_URL, amqp_proxy.port)}
     rng = random.Random(4)
     procs, live = [], []
     faults = {"kill -9": 0, "broker restart": 0}

@@ -4,7 +4,6 @@ away, real Postgres."""
 from __future__ import annotations
 
 import json
-import re
 import threading
 from dataclasses import replace
 
@@ -19,21 +18,9 @@ from framepress.db import OutboxRow
 from framepress.tasks import TaskStore
 
 from relsvc import AMQP_URL, TINY_LADDER, kinds, wait_for, wait_status, worker_thread
-from tcpproxy import TcpProxy
+from tcpproxy import via_proxy
 
 LADDER = {"name": "default", "rungs": []}
-
-
-@pytest.fixture
-def amqp_proxy():
-    params = pika.URLParameters(AMQP_URL)
-    proxy = TcpProxy(params.port, params.host)
-    yield proxy
-    proxy.close()
-
-
-def _via(url: str, port: int) -> str:
-    return re.sub(r"@([^:/]+):(\d+)", f"@127.0.0.1:{port}", url, count=1)
 
 
 def _staged(db, task_id=None) -> list[OutboxRow]:
@@ -63,7 +50,7 @@ def _drain_queue(settings) -> list[dict]:
 @pytest.mark.timeout(120)
 def test_a_task_submitted_while_the_broker_is_away_runs_once_it_is_back(service, sources,
                                                                          amqp_proxy):
-    settings = replace(service["settings"], broker_url=_via(AMQP_URL, amqp_proxy.port))
+    settings = replace(service["settings"], broker_url=via_proxy(AMQP_URL, amqp_proxy.port))
     amqp_proxy.set_down(True)
     with Client(settings) as c:
         task_id = c.submit(sources["tiny"], ladder=TINY_LADDER)     # no error: it is stored
@@ -82,7 +69,7 @@ def test_a_task_submitted_while_the_broker_is_away_runs_once_it_is_back(service,
 @pytest.mark.timeout(60)
 def test_an_operator_retry_while_the_broker_is_away_is_published_later(service, amqp_proxy):
     db, settings = service["db"], replace(service["settings"],
-                                          broker_url=_via(AMQP_URL, amqp_proxy.port))
+                                          broker_url=via_proxy(AMQP_URL, amqp_proxy.port))
     store = TaskStore(db, lease_seconds=30)
     tid = store.create("s3://b/k.mp4", "s3://b/out", LADDER, max_attempts=1)
     lease = store.take(tid, "w1", {}).lease
@@ -107,7 +94,7 @@ def test_a_retry_keeps_its_backoff_when_published_late(service, amqp_proxy):
     """The retry's message is staged with its retry_wait status; published after the broker
     returns, it still reaches the queue when its backoff is over, not a full backoff later."""
     db = service["db"]
-    settings = replace(service["settings"], broker_url=_via(AMQP_URL, amqp_proxy.port))
+    settings = replace(service["settings"], broker_url=via_proxy(AMQP_URL, amqp_proxy.port))
     store = TaskStore(db, lease_seconds=30)
     tid = store.create("s3://b/k.mp4", "s3://b/out", LADDER)
     lease = store.take(tid, "w1", {}).lease
