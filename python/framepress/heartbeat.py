@@ -42,7 +42,7 @@ class Heartbeat(threading.Thread):
                  health: Any = None):
         super().__init__(name="framepress-heartbeat", daemon=True)
         self.db, self.store, self.worker_id, self.interval = db, store, worker_id, interval
-        self.health = health    # health.Health: liveness facts for /healthz (issue 4)
+        self.health = health    # health.Health: liveness facts for /healthz
         self.state = "idle"
         self._stop_event = threading.Event()
         self._lock = threading.Lock()

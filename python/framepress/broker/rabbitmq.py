@@ -154,7 +154,7 @@ class RabbitBroker(Broker):
             self._pub_ch = declare_queues(self._pub_conn.channel(), self._tasks_queue,
                                           self.dead_queue)
             self._pub_ch.confirm_delivery()
-            # Escalation notices go to a queue next to the tasks queue (issue 4).
+            # Escalation notices go to a queue next to the tasks queue.
             from ..service.failure.escalation import declare_queue, escalations_queue_for
             declare_queue(self._pub_ch, escalations_queue_for(self._tasks_queue))
             self._start_keepalive()
