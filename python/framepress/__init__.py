@@ -3,10 +3,10 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import errors
-from .engine import (CancelToken, MediaInfo, Progress, Rendition, TranscodeResult, hw_capabilities,
+from framepress import errors
+from framepress.engine import (CancelToken, MediaInfo, Progress, Rendition, TranscodeResult, hw_capabilities,
                      probe, transcode)
-from .ladder import Ladder, Rung, load_ladder
+from framepress.ladder import Ladder, Rung, load_ladder
 
 __all__ = ["probe", "transcode", "hw_capabilities", "CancelToken", "Progress", "MediaInfo",
            "Rendition", "TranscodeResult", "Ladder", "Rung", "load_ladder", "errors", "__version__"]

@@ -1,3 +1,3 @@
-from .cli import run
+from framepress.cli import run
 
 run()

@@ -14,13 +14,13 @@ from __future__ import annotations
 import logging
 from typing import Any, Optional
 
-from .broker import Broker, open_broker
-from .config import Settings
-from .db import Database, connect
-from .ladder import LadderLike, load_ladder
-from .outbox import Relay
-from .storage import check_uri
-from .tasks import TaskStore
+from framepress.service.broker import Broker, open_broker
+from framepress.config import Settings
+from framepress.service.db import Database, connect
+from framepress.ladder import LadderLike, load_ladder
+from framepress.service.outbox import Relay
+from framepress.service.storage import check_uri
+from framepress.service.tasks import TaskStore
 
 log = logging.getLogger("framepress.client")
 

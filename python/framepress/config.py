@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 from urllib.parse import urlsplit, urlunsplit
 
-from .service.failure.backoff import JITTERS, RetryPolicy
+from framepress.service.failure.backoff import JITTERS, RetryPolicy
 
 ENV_PREFIX = "FRAMEPRESS_"
 LOCAL_BROKER = "local"

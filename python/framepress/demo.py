@@ -15,10 +15,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .client import Client
-from .config import LOCAL_BROKER, Settings
-from .db import TaskStatus
-from .service_errors import ConfigError
+from framepress.client import Client
+from framepress.config import LOCAL_BROKER, Settings
+from framepress.service.db import TaskStatus
+from framepress.service.errors import ConfigError
 
 
 def generate_clip(path: Path, seconds: float, size: str, rate: int = 30) -> Path:
@@ -42,7 +42,7 @@ def _path(uri: str) -> str:
 
 def run_demo(settings: Settings, *, seconds: float = 4.0, size: str = "1280x720",
              ladder: str = "default", as_json: bool = False) -> int:
-    from .worker import Worker
+    from framepress.service.worker import Worker
 
     if settings.broker_url != LOCAL_BROKER:
         settings = settings.with_(broker_url=LOCAL_BROKER, allow_file_uris=True)
@@ -76,7 +76,7 @@ def run_demo(settings: Settings, *, seconds: float = 4.0, size: str = "1280x720"
     if as_json:
         print(json.dumps(status, default=str))
     else:
-        from .cli_render import render_status
+        from framepress.cli.render import render_status
         render_status(status, console)
         ok = status.get("status") == TaskStatus.SUCCEEDED
         if ok:

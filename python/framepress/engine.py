@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from . import _engine
-from .errors import Cancelled, GpuError, HardwareError, InputError, OutputError
-from .hls import write_master_playlist
-from .ladder import Ladder, LadderLike, load_ladder
+from framepress import _engine
+from framepress.errors import Cancelled, GpuError, HardwareError, InputError, OutputError
+from framepress.hls import write_master_playlist
+from framepress.ladder import Ladder, LadderLike, load_ladder
 
 HWACCEL_MODES = ("auto", "cpu", "cuda")
 PROGRESS_INTERVAL_S = 0.25

@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Union
 
-from .errors import LadderError
+from framepress.errors import LadderError
 
 CODECS = ("h264", "hevc", "av1")
 BUILTIN_LADDERS = ("default", "reference")

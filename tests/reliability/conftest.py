@@ -51,7 +51,7 @@ def pg_database():
     """A fresh, migrated Postgres database for one test (dropped afterwards)."""
     pytest.importorskip("sqlalchemy")
     from framepress.config import Settings
-    from framepress.db import connect
+    from framepress.service.db import connect
 
     if not _answers("127.0.0.1", 5432):
         pytest.fail("PostgreSQL does not answer on 127.0.0.1:5432 (make services starts it)")

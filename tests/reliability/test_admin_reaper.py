@@ -5,11 +5,11 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 
-from framepress import admin, outbox
-from framepress.db import Task, TaskEvent, Worker, utcnow
-from framepress.reaper import REAPER_LOCK_ID, Leadership, Reaper
-from framepress.service_errors import StaleLease
-from framepress.tasks import TaskStore
+from framepress.service import admin, outbox
+from framepress.service.db import Task, TaskEvent, Worker, utcnow
+from framepress.service.failure.reaper import REAPER_LOCK_ID, Leadership, Reaper
+from framepress.service.errors import StaleLease
+from framepress.service.tasks import TaskStore
 from support.services import RecordingBroker, wait_for
 
 LADDER = {"name": "default", "rungs": []}
@@ -188,7 +188,7 @@ def test_reaper_republishes_an_overdue_retry_once_per_period(pg_database):
 
 def test_reaper_exports_the_age_of_the_oldest_queued_task(pg_database):
     from datetime import timedelta
-    from framepress.db import Task, utcnow
+    from framepress.service.db import Task, utcnow
     store = TaskStore(pg_database, lease_seconds=30)
     old, new = store.create("s3://b/a.mp4", "s3://b/out", LADDER), store.create("s3://b/b.mp4", "s3://b/out", LADDER)
     with pg_database.session() as s:

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from framepress.client import Client
-from framepress.db import OutboxRow
+from framepress.service.db import OutboxRow
 
 from relsvc import BUCKET, WorkerProcess, bucket_keys, kinds, wait_for
 from support.private_rabbitmq import PrivateRabbitMQ

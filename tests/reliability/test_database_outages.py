@@ -11,11 +11,11 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.exc import OperationalError
 
 from framepress.config import Settings, sqlalchemy_url
-from framepress.db import CONNECT_TIMEOUT_S, Task, Worker, connect, postgres_connect_args
-from framepress.health import Health
-from framepress.heartbeat import UNKNOWN, Heartbeat
-from framepress.reaper import Reaper
-from framepress.tasks import TaskStore
+from framepress.service.db import CONNECT_TIMEOUT_S, Task, Worker, connect, postgres_connect_args
+from framepress.scaling.health import Health
+from framepress.service.failure.heartbeat import UNKNOWN, Heartbeat
+from framepress.service.failure.reaper import Reaper
+from framepress.service.tasks import TaskStore
 from support.private_postgres import private_postgres
 from support.services import RecordingBroker, wait_for
 from tcpproxy import TcpProxy
@@ -72,7 +72,7 @@ def test_a_partition_blocks_neither_the_heartbeat_nor_new_connections(pg_databas
     """Bytes go nowhere and nothing is closed: the writer waits, the liveness beat does not (until
     one write has hung past WRITE_STUCK_S: then the writer is wedged), and a new connection gives
     up after its connect timeout."""
-    from framepress import heartbeat
+    from framepress.service.failure import heartbeat
     monkeypatch.setattr(heartbeat, "WRITE_STUCK_S", 4.0)
     proxy = TcpProxy(5432)
     url = pg_database.url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from framepress.config import Settings
-from framepress.db import Task, TaskEvent, Worker, connect, db_now
+from framepress.service.db import Task, TaskEvent, Worker, connect, db_now
 
 
 def _faketime_library() -> str:
@@ -43,10 +43,10 @@ SKEWED_WORKER = textwrap.dedent("""
     from datetime import datetime, timezone
     from types import SimpleNamespace
     from framepress.config import Settings
-    from framepress.db import connect, Worker
-    from framepress.heartbeat import Heartbeat
-    from framepress.reaper import Reaper
-    from framepress.tasks import TaskStore
+    from framepress.service.db import connect, Worker
+    from framepress.service.failure.heartbeat import Heartbeat
+    from framepress.service.failure.reaper import Reaper
+    from framepress.service.tasks import TaskStore
 
     db = connect(Settings.from_env({}, database_url=sys.argv[1]))
     store = TaskStore(db, lease_seconds=60)

@@ -9,12 +9,12 @@ import pika
 import pytest
 from sqlalchemy import select
 
-from framepress import dead_letters, outbox
+from framepress.service import dead_letters, outbox
 from framepress.service.failure import escalation
-from framepress.broker import open_broker
-from framepress.broker.rabbitmq import DELIVERY_LIMIT
-from framepress.db import TaskEvent
-from framepress.tasks import TaskStore
+from framepress.service.broker import open_broker
+from framepress.service.broker.rabbitmq import DELIVERY_LIMIT
+from framepress.service.db import TaskEvent
+from framepress.service.tasks import TaskStore
 
 from relsvc import AMQP_URL, wait_for
 

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from framepress.delay_queues import DelayQueues, delay_queue_arguments, delay_queue_name
+from framepress.service.delay_queues import DelayQueues, delay_queue_arguments, delay_queue_name
 from framepress.service.failure.backoff import RetryPolicy
 
 

@@ -18,7 +18,7 @@ from test_e2e_outages import _through
 def test_a_handler_that_raises_does_not_stop_the_consumer(service, caplog):
     """The RabbitMQ consumer's thread pool must not swallow a handler's exception: the message
     is logged and requeued, and the next delivery (its redelivery) is handled."""
-    from framepress.broker import open_broker
+    from framepress.service.broker import open_broker
     broker = open_broker(service["settings"])
     broker.declare()
     broker.publish_task("11111111-2222-3333-4444-555555555555")
@@ -47,9 +47,9 @@ def test_a_handler_that_raises_does_not_stop_the_consumer(service, caplog):
 def test_a_settle_that_fails_is_logged_and_the_message_kept(service, client, sources, caplog):
     """Local queue on a database that goes away mid-delivery: taking the task fails, and so does
     handing the message back; both are logged, nothing is raised, nothing is lost."""
-    from framepress.broker.local import LocalBroker
-    from framepress.db import QueueMessage
-    from framepress.worker import Worker
+    from framepress.service.broker.local import LocalBroker
+    from framepress.service.db import QueueMessage
+    from framepress.service.worker import Worker
     caplog.set_level(logging.INFO, logger="framepress")
     pg = urlsplit(service["db"].url)
     proxy = TcpProxy(pg.port or 5432, pg.hostname or "127.0.0.1")

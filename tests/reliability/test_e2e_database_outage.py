@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from framepress.client import Client
-from framepress.db import Worker, connect
+from framepress.service.db import Worker, connect
 from relsvc import BUCKET, SLOW_LADDER, WorkerProcess, kinds, wait_for, wait_status
 from support.private_postgres import private_postgres
 from support.services import make_test_clip, settings_env

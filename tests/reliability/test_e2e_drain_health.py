@@ -72,8 +72,8 @@ def test_second_sigterm_cancels_and_returns_the_task(service, client, sources, t
 
 
 def test_reaper_command_once(service, client, sources):
-    from framepress.db import Worker, utcnow
-    from framepress.tasks import TaskStore
+    from framepress.service.db import Worker, utcnow
+    from framepress.service.tasks import TaskStore
     db = service["db"]
     tid = client.submit(sources["tiny"], ladder=TINY_LADDER)
     TaskStore(db).take(tid, "ghost", {})

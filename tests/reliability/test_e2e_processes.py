@@ -102,7 +102,7 @@ def test_sigterm_mid_task_finishes_it_and_exits_0(service, client, sources, spaw
     assert w.wait(timeout=120) == 0, w.output()[-3000:]
     st = client.status(tid)
     assert st["status"] == "succeeded" and kinds(st).count("succeeded") == 1, kinds(st)
-    from framepress.db import Worker
+    from framepress.service.db import Worker
     with service["db"].session() as s:
         assert s.scalar(select(Worker.state).where(Worker.pid == w.pid)) == "stopped"
     assert "draining" in w.output()

@@ -91,7 +91,7 @@ def test_a_redelivery_never_displaces_a_live_holder(service, client, sources, sp
 def test_an_early_copy_of_a_retry_waits_for_its_due_time(service, client, sources):
     """A duplicate message of a task in retry_wait is not run at once (skipping its backoff):
     the worker sends it on, delayed, and the retry runs when due."""
-    from framepress.tasks import TaskStore
+    from framepress.service.tasks import TaskStore
     from relsvc import worker_thread
     db = service["db"]
     store = TaskStore(db)

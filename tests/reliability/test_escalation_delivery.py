@@ -12,11 +12,11 @@ import pika
 import pytest
 from sqlalchemy import select, update
 
-from framepress import outbox
-from framepress.broker import open_broker
-from framepress.db import OutboxRow
+from framepress.service import outbox
+from framepress.service.broker import open_broker
+from framepress.service.db import OutboxRow
 from framepress.service.failure import escalation
-from framepress.tasks import TaskStore
+from framepress.service.tasks import TaskStore
 
 from relsvc import AMQP_URL
 from tcpproxy import TcpProxy

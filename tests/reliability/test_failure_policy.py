@@ -16,7 +16,7 @@ from framepress.service.failure.escalation import escalations_queue_for
 from framepress.service.failure.policy import (DEFER, ESCALATE, RETRY, BackoffPolicy, Failure,
                                                error_details)
 from framepress.service.failure.timeout import TaskTimeout, TaskWatch
-from framepress.service_errors import SourceMissing, StorageError
+from framepress.service.errors import SourceMissing, StorageError
 
 from fakeclock import FakeClock
 

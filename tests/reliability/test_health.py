@@ -1,6 +1,6 @@
 import threading
 
-from framepress.health import Health
+from framepress.scaling.health import Health
 
 from fakeclock import FakeClock
 

@@ -11,11 +11,11 @@ import pika
 import pytest
 from sqlalchemy import select
 
-from framepress import admin, outbox
-from framepress.broker import open_broker
+from framepress.service import admin, outbox
+from framepress.service.broker import open_broker
 from framepress.client import Client
-from framepress.db import OutboxRow
-from framepress.tasks import TaskStore
+from framepress.service.db import OutboxRow
+from framepress.service.tasks import TaskStore
 
 from relsvc import AMQP_URL, TINY_LADDER, kinds, wait_for, wait_status, worker_thread
 from tcpproxy import via_proxy

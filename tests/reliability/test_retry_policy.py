@@ -175,8 +175,8 @@ def test_the_previous_backoff_comes_from_the_task_events(tmp_path):
     """Decorrelated jitter needs the delay before the failed attempt: the task's latest
     scheduled retry, deferrals (outages) left out."""
     from framepress.config import Settings
-    from framepress.db import connect
-    from framepress.tasks import EventKind, TaskStore
+    from framepress.service.db import connect
+    from framepress.service.tasks import EventKind, TaskStore
     store = TaskStore(connect(Settings.from_env({}, data_dir=str(tmp_path))), lease_seconds=30)
     tid = store.create("s3://b/k.mp4", "s3://b/out", {"name": "x", "rungs": []})
     assert store.last_retry_delay(tid) is None

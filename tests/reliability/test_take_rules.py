@@ -5,9 +5,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from framepress.db import Task, TaskEvent, Worker
-from framepress.service_errors import StaleLease
-from framepress.tasks import TaskStore
+from framepress.service.db import Task, TaskEvent, Worker
+from framepress.service.errors import StaleLease
+from framepress.service.tasks import TaskStore
 
 LADDER = {"name": "default", "rungs": []}
 

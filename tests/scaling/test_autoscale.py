@@ -1,7 +1,7 @@
 """The pure scaling decision: bounds, thresholds, the hysteresis band, windows and cooldowns."""
 import pytest
 
-from framepress.autoscale import Thresholds, decide
+from framepress.scaling.autoscale import Thresholds, decide
 
 pytestmark = pytest.mark.timeout(10)
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from framepress.autoscale import Thresholds
-from framepress.cluster import Pool
+from framepress.scaling.autoscale import Thresholds
+from framepress.scaling.cluster import Pool
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -177,7 +177,7 @@ def test_a_crash_looping_worker_is_restarted_with_backoff():
 def test_cli_gpu_metric_needs_a_gpu():
     import subprocess
 
-    from framepress.sysmetrics import GpuSampler
+    from framepress.scaling.sysmetrics import GpuSampler
 
     if GpuSampler().count:
         pytest.skip("this machine has a GPU")

@@ -14,9 +14,9 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from framepress import metrics
+from framepress.scaling import metrics
 from framepress.config import TASKS_QUEUE
-from framepress.sysmetrics import GpuSampler
+from framepress.scaling.sysmetrics import GpuSampler
 
 from . import custom_resources
 from .fake_nvml import TWO_GPUS, FakeNVML
@@ -335,7 +335,7 @@ def test_only_the_reaper_holds_kubernetes_credentials():
     assert binding["roleRef"]["kind"] == "Role" and len(by_kind(objs, "Role")) == 1
     assert role["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "patch"]}]
     # The pods it lists are the workers: the selector the reaper uses matches their labels.
-    from framepress.podcost import WORKER_PODS
+    from framepress.scaling.podcost import WORKER_PODS
     wanted = dict(pair.split("=") for pair in WORKER_PODS.split(","))
     for dep in workers:
         assert wanted.items() <= dep["spec"]["template"]["metadata"]["labels"].items()

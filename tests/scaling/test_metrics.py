@@ -7,8 +7,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 import framepress
-from framepress import metrics
-from framepress.sysmetrics import CpuSampler, GpuSampler
+from framepress.scaling import metrics
+from framepress.scaling.sysmetrics import CpuSampler, GpuSampler
 from framepress.config import Settings
 from support.services import FRAMEPRESS, embedded_env, free_port, ladder, make_test_clip, wait_for
 
@@ -136,7 +136,7 @@ def _ghost_worker(settings, worker_id):
     """A worker row whose heartbeat stopped two minutes ago."""
     from datetime import timedelta
 
-    from framepress.db import Worker, connect, utcnow
+    from framepress.service.db import Worker, connect, utcnow
     db = connect(settings)
     try:
         with db.session() as s:
@@ -148,7 +148,7 @@ def _ghost_worker(settings, worker_id):
 
 
 def _worker_state(settings, worker_id):
-    from framepress.db import Worker, connect
+    from framepress.service.db import Worker, connect
     db = connect(settings)
     try:
         with db.session() as s:

@@ -13,12 +13,12 @@ import psycopg
 import pytest
 from sqlalchemy import update
 
-from framepress import podcost
-from framepress import reaper as reaping
+from framepress.scaling import podcost
+from framepress.service.failure import reaper as reaping
 from framepress.config import Settings
-from framepress.db import Worker, connect, utcnow
-from framepress.podcost import DELETION_COST, SAFE_TO_EVICT, KubeApi, PodCost
-from framepress.tasks import TaskStore
+from framepress.service.db import Worker, connect, utcnow
+from framepress.scaling.podcost import DELETION_COST, SAFE_TO_EVICT, KubeApi, PodCost
+from framepress.service.tasks import TaskStore
 from support.services import PG_ADMIN_URL, RecordingBroker, free_port, scratch_database
 
 pytestmark = pytest.mark.timeout(60)

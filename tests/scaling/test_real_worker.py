@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from framepress import metrics
-from framepress.autoscale import Thresholds
+from framepress.scaling import metrics
+from framepress.scaling.autoscale import Thresholds
 from framepress.client import Client
-from framepress.cluster import DEFAULT_WORKER_COMMAND, Pool
+from framepress.scaling.cluster import DEFAULT_WORKER_COMMAND, Pool
 from framepress.config import Settings
 from support.services import SLOW_LADDER, embedded_env, free_port, kinds, make_test_clip, wait_for
 

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from framepress.sysmetrics import CpuSampler, GpuSampler, find_cgroup_cpu, gpu_busy_average
+from framepress.scaling.sysmetrics import CpuSampler, GpuSampler, find_cgroup_cpu, gpu_busy_average
 
 from .fake_nvml import TWO_GPUS, FakeNVML
 
@@ -130,7 +130,7 @@ def test_real_nvml_or_none_never_raises():
 
 
 def test_worker_details_name_the_gpus():
-    from framepress.hostinfo import hardware
+    from framepress.scaling.hostinfo import hardware
     gpus = hardware(FakeNVML(TWO_GPUS))["gpus"]
     assert [g["name"] for g in gpus] == [g["name"] for g in TWO_GPUS]
     assert [g["index"] for g in gpus] == [0, 1] and all(g["uuid"].startswith("GPU-") for g in gpus)

@@ -145,7 +145,7 @@ def queue_depth(settings, suffix: str = "") -> int:
 
 def publish_raw(settings, body: bytes) -> None:
     """Put any bytes on the tasks queue (declaring it the way workers do)."""
-    from framepress.broker.rabbitmq import declare_queues
+    from framepress.service.broker.rabbitmq import declare_queues
     conn = pika.BlockingConnection(pika.URLParameters(settings.broker_url))
     try:
         ch = conn.channel()

@@ -60,7 +60,7 @@ def test_invalid_ladder_is_refused_at_submit(client, settings, source_uris):
 
 @pytest.mark.timeout(60)
 def test_file_uris_are_refused_outside_embedded_mode(client):
-    from framepress.service_errors import ConfigError
+    from framepress.service.errors import ConfigError
     with pytest.raises(ConfigError):
         client.submit("file:///etc/hostname", ladder=TINY_LADDER)
 
@@ -71,7 +71,7 @@ def test_a_submit_while_the_broker_is_away_keeps_its_message_in_the_outbox(setti
     from dataclasses import replace
     from sqlalchemy import select
     from framepress.client import Client
-    from framepress.db import OutboxRow
+    from framepress.service.db import OutboxRow
     unreachable = replace(settings, broker_url="amqp://guest:guest@127.0.0.1:1/%2F")
     with Client(unreachable) as c:
         task_id = c.submit(source_uris["clip144"], ladder=TINY_LADDER)

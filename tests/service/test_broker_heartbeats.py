@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 import framepress
-from framepress.db import Worker as WorkerRow
+from framepress.service.db import Worker as WorkerRow
 
 from .conftest import TINY_LADDER, kinds, queue_depth, wait_for, wait_settled, worker_thread
 
@@ -40,7 +40,7 @@ def test_long_task_keeps_the_connection_and_is_acked_once(settings, client, sour
 @pytest.mark.timeout(60)
 def test_an_idle_publisher_connection_keeps_its_heartbeats(settings):
     """With 1 s heartbeats RabbitMQ drops a connection silent for ~2 s; the publisher's stays."""
-    from framepress.broker import open_broker
+    from framepress.service.broker import open_broker
     broker = open_broker(replace(settings, broker_url=settings.broker_url + "?heartbeat=1"))
     try:
         broker.publish_task("first")
@@ -61,8 +61,8 @@ def test_reconnect_backoff_starts_over_after_a_good_connection(settings, caplog)
     import re
     import threading
     import pika
-    from framepress.broker import open_broker
-    from framepress.broker.rabbitmq import RECONNECT_INITIAL_S
+    from framepress.service.broker import open_broker
+    from framepress.service.broker.rabbitmq import RECONNECT_INITIAL_S
     from reliability.tcpproxy import TcpProxy
 
     params = pika.URLParameters(settings.broker_url)

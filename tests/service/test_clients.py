@@ -58,7 +58,7 @@ def test_cli_submit_status_and_list(settings, run_worker, source_uris, tmp_path,
 @pytest.mark.timeout(60)
 def test_db_upgrade_is_idempotent(settings):
     from alembic.script import ScriptDirectory
-    from framepress.db.migrate import alembic_config
+    from framepress.service.db.migrate import alembic_config
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     for _ in range(2):
         out = cli(settings, "db", "upgrade").stdout

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
-from framepress.db import RenditionRow, TaskEvent
+from framepress.service.db import RenditionRow, TaskEvent
 
 from .conftest import FRAMEPRESS, TINY_LADDER, queue_depth, settings_env, wait_for
 

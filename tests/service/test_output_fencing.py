@@ -8,9 +8,9 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from framepress import admin
-from framepress.db import OutboxRow, Task, utcnow
-from framepress.tasks import TaskStore
+from framepress.service import admin
+from framepress.service.db import OutboxRow, Task, utcnow
+from framepress.service.tasks import TaskStore
 
 from .conftest import BUCKET, TINY_LADDER, kinds, wait_for, wait_settled
 
@@ -71,7 +71,7 @@ def test_a_fenced_attempt_leaves_no_objects(client, run_worker, source_uris, s3,
 @pytest.mark.timeout(90)
 def test_a_task_cancelled_during_its_upload_leaves_no_objects(client, run_worker, source_uris,
                                                               s3, settings, monkeypatch):
-    from framepress.storage.s3 import S3Storage
+    from framepress.service.storage.s3 import S3Storage
     real_upload = S3Storage.upload
     cancelled = []
 

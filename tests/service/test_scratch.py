@@ -9,11 +9,11 @@ import textwrap
 import time
 from pathlib import Path
 
-from framepress.scratch import OWNER, UNCLAIMED_GRACE_SECONDS, scratch_dir, sweep_stale
+from framepress.service.scratch import OWNER, UNCLAIMED_GRACE_SECONDS, scratch_dir, sweep_stale
 
 HOLDER = textwrap.dedent("""
     import sys, time
-    from framepress.scratch import scratch_dir
+    from framepress.service.scratch import scratch_dir
     with scratch_dir(sys.argv[1], sys.argv[2]) as path:
         (path / "source.mp4").write_bytes(b"x" * 1024)
         print(path, flush=True)

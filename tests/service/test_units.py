@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import update
 
 from framepress.config import Settings, redact_url, sqlalchemy_url
-from framepress.db import Task, connect, utcnow
-from framepress.service_errors import StaleLease
-from framepress.tasks import TaskStore
+from framepress.service.db import Task, connect, utcnow
+from framepress.service.errors import StaleLease
+from framepress.service.tasks import TaskStore
 
 
 def test_settings_from_env_flags_and_defaults(tmp_path):
@@ -36,7 +36,7 @@ def test_settings_from_env_flags_and_defaults(tmp_path):
 
 def _worker(settings, tmp_path):
     """A worker built from `settings`, on embedded defaults in `tmp_path` (not started)."""
-    from framepress.worker import Worker
+    from framepress.service.worker import Worker
     return Worker(settings.with_(data_dir=str(tmp_path), database_url=None))
 
 
@@ -68,7 +68,7 @@ def test_reliability_settings_come_from_env_and_flags(monkeypatch, tmp_path):
 
     # ... and a flag of `framepress worker` wins over it.
     seen = []
-    monkeypatch.setattr("framepress.worker.run_worker", lambda st, **kw: seen.append(st) or 0)
+    monkeypatch.setattr("framepress.service.worker.run_worker", lambda st, **kw: seen.append(st) or 0)
     monkeypatch.setattr("framepress.cli.service._setup_logs", lambda *a, **kw: None)
     result = CliRunner().invoke(cli, ["worker", "--retry-initial", "0.7", "--drain-timeout", "50",
                                       "--escalation-webhook", "https://hooks.example.com/T/sekrit",
@@ -124,7 +124,7 @@ def test_attempts_exhausted_by_redeliveries_stop_at_max(tmp_path):
 
 def test_local_queue_ack_reject_requeue(tmp_path):
     import threading
-    from framepress.broker import open_broker
+    from framepress.service.broker import open_broker
     settings = Settings.from_env({}, data_dir=str(tmp_path))
     broker = open_broker(settings)
     for i in range(3):
@@ -164,7 +164,7 @@ def test_json_log_lines_carry_task_and_worker_ids(capsys):
 
 def test_progress_reaches_the_task_row_at_most_once_a_second(tmp_path):
     import time
-    from framepress.heartbeat import Heartbeat
+    from framepress.service.failure.heartbeat import Heartbeat
     store = _store(tmp_path)
     tid = store.create("file:///x.mp4", "file:///out", {})
     lease = store.take(tid, "w", {}).lease

@@ -75,7 +75,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "con
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-SETTLED = ("succeeded", "escalated", "failed", "cancelled")  # framepress.db.TaskStatus.SETTLED
+SETTLED = ("succeeded", "escalated", "failed", "cancelled")  # framepress.service.db.TaskStatus.SETTLED
 
 
 def wait_status(client, task_id: str, statuses=SETTLED, timeout: float = 60) -> dict:
@@ -93,7 +93,7 @@ def output_published(db, task_id: str) -> bool:
     """No publish job of the task is left in the outbox (the worker runs it right after the
     success commit)."""
     from sqlalchemy import select
-    from framepress.db import OutboxRow
+    from framepress.service.db import OutboxRow
     with db.session() as s:
         return s.scalar(select(OutboxRow.id).where(OutboxRow.task_id == task_id,
                                                    OutboxRow.kind == "publish").limit(1)) is None
@@ -181,7 +181,7 @@ class RecordingBroker:
 @contextmanager
 def worker_thread(settings, **kwargs: Any) -> Iterator[Any]:
     """A worker running in this process (signals are left to the main thread)."""
-    from framepress.worker import Worker
+    from framepress.service.worker import Worker
     w = Worker(settings, **kwargs)
     t = threading.Thread(target=w.run, name="test-worker", daemon=True)
     t.start()

@@ -17,12 +17,12 @@ from typing import Optional
 
 import av
 
-from ..ladder import load_ladder
-from . import machine, quality, source as sources, stats
-from .measurement import run_measured
-from .plan import Plan, make_plan
-from .progress import Progress
-from .systems import System, engine_system, newest_ffmpeg, peer_systems, system_ffmpeg
+from framepress.ladder import load_ladder
+from framepress.bench import machine, quality, source as sources, stats
+from framepress.bench.measurement import run_measured
+from framepress.bench.plan import Plan, make_plan
+from framepress.bench.progress import Progress
+from framepress.bench.systems import System, engine_system, newest_ffmpeg, peer_systems, system_ffmpeg
 
 
 @dataclass

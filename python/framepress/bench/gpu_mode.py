@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import time
 
-from . import machine
-from .engine_mode import EngineBenchOptions, run_engine_bench
-from .progress import Progress
-from .systems import engine_system, peer_systems
+from framepress.bench import machine
+from framepress.bench.engine_mode import EngineBenchOptions, run_engine_bench
+from framepress.bench.progress import Progress
+from framepress.bench.systems import engine_system, peer_systems
 
 
 def gpu_unavailable() -> str:

@@ -22,10 +22,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Optional
 
-from . import machine, source as sources
-from .progress import Progress
-from .service_run import embedded_env, run_batch
-from .systems import newest_ffmpeg, system_ffmpeg
+from framepress.bench import machine, source as sources
+from framepress.bench.progress import Progress
+from framepress.bench.service_run import embedded_env, run_batch
+from framepress.bench.systems import newest_ffmpeg, system_ffmpeg
 
 STAGES = ("queue wait", "database", "pull", "engine", "upload")
 PIPELINE_CLIP = sources.SourceSpec(width=1280, height=720, fps=30, seconds=4.0)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Optional
 
-from ..ladder import Ladder
-from .source import SourceInfo
+from framepress.ladder import Ladder
+from framepress.bench.source import SourceInfo
 
 
 @dataclass(frozen=True)

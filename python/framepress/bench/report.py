@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from . import plots
+from framepress.bench import plots
 
 PSNR_SLACK_DB = 0.05     # issue 2: per-rung PSNR ≥ the system ffmpeg CLI's − 0.05 dB
 
@@ -201,7 +201,7 @@ def engine_stages(ran: dict) -> list[str]:
     rounds = [r.get("stage_seconds") for r in ran[eng]["rounds"] if r.get("stage_seconds")]
     if not rounds:
         return []
-    from .stats import summary
+    from framepress.bench.stats import summary
     keys = list(rounds[0])
     row = [_spread(summary(r.get(k, 0.0) for r in rounds), "{:.3f}") for k in keys]
     return (["### Engine stages", "",

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from .engine_mode import EngineBenchOptions, run_engine_bench
-from .progress import Progress
-from .report import write_report
+from framepress.bench.engine_mode import EngineBenchOptions, run_engine_bench
+from framepress.bench.progress import Progress
+from framepress.bench.report import write_report
 
 MODES = ("engine", "pipeline", "scale", "gpu")
 
@@ -45,17 +45,17 @@ def _engine(opts: BenchOptions, progress: Progress) -> dict:
 
 
 def _pipeline(opts: BenchOptions, progress: Progress) -> dict:
-    from .pipeline_mode import run_pipeline_bench
+    from framepress.bench.pipeline_mode import run_pipeline_bench
     return run_pipeline_bench(opts, progress)
 
 
 def _scale(opts: BenchOptions, progress: Progress) -> dict:
-    from .scale_mode import run_scale_bench
+    from framepress.bench.scale_mode import run_scale_bench
     return run_scale_bench(opts, progress)
 
 
 def _gpu(opts: BenchOptions, progress: Progress) -> dict:
-    from .gpu_mode import run_gpu_bench
+    from framepress.bench.gpu_mode import run_gpu_bench
     return run_gpu_bench(opts, progress)
 
 

@@ -10,10 +10,10 @@ import os
 import shutil
 import time
 
-from . import machine, source as sources
-from .progress import Progress
-from .service_run import embedded_env, run_batch
-from .systems import newest_ffmpeg, system_ffmpeg
+from framepress.bench import machine, source as sources
+from framepress.bench.progress import Progress
+from framepress.bench.service_run import embedded_env, run_batch
+from framepress.bench.systems import newest_ffmpeg, system_ffmpeg
 
 SCALE_CLIP = sources.SourceSpec(width=1280, height=720, fps=30, seconds=4.0)
 

@@ -55,9 +55,9 @@ def run_batch(env_overrides: dict[str, str], source_uri: str, *, workers: int, t
 
     `one_at_a_time` submits each task only after the previous one settled, so its queue wait is
     an idle worker's pick-up latency rather than time spent behind other tasks."""
-    from ..client import Client
-    from ..config import Settings
-    from ..db import TaskStatus, Worker
+    from framepress.client import Client
+    from framepress.config import Settings
+    from framepress.service.db import TaskStatus, Worker
 
     env = {**os.environ, **env_overrides}
     settings = Settings.from_env(env)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from .encoders import cli_args
-from .plan import Plan, RungJob
+from framepress.bench.encoders import cli_args
+from framepress.bench.plan import Plan, RungJob
 
 SYSTEM_FFMPEG = "/usr/bin/ffmpeg"
 

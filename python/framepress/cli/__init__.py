@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from ..errors import FramepressError, HardwareError, InputError, LadderError
+from framepress.errors import FramepressError, HardwareError, InputError, LadderError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,12 +19,12 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from . import media, service, cluster, bench, admin  # noqa: F401  (each adds its commands to `cli`)
+    from framepress.cli import media, service, cluster, bench, admin  # noqa: F401  (each adds its commands to `cli`)
 
 
 def _bad_input() -> tuple[type[BaseException], ...]:
     """Errors that mean the user's input is wrong: exit 2, like a usage error."""
-    from ..service_errors import ConfigError, TaskNotFound
+    from framepress.service.errors import ConfigError, TaskNotFound
     return (InputError, LadderError, HardwareError, TaskNotFound, ConfigError)
 
 

@@ -7,12 +7,12 @@ from typing import Any
 
 import click
 
-from . import cli
-from .service import _print_json, _setup_logs, settings_options, tasks
+from framepress.cli import cli
+from framepress.cli.service import _print_json, _setup_logs, settings_options, tasks
 
 
 def _open(settings):
-    from ..db import connect
+    from framepress.service.db import connect
     return connect(settings)
 
 
@@ -31,8 +31,8 @@ def _show(data: dict[str, Any], as_json: bool, text: str) -> None:
 @settings_options
 def tasks_retry(settings, task_id: str, reset_attempts: bool, as_json: bool) -> None:
     """Requeue an escalated, failed or cancelled task (a `resumed` event)."""
-    from .. import admin
-    from ..broker import open_broker
+    from framepress.service import admin
+    from framepress.service.broker import open_broker
     db = _open(settings)
     broker = open_broker(settings, db)
     try:
@@ -53,7 +53,7 @@ def tasks_retry(settings, task_id: str, reset_attempts: bool, as_json: bool) -> 
 @settings_options
 def tasks_resolve(settings, task_id: str, note: str, as_json: bool) -> None:
     """Close an escalated task for good: status `failed`, with the note."""
-    from .. import admin
+    from framepress.service import admin
     db = _open(settings)
     try:
         out = admin.resolve(db, task_id, note)
@@ -69,7 +69,7 @@ def tasks_resolve(settings, task_id: str, note: str, as_json: bool) -> None:
 @settings_options
 def tasks_cancel(settings, task_id: str, reason: str, as_json: bool) -> None:
     """Cancel a task; a worker running it stops within a heartbeat and uploads nothing more."""
-    from .. import admin
+    from framepress.service import admin
     db = _open(settings)
     try:
         out = admin.cancel(db, task_id, reason=reason)
@@ -84,7 +84,7 @@ def _serve_metrics(port: int | None) -> None:
     port already taken (a worker on the same machine) costs the series, not the reaping."""
     if not port:
         return
-    from .. import metrics
+    from framepress.scaling import metrics
     try:
         metrics.start_server(port, health=lambda: (True, "reaping"), ready=lambda: (True, "reaping"))
     except OSError as exc:
@@ -102,16 +102,16 @@ def reaper(settings, interval: float, once: bool, as_json: bool) -> None:
     """Find workers whose heartbeat stopped; requeue their tasks (one leader on Postgres)."""
     if not (once and as_json):      # log lines go to stdout: keep them out of the JSON
         _setup_logs(settings)
-    from .. import reaper as reaping
-    from ..broker import open_broker
+    from framepress.service.failure import reaper as reaping
+    from framepress.service.broker import open_broker
     db = _open(settings)
     broker = open_broker(settings, db)
-    from ..config import worker_timeout
+    from framepress.config import worker_timeout
     timeout = worker_timeout(settings)      # --worker-timeout is a settings flag
     r = reaping.Reaper(db, broker,
                        worker_timeout=timeout, lease_grace=min(timeout, 10.0),
                        reaper_id=f"reaper-{__import__('os').getpid()}")
-    from .. import podcost
+    from framepress.scaling import podcost
     pod_cost = podcost.from_environment(db)     # in Kubernetes: the workers' pod-deletion-cost
     try:
         if once:

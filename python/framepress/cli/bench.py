@@ -8,7 +8,7 @@ from typing import Optional
 
 import click
 
-from . import cli
+from framepress.cli import cli
 
 MODE_CHOICES = ("engine", "pipeline", "scale", "gpu", "all")
 
@@ -70,9 +70,9 @@ def bench(mode: str, source: Optional[Path], ladder: str, rounds: Optional[int],
           no_quality: bool) -> None:
     """Benchmark the engine against FFmpeg and PyAV, the pipeline's overhead, throughput against
     workers, and the GPU paths; writes OUT/RESULTS.md with PNG plots."""
-    from ..ladder import load_ladder
-    from ..bench.progress import progress_for_terminal
-    from ..bench.runner import MODES, BenchOptions, run_bench
+    from framepress.ladder import load_ladder
+    from framepress.bench.progress import progress_for_terminal
+    from framepress.bench.runner import MODES, BenchOptions, run_bench
 
     load_ladder(ladder)                       # a bad ladder fails here, before any work
     modes = MODES if mode == "all" else (mode,)

@@ -9,11 +9,11 @@ import time
 
 import click
 
-from . import cli
+from framepress.cli import cli
 
 
 def _sampler(metric: str):
-    from ..sysmetrics import CpuSampler, GpuSampler, gpu_busy_average
+    from framepress.scaling.sysmetrics import CpuSampler, GpuSampler, gpu_busy_average
 
     if metric == "cpu":
         return CpuSampler().sample
@@ -58,8 +58,8 @@ def cluster(minimum: int, maximum: int, metric: str, high: float, low: float, wi
     Scales up while utilization stays above --high, drains the least busy worker while it stays
     below --low. Ctrl-C or SIGTERM drains every worker; a second one cancels their tasks.
     """
-    from ..autoscale import Thresholds
-    from ..cluster import DEFAULT_WORKER_COMMAND, Pool
+    from framepress.scaling.autoscale import Thresholds
+    from framepress.scaling.cluster import DEFAULT_WORKER_COMMAND, Pool
 
     if minimum > maximum:
         raise click.UsageError(f"--min {minimum} is above --max {maximum}")

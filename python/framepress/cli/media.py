@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .. import engine
-from . import cli
+from framepress import engine
+from framepress.cli import cli
 
 
 def _human_bytes(n: int) -> str:

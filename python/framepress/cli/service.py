@@ -13,9 +13,9 @@ from typing import Any, Callable, Optional
 
 import click
 
-from . import cli
-from ..config import Settings
-from ..service_errors import TaskNotFound
+from framepress.cli import cli
+from framepress.config import Settings
+from framepress.service.errors import TaskNotFound
 
 
 def settings_options(fn: Callable) -> Callable:
@@ -44,7 +44,7 @@ def settings_options(fn: Callable) -> Callable:
 
 
 def _setup_logs(settings: Settings, level: Optional[str] = None) -> None:
-    from ..logs import setup
+    from framepress.logs import setup
     setup(settings.log_format or "text", level or settings.log_level or "INFO")
 
 
@@ -60,7 +60,7 @@ def _print_json(data: Any) -> None:
 def worker(settings: Settings, max_tasks: Optional[int]) -> None:
     """Take tasks off the queue and run them until SIGTERM (which drains: the task in hand finishes)."""
     _setup_logs(settings)
-    from ..worker import run_worker
+    from framepress.service.worker import run_worker
     sys.exit(run_worker(settings, max_tasks=max_tasks))
 
 
@@ -77,7 +77,7 @@ def worker(settings: Settings, max_tasks: Optional[int]) -> None:
 def submit(settings: Settings, source: str, output: Optional[str], ladder: str, priority: int,
            as_json: bool) -> None:
     """Queue SOURCE (s3://bucket/key, or file:///path in embedded mode) for transcoding."""
-    from ..client import Client
+    from framepress.client import Client
     with Client(settings) as c:
         task_id = c.submit(source, output, ladder=ladder, priority=priority)
     if as_json:
@@ -92,7 +92,7 @@ def submit(settings: Settings, source: str, output: Optional[str], ladder: str, 
 @settings_options
 def status(settings: Settings, task_id: str, as_json: bool) -> None:
     """A task's status, progress, event timeline and renditions."""
-    from ..client import Client
+    from framepress.client import Client
     with Client(settings) as c:
         data = c.status(task_id)
     if data is None:
@@ -100,7 +100,7 @@ def status(settings: Settings, task_id: str, as_json: bool) -> None:
     if as_json:
         _print_json(data)
     else:
-        from ..cli_render import render_status
+        from framepress.cli.render import render_status
         render_status(data)
 
 
@@ -116,13 +116,13 @@ def tasks() -> None:
 @settings_options
 def tasks_list(settings: Settings, status_: Optional[str], limit: int, as_json: bool) -> None:
     """Tasks, newest first."""
-    from ..client import Client
+    from framepress.client import Client
     with Client(settings) as c:
         rows = c.list_tasks(status_, limit)
     if as_json:
         _print_json(rows)
     else:
-        from ..cli_render import render_task_list
+        from framepress.cli.render import render_task_list
         render_task_list(rows)
 
 
@@ -137,9 +137,9 @@ def db() -> None:
 @settings_options
 def db_upgrade(settings: Settings) -> None:
     """Apply the schema migrations (workers and clients also do this on start)."""
-    from ..config import redact_url
-    from ..db import connect
-    from ..db.migrate import current_revision
+    from framepress.config import redact_url
+    from framepress.service.db import connect
+    from framepress.service.db.migrate import current_revision
     database = connect(settings)
     click.echo(f"{redact_url(settings.database_url)} at revision {current_revision(database.engine)}")
     database.dispose()
@@ -158,5 +158,5 @@ def demo(settings: Settings, seconds: float, size: str, ladder: str, as_json: bo
          verbose: bool) -> None:
     """The whole flow with no services: generate a clip, submit it, run a worker, show the result."""
     _setup_logs(settings, "INFO" if verbose else "WARNING")
-    from ..demo import run_demo
+    from framepress.demo import run_demo
     sys.exit(run_demo(settings, seconds=seconds, size=size, ladder=ladder, as_json=as_json))

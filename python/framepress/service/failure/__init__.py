@@ -8,7 +8,7 @@
 - `policy`: the decision after a failed attempt (retry, defer, escalate) and the task deadline;
 - `escalation`: the notices sent when a task is escalated;
 - `timeout`: the per-task time limit;
-- `drain`: what SIGTERM means.
-
-Heartbeats and the reaper (lost workers) live in `framepress.heartbeat` and `framepress.reaper`.
+- `drain`: what SIGTERM means;
+- `heartbeat`: the holder's proof of life and lease renewal;
+- `reaper`: lost workers found and their tasks handed back.
 """

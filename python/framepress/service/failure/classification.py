@@ -21,7 +21,7 @@ import errno
 import socket
 from typing import Iterator, Optional
 
-from ...errors import Cancelled, FramepressError, InputError, LadderError
+from framepress.errors import Cancelled, FramepressError, InputError, LadderError
 
 TRANSIENT = "transient"
 PERMANENT = "permanent"

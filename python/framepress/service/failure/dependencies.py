@@ -11,8 +11,8 @@ import threading
 import time
 from typing import Callable, Optional
 
-from .breaker import Breakers, CircuitBreaker
-from .classification import DEPENDENCY, classify, dependency_of
+from framepress.service.failure.breaker import Breakers, CircuitBreaker
+from framepress.service.failure.classification import DEPENDENCY, classify, dependency_of
 
 log = logging.getLogger("framepress.worker")
 

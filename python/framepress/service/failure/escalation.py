@@ -15,7 +15,7 @@ import urllib.request
 from datetime import datetime, timezone
 from typing import Any, Callable, Optional
 
-from ...config import redact_webhook
+from framepress.config import redact_webhook
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def notices(message: dict, queue: str = ESCALATIONS_QUEUE, *, webhook: bool = Fa
     """The notices of an escalation, to stage (outbox) in the transaction that escalates: the
     message on the escalations queue and, with a webhook configured, its POST. The relay
     delivers both from that durable state, retrying until they go through."""
-    from ...outbox import MESSAGE, WEBHOOK, Outgoing
+    from framepress.service.outbox import MESSAGE, WEBHOOK, Outgoing
     out = [Outgoing(MESSAGE, message, queue)]
     if webhook:
         out.append(Outgoing(WEBHOOK, message))

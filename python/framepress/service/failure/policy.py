@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from .backoff import RetryPolicy
-from .breaker import Breakers
-from .classification import DEPENDENCY, PERMANENT, classify, dependency_of
+from framepress.service.failure.backoff import RetryPolicy
+from framepress.service.failure.breaker import Breakers
+from framepress.service.failure.classification import DEPENDENCY, PERMANENT, classify, dependency_of
 
 RETRY = "retry"
 ESCALATE = "escalate"

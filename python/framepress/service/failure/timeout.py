@@ -6,7 +6,7 @@ import logging
 import threading
 from typing import Callable, Optional
 
-from ...errors import FramepressError
+from framepress.errors import FramepressError
 
 log = logging.getLogger("framepress.worker")
 

@@ -24,9 +24,9 @@ from typing import Any, Optional
 
 from sqlalchemy import update
 
-from .db import Database, Worker, db_now, now_of
-from .service_errors import StaleLease
-from .tasks import Lease, TaskStore
+from framepress.service.db import Database, Worker, db_now, now_of
+from framepress.service.errors import StaleLease
+from framepress.service.tasks import Lease, TaskStore
 
 log = logging.getLogger("framepress.worker")
 

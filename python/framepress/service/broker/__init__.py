@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..config import Settings
-from ..service_errors import ConfigError
-from .base import Broker, Delivery, Handler
+from framepress.config import Settings
+from framepress.service.errors import ConfigError
+from framepress.service.broker.base import Broker, Delivery, Handler
 
 
 def open_broker(settings: Settings, db=None) -> Broker:
@@ -13,13 +13,13 @@ def open_broker(settings: Settings, db=None) -> Broker:
     url = settings.broker_url or "local"
     if url == "local":
         if db is None:
-            from ..db import connect
+            from framepress.service.db import connect
             db = connect(settings)
-        from .local import LocalBroker
+        from framepress.service.broker.local import LocalBroker
         return LocalBroker(db, tasks_q, dead_q)
     if url.startswith(("amqp://", "amqps://")):
-        from ..service.failure.backoff import RetryPolicy
-        from .rabbitmq import RabbitBroker
+        from framepress.service.failure.backoff import RetryPolicy
+        from framepress.service.broker.rabbitmq import RabbitBroker
         return RabbitBroker(url, tasks_q, dead_q, retry=RetryPolicy.from_settings(settings))
     raise ConfigError(f"broker URL must be amqp://… or 'local', not {url.split('://')[0]}://…")
 

@@ -16,7 +16,7 @@ from typing import Iterable, Optional, Sequence
 
 import pika
 
-from .service.failure.backoff import RetryPolicy
+from framepress.service.failure.backoff import RetryPolicy
 
 DEFAULT_MAIN_QUEUE = "framepress.tasks"
 

@@ -14,28 +14,29 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
-from . import dead_letters, metrics
-from .broker import Broker, Delivery, open_broker
-from .config import Settings, new_worker_id, worker_timeout
-from .db import Database, TaskStatus, Worker as WorkerRow, connect, now_of
-from .health import Health
-from .heartbeat import Heartbeat
-from .hostinfo import worker_details
-from .outbox import Outgoing, Relay, start_thread as start_relay
-from .pipeline import TaskRun
-from .scratch import sweep_stale
-from .service.failure.backoff import RetryPolicy
-from .service.failure.dependencies import Dependencies
-from .service.failure.drain import Drainer
-from .service.failure.escalation import escalations_queue_for, notices
-from .service.failure.policy import DEFER, ESCALATE, BackoffPolicy, Failure, error_details
-from .service.failure.timeout import TaskWatch
-from .service.outcomes import (ACK, REJECT, Deferred, Duplicate, Escalated,
+from framepress.service import dead_letters
+from framepress.scaling import metrics
+from framepress.service.broker import Broker, Delivery, open_broker
+from framepress.config import Settings, new_worker_id, worker_timeout
+from framepress.service.db import Database, TaskStatus, Worker as WorkerRow, connect, now_of
+from framepress.scaling.health import Health
+from framepress.service.failure.heartbeat import Heartbeat
+from framepress.scaling.hostinfo import worker_details
+from framepress.service.outbox import Outgoing, Relay, start_thread as start_relay
+from framepress.service.pipeline import TaskRun
+from framepress.service.scratch import sweep_stale
+from framepress.service.failure.backoff import RetryPolicy
+from framepress.service.failure.dependencies import Dependencies
+from framepress.service.failure.drain import Drainer
+from framepress.service.failure.escalation import escalations_queue_for, notices
+from framepress.service.failure.policy import DEFER, ESCALATE, BackoffPolicy, Failure, error_details
+from framepress.service.failure.timeout import TaskWatch
+from framepress.service.outcomes import (ACK, REJECT, Deferred, Duplicate, Escalated,
                                EscalatedWithoutAttempt, LeaseLost, Outcome, Postponed, Rejected,
                                Requeued, Retrying, Returned, Succeeded, TimedOut)
-from .service_errors import BadMessage, StaleLease
-from .storage import StorageRouter
-from .tasks import EventKind, Lease, TaskSpec, TaskStore
+from framepress.service.errors import BadMessage, StaleLease
+from framepress.service.storage import StorageRouter
+from framepress.service.tasks import EventKind, Lease, TaskSpec, TaskStore
 
 log = logging.getLogger("framepress.worker")
 
@@ -191,7 +192,7 @@ class Worker:
     def _start_reaper(self) -> None:
         if not self.settings.worker_reaper:
             return
-        from . import reaper
+        from framepress.service.failure import reaper
         timeout = worker_timeout(self.settings)
         r = reaper.Reaper(self.db, self.broker, worker_timeout=timeout, lease_grace=min(timeout, 10.0),
                           reaper_id=self.id)

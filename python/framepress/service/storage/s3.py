@@ -16,8 +16,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..service_errors import ConfigError, SourceMissing, StorageError
-from .base import Storage, Transfer
+from framepress.service.errors import ConfigError, SourceMissing, StorageError
+from framepress.service.storage.base import Storage, Transfer
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 MULTIPART_CHUNK = 16 * 1024 * 1024

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from ..service_errors import ConfigError
-from .base import Storage, Transfer, join_uri
+from framepress.service.errors import ConfigError
+from framepress.service.storage.base import Storage, Transfer, join_uri
 
 SCHEMES = ("s3", "file")
 
@@ -31,10 +31,10 @@ class StorageRouter:
         scheme = urlsplit(check_uri(uri, allow_files=self.allow_files)).scheme
         if scheme not in self._by_scheme:
             if scheme == "s3":
-                from .s3 import S3Storage
+                from framepress.service.storage.s3 import S3Storage
                 self._by_scheme[scheme] = S3Storage(max_concurrency=self.upload_concurrency)
             else:
-                from .local import LocalStorage
+                from framepress.service.storage.local import LocalStorage
                 self._by_scheme[scheme] = LocalStorage()
         return self._by_scheme[scheme]
 

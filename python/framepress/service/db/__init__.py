@@ -15,10 +15,10 @@ from typing import Iterator, Optional
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..config import Settings
-from .clock import aware, db_now, now_of
-from .migrate import upgrade
-from .models import Base, OutboxRow, QueueMessage, RenditionRow, Task, TaskEvent, TaskStatus, Worker, utcnow
+from framepress.config import Settings
+from framepress.service.db.clock import aware, db_now, now_of
+from framepress.service.db.migrate import upgrade
+from framepress.service.db.models import Base, OutboxRow, QueueMessage, RenditionRow, Task, TaskEvent, TaskStatus, Worker, utcnow
 
 
 @dataclass

@@ -4,7 +4,7 @@
 """
 from __future__ import annotations
 
-from .errors import FramepressError, InputError
+from framepress.errors import FramepressError, InputError
 
 
 class SourceMissing(InputError):

@@ -18,12 +18,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
-from . import attempt_output, metrics
-from .ladder import load_ladder
-from .outbox import Outgoing
-from .scratch import scratch_dir
-from .storage import StorageRouter, join_uri
-from .tasks import EventKind, Lease, TaskSpec, TaskStore
+from framepress.service import attempt_output
+from framepress.scaling import metrics
+from framepress.ladder import load_ladder
+from framepress.service.outbox import Outgoing
+from framepress.service.scratch import scratch_dir
+from framepress.service.storage import StorageRouter, join_uri
+from framepress.service.tasks import EventKind, Lease, TaskSpec, TaskStore
 
 log = logging.getLogger("framepress.worker")
 

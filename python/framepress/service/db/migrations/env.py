@@ -1,7 +1,7 @@
-"""Alembic environment: always handed a live connection by `framepress.db.migrate`."""
+"""Alembic environment: always handed a live connection by `framepress.service.db.migrate`."""
 from alembic import context
 
-from framepress.db.models import Base
+from framepress.service.db.models import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:

@@ -6,7 +6,7 @@ import os
 import socket
 from typing import Any
 
-from . import __version__
+from framepress import __version__
 
 log = logging.getLogger("framepress.worker")
 
@@ -14,7 +14,7 @@ log = logging.getLogger("framepress.worker")
 def versions() -> dict[str, Any]:
     out: dict[str, Any] = {"framepress": __version__}
     try:
-        from . import _engine
+        from framepress import _engine
         native = getattr(_engine, "versions", None)
         if callable(native):
             out.update({str(k): v for k, v in dict(native()).items()})
@@ -38,7 +38,7 @@ def hardware(nvml: Any = None) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001
         out["gpu"] = {"error": repr(exc)}
     # Which boards, from NVML (empty without a GPU or a driver).
-    from .sysmetrics import GpuSampler
+    from framepress.scaling.sysmetrics import GpuSampler
     out["gpus"] = [{"index": g.index, "name": g.name, "uuid": g.uuid, "memory_bytes": g.memory_total_bytes}
                    for g in GpuSampler(nvml).sample()]
     return out

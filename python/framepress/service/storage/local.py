@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from ..service_errors import SourceMissing, StorageError
-from .base import Storage, Transfer
+from framepress.service.errors import SourceMissing, StorageError
+from framepress.service.storage.base import Storage, Transfer
 
 
 def file_path(uri: str) -> Path:

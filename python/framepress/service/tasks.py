@@ -15,10 +15,10 @@ from typing import Any, Callable, Iterable, Optional
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from . import outbox
-from .db import (Database, RenditionRow, Task, TaskEvent, TaskStatus, Worker, aware, db_now, iso,
+from framepress.service import outbox
+from framepress.service.db import (Database, RenditionRow, Task, TaskEvent, TaskStatus, Worker, aware, db_now, iso,
                  now_of)
-from .service_errors import StaleLease
+from framepress.service.errors import StaleLease
 
 
 class EventKind:
@@ -279,7 +279,7 @@ class TaskStore:
 
     def _stage_notices(self, s: Session, t: Task, *, stage: Optional[str], error: str, kind: str,
                        reason: Optional[str], worker_id: Optional[str]) -> None:
-        from .service.failure.escalation import build_message
+        from framepress.service.failure.escalation import build_message
         message = build_message(t.id, stage, error, t.attempts, at=now_of(s), kind=kind,
                                 reason=reason, max_attempts=t.max_attempts, worker_id=worker_id)
         outbox.stage_all(s, t.id, self.escalation_notices(message))
@@ -350,7 +350,7 @@ def task_summary(t: Task) -> dict[str, Any]:
 def stage_leftover_cleanup(s: Session, task_id: str) -> None:
     """The task settled without publishing (escalated, failed, cancelled): stage the deletion of
     whatever its attempts uploaded, crashed ones included."""
-    from .attempt_output import attempts_root, task_prefix
+    from framepress.service.attempt_output import attempts_root, task_prefix
     output_uri = s.scalar(select(Task.output_uri).where(Task.id == task_id))
     if output_uri:
         outbox.stage_all(s, task_id, [outbox.Outgoing.delete_objects(

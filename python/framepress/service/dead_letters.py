@@ -22,11 +22,11 @@ from typing import Callable
 
 from sqlalchemy import select
 
-from . import outbox
-from .broker.base import DROP, KEEP, Broker, DeadLetter
-from .service.failure.escalation import build_message
-from .db import Database, Task, TaskEvent, TaskStatus, utcnow
-from .tasks import EventKind, _event, stage_leftover_cleanup
+from framepress.service import outbox
+from framepress.service.broker.base import DROP, KEEP, Broker, DeadLetter
+from framepress.service.failure.escalation import build_message
+from framepress.service.db import Database, Task, TaskEvent, TaskStatus, utcnow
+from framepress.service.tasks import EventKind, _event, stage_leftover_cleanup
 
 log = logging.getLogger("framepress.dead_letters")
 

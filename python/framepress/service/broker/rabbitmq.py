@@ -19,8 +19,8 @@ import pika
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.exceptions import AMQPError
 
-from ..service_errors import BrokerError
-from .base import KEEP, Broker, DeadLetter, Delivery, Handler, encode
+from framepress.service.errors import BrokerError
+from framepress.service.broker.base import KEEP, Broker, DeadLetter, Delivery, Handler, encode
 
 log = logging.getLogger("framepress.broker")
 
@@ -155,7 +155,7 @@ class RabbitBroker(Broker):
                                           self.dead_queue)
             self._pub_ch.confirm_delivery()
             # Escalation notices go to a queue next to the tasks queue.
-            from ..service.failure.escalation import declare_queue, escalations_queue_for
+            from framepress.service.failure.escalation import declare_queue, escalations_queue_for
             declare_queue(self._pub_ch, escalations_queue_for(self._tasks_queue))
             self._start_keepalive()
         return self._pub_ch
@@ -218,7 +218,7 @@ class RabbitBroker(Broker):
 
     def _publish_delayed(self, payload: dict[str, Any], delay_s: float) -> None:
         """Park the message in the delay queue of that step; it dead-letters back when due."""
-        from ..delay_queues import DelayQueues
+        from framepress.service.delay_queues import DelayQueues
         with self._pub_lock:
             for attempt in (1, 2):
                 try:

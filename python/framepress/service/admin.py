@@ -12,11 +12,11 @@ from typing import Any, Optional
 
 from sqlalchemy import select
 
-from . import outbox
-from .db import Database, Task, TaskStatus, utcnow
-from .errors import FramepressError
-from .service_errors import TaskNotFound
-from .tasks import EventKind, _event, stage_leftover_cleanup
+from framepress.service import outbox
+from framepress.service.db import Database, Task, TaskStatus, utcnow
+from framepress.errors import FramepressError
+from framepress.service.errors import TaskNotFound
+from framepress.service.tasks import EventKind, _event, stage_leftover_cleanup
 
 RESOLVED = "resolved"   # event kind: an operator closed an escalated task with a note
 

@@ -31,7 +31,7 @@ from typing import Mapping
 
 from sqlalchemy import or_, select
 
-from .db import Database, Task, TaskStatus, Worker
+from framepress.service.db import Database, Task, TaskStatus, Worker
 
 log = logging.getLogger(__name__)
 

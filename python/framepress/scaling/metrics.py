@@ -24,8 +24,8 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
-from .service.outcomes import TASK_OUTCOMES  # how an attempt ended, one label each
-from .sysmetrics import CpuSampler, GpuSampler
+from framepress.service.outcomes import TASK_OUTCOMES  # how an attempt ended, one label each
+from framepress.scaling.sysmetrics import CpuSampler, GpuSampler
 
 log = logging.getLogger(__name__)
 disable_created_metrics()  # "_created" series double the scrape for no use here

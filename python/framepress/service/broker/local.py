@@ -14,8 +14,8 @@ from typing import Any, Callable, Optional
 
 from sqlalchemy import delete, select, update
 
-from ..db import Database, QueueMessage, utcnow
-from .base import Broker, Delivery, Handler
+from framepress.service.db import Database, QueueMessage, utcnow
+from framepress.service.broker.base import Broker, Delivery, Handler
 
 log = logging.getLogger("framepress.broker")
 

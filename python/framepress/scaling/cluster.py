@@ -20,7 +20,7 @@ from typing import Callable, Mapping, Sequence
 
 import psutil
 
-from .autoscale import Decision, Sample, Thresholds, decide
+from framepress.scaling.autoscale import Decision, Sample, Thresholds, decide
 
 log = logging.getLogger(__name__)
 

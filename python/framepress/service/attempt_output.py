@@ -16,8 +16,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .service_errors import SourceMissing
-from .storage import join_uri
+from framepress.service.errors import SourceMissing
+from framepress.service.storage import join_uri
 
 ATTEMPTS_DIR = ".attempts"
 MASTER = "master.m3u8"

@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable, Optional
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from .db import Database, OutboxRow, aware, db_now, now_of
+from framepress.service.db import Database, OutboxRow, aware, db_now, now_of
 
 log = logging.getLogger("framepress.outbox")
 
@@ -105,7 +105,7 @@ class Relay:
         self.storage = storage
         self.claim_s = claim_s
         if post is None:
-            from .service.failure.escalation import post_webhook
+            from framepress.service.failure.escalation import post_webhook
             post = lambda url, payload: post_webhook(url, payload, attempts=1)  # noqa: E731
         self.post = post
 
@@ -166,7 +166,7 @@ class Relay:
                 raise RuntimeError("the webhook did not accept the notice")
             return
         if row.kind in STORAGE_KINDS:
-            from . import attempt_output
+            from framepress.service import attempt_output
             if row.kind == PUBLISH:
                 attempt_output.publish(self.storage, row.payload["from"], row.payload["to"])
             else:

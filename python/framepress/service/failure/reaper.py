@@ -36,9 +36,10 @@ from typing import Any, Callable, Iterator, Optional
 from sqlalchemy import Connection, select, text
 from sqlalchemy.orm import Session
 
-from . import metrics, outbox
-from .db import Database, Task, TaskStatus, Worker, aware, db_now, now_of
-from .tasks import EventKind, _event
+from framepress.scaling import metrics
+from framepress.service import outbox
+from framepress.service.db import Database, Task, TaskStatus, Worker, aware, db_now, now_of
+from framepress.service.tasks import EventKind, _event
 
 log = logging.getLogger("framepress.reaper")
 

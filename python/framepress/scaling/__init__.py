@@ -1,0 +1,1 @@
+"""Scaling and observability: metrics, system metrics, autoscale, the local cluster, health, pod cost."""
