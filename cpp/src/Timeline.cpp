@@ -8,6 +8,9 @@ namespace {
 // As FFmpeg's -dts_delta_threshold: a stream whose next timestamp is this much later than its
 // last frame says has either paused or had its clock leap.
 constexpr int64_t kForwardJumpUs = 10LL * AV_TIME_BASE;
+// In containers whose clock does not jump, a gap is real (a paused screen recording, say), up to
+// this: a leap of days is a broken muxer or a hostile file, and no output container can hold it.
+constexpr int64_t kImplausibleGapUs = 3600LL * AV_TIME_BASE;
 // It paused (a hole in the audio, say) when it comes back this close to where the other streams
 // are: they went on, so the clock did not leap. Interleaving keeps streams far closer than this.
 constexpr int64_t kStreamsApartUs = kForwardJumpUs / 2;
@@ -28,12 +31,16 @@ void Timeline::remove_jumps(AVPacket* pkt, AVRational tb) {
 
   int64_t dts = av_rescale_q(raw, tb, AV_TIME_BASE_Q) + shift_us_;
   auto known = clocks_.find(pkt->stream_index);
-  if (clock_may_jump_ && known != clocks_.end()) {
+  if (known != clocks_.end()) {
     const StreamClock& clock = known->second;
     const int64_t delta = dts - clock.next_dts;
     // No stream goes back by itself, but one may pause while the others go on.
-    const bool back = dts + kBackwardJumpUs < clock.last_dts;
-    const bool leap = delta > kForwardJumpUs && !near_other_streams(pkt->stream_index, dts);
+    const bool back = clock_may_jump_ && dts + kBackwardJumpUs < clock.last_dts;
+    // Elsewhere only the video's own clock is judged: audio that leaps alone is the audio
+    // transcoder's to handle (it runs on, with a warning).
+    const bool judged = clock_may_jump_ || pkt->stream_index == video_stream_;
+    const int64_t leap_us = clock_may_jump_ ? kForwardJumpUs : kImplausibleGapUs;
+    const bool leap = judged && delta > leap_us && !near_other_streams(pkt->stream_index, dts);
     if (back || leap) {
       // The clock jumped: this packet goes where its stream would have gone on, and every stream
       // after it moves with it.

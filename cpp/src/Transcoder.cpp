@@ -150,7 +150,7 @@ TranscodeResult Transcoder::run() {
 
   const int threads = options_.threads > 0 ? options_.threads : cores();
   Decoder decoder(vst, decoder_threads(threads), hw.mode == "cpu" ? nullptr : HwDevice::cuda());
-  Timeline timeline(demuxer.clock_may_jump());
+  Timeline timeline(demuxer.clock_may_jump(), demuxer.video_index());
   std::unique_ptr<AudioTranscoder> audio;
   if (demuxer.audio_stream())
     audio = AudioTranscoder::open(demuxer.audio_stream(), options_.audio_bitrate, result.source, timeline,

@@ -130,6 +130,24 @@ def test_ts_whose_pts_wraps_runs_on(media_dir, tmp_path):
     assert_continuous_from_zero(r, 4)
 
 
+@pytest.mark.timeout(120)
+def test_matroska_whose_timestamps_leap_by_centuries_runs_on(media_dir, tmp_path):
+    """Found by the fuzzer: a leap of 10^10 s stepped the keyframe grid one GOP at a time (a hang),
+    then no MP4 could hold the gap. Past an hour a gap in the video is a broken clock, removed as in
+    a TS."""
+    src = tmp_path / "leap.mkv"
+    subprocess.run([FFMPEG, "-y", "-loglevel", "error", "-f", "lavfi", "-i", f"testsrc2=size=320x180:rate={FPS}:duration=2",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-g", "15",
+                    "-bsf:v", f"setts=ts=if(gte(N\\,{FPS})\\,PTS+1e13\\,PTS)", str(src)], check=True)
+    times = packet_times(src, "v:0")
+    assert max(b - a for a, b in zip(times, times[1:])) > 1e9  # Matroska's milliseconds cap it
+    _, rendition = transcode(src, tmp_path / "out")
+    times = [float(f["pts_time"]) for f in video_frames(rendition.path)]
+    assert rendition.frames == len(times) == 2 * FPS
+    assert max(b - a for a, b in zip(times, times[1:])) < 1.9 * FRAME
+    assert keyframe_times(rendition.path) == [0, 1.0]
+
+
 def test_negative_timestamps_get_keyframes_on_the_grid_only(media_dir, tmp_path):
     src = make_ts(media_dir / "negative.ts", seconds=4, offset=-10)
     assert timings(src)["start"] < -8

@@ -36,7 +36,11 @@ class KeyframeGrid {
       return true;
     }
     if (!reached(pts, time_base)) return false;
-    while (reached(pts, time_base)) next_us_ += gop_us_;  // a gap in the frames may skip grid points
+    // A gap in the frames skips grid points: jump close in one step (a timestamp leap of years would
+    // otherwise step one GOP at a time for minutes), then settle with the exact comparison.
+    const int64_t elapsed_us = av_rescale_q_rnd(pts - *anchor_, time_base, AV_TIME_BASE_Q, AV_ROUND_DOWN);
+    next_us_ = std::max(next_us_, (elapsed_us / gop_us_ - 1) * gop_us_);
+    while (reached(pts, time_base)) next_us_ += gop_us_;
     return true;
   }
 

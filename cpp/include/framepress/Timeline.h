@@ -15,8 +15,8 @@ class Timeline {
  public:
   // `clock_may_jump`: the container's timestamps may jump (AVFMT_TS_DISCONT: MPEG-TS, MPEG-PS,
   // Ogg), so jumps are detected and removed. Elsewhere a gap in the timestamps is a real gap and
-  // stays.
-  explicit Timeline(bool clock_may_jump) : clock_may_jump_(clock_may_jump) {}
+  // stays, unless the video's clock leaps by more than an hour (`video_stream`: its index).
+  Timeline(bool clock_may_jump, int video_stream) : clock_may_jump_(clock_may_jump), video_stream_(video_stream) {}
 
   // Demux stage, for every packet in file order: shifts its timestamps (in `tb`) by the jumps
   // removed so far, after checking whether the clock jumps at this packet.
@@ -40,6 +40,7 @@ class Timeline {
   bool near_other_streams(int stream, int64_t dts) const;
 
   bool clock_may_jump_;
+  int video_stream_;
   int64_t shift_us_ = 0;  // added to source timestamps to remove the jumps so far
   bool started_ = false;
   int64_t origin_ = 0;  // in origin_tb_, so that frames in the video's own time base map exactly
