@@ -94,7 +94,14 @@ py::dict to_dict(const fp::AudioResult& a) {
                   "channels"_a = a.channels, "channel_layout"_a = a.channel_layout, "warnings"_a = a.warnings);
 }
 
+py::dict to_dict(const fp::AudioRenditionResult& a) {
+  return py::dict("name"_a = a.name, "playlist"_a = a.playlist, "index"_a = a.index, "language"_a = a.language,
+                  "default"_a = a.is_default, "sample_rate"_a = a.sample_rate, "channels"_a = a.channels);
+}
+
 py::dict to_dict(const fp::TranscodeResult& res) {
+  py::list audio_renditions;
+  for (const auto& a : res.audio_renditions) audio_renditions.append(to_dict(a));
   py::list renditions;
   for (const auto& r : res.renditions)
     renditions.append(py::dict("name"_a = r.name, "path"_a = r.path, "width"_a = r.width, "height"_a = r.height,
@@ -104,7 +111,8 @@ py::dict to_dict(const fp::TranscodeResult& res) {
   return py::dict("renditions"_a = renditions, "hwaccel_used"_a = res.hwaccel_used,
                   "hwaccel_reason"_a = res.hwaccel_reason, "seconds"_a = res.seconds,
                   "decoded_frames"_a = res.decoded_frames, "fps"_a = res.fps, "source"_a = to_dict(res.source),
-                  "audio"_a = to_dict(res.audio), "warnings"_a = res.warnings);
+                  "audio"_a = to_dict(res.audio), "audio_renditions"_a = audio_renditions,
+                  "warnings"_a = res.warnings);
 }
 
 }  // namespace

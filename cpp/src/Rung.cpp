@@ -70,7 +70,6 @@ void Rung::open(const AVFrame* first) {
                                        {"hls_segment_filename", dir + "/" + rung_.name + "_%05d.m4s"},
                                        {"hls_flags", "independent_segments"}});
     hls_video_ = hls_->add_stream(encoder_->ctx(), ctx_.display_matrix);
-    if (ctx_.audio) hls_audio_ = hls_->add_stream(ctx_.audio);
     hls_->write_header();
   }
   for (auto& pkt : pending_audio_) write_audio(pkt.get());
@@ -115,7 +114,6 @@ void Rung::write_audio(const AVPacket* pkt) {
   }
   auto t0 = Clock::now();
   mp4_->write(pkt, mp4_audio_, ctx_.audio->time_base);
-  if (hls_) hls_->write(pkt, hls_audio_, ctx_.audio->time_base);
   mux_s_ += since(t0);
 }
 

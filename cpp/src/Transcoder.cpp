@@ -9,6 +9,7 @@
 #include <numeric>
 #include <thread>
 
+#include "framepress/AudioRendition.h"
 #include "framepress/AudioTranscoder.h"
 #include "framepress/Decoder.h"
 #include "framepress/Demuxer.h"
@@ -60,6 +61,18 @@ void note_pixel_format(MediaInfo& source, int video_index, const AVFrame* frame)
   const char* name = av_get_pix_fmt_name(format);
   for (auto& s : source.streams)
     if (s.index == video_index && s.pix_fmt.empty() && name) s.pix_fmt = name;
+}
+
+// The audio track in segments of its own, beside the video rungs' HLS.
+std::unique_ptr<AudioRendition> open_audio_rendition(const std::string& hls_dir, const AudioTranscoder& audio,
+                                                     const AudioResult& source, const TranscodeOptions& options) {
+  AudioRenditionResult track;
+  track.index = source.index;
+  track.language = source.language;
+  track.is_default = true;
+  track.sample_rate = audio.encoder()->sample_rate;
+  track.channels = audio.encoder()->ch_layout.nb_channels;
+  return std::make_unique<AudioRendition>(hls_dir, "audio_0", audio.encoder(), options.segment_seconds, track);
 }
 
 }  // namespace
@@ -162,6 +175,9 @@ TranscodeResult Transcoder::run() {
       throw Error(ErrorKind::Output, "prepare output", "cannot create " + dir + ": " + ec.message());
   }
 
+  std::unique_ptr<AudioRendition> audio_hls;
+  if (audio && options_.hls) audio_hls = open_audio_rendition(out_dir_ + "/hls", *audio, result.audio, options_);
+
   AVRational frame_rate = vst->avg_frame_rate.num ? vst->avg_frame_rate : vst->r_frame_rate;
   if (!frame_rate.num || !frame_rate.den) frame_rate = AVRational{25, 1};
   result.fps = av_q2d(frame_rate);
@@ -256,6 +272,7 @@ TranscodeResult Transcoder::run() {
   };
 
   auto broadcast_audio = [&](const AVPacket* p) {
+    if (audio_hls) audio_hls->write(p);
     const auto t0 = Clock::now();
     for (auto& r : rung_workers) {
       RungItem item;
@@ -346,6 +363,10 @@ TranscodeResult Transcoder::run() {
   for (auto& r : rung_workers) r->join();
   check_stop();
 
+  if (audio_hls) {
+    audio_hls->finish();
+    result.audio_renditions.push_back(audio_hls->result());
+  }
   result.decoded_frames = decoded;
   double scale_s = 0, encode_s = 0, mux_s = 0;
   for (const Rung* r : renditions) {

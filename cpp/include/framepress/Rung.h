@@ -1,5 +1,5 @@
 // One rendition of the ladder: scales decoded frames to its size, encodes them, and muxes them
-// with the shared audio into MP4 (and HLS). It has no thread of its own: a RungWorker drives it.
+// with the shared audio into MP4, and alone into HLS. It has no thread of its own: a RungWorker drives it.
 #pragma once
 
 #include <memory>
@@ -57,7 +57,7 @@ class Rung {
   std::unique_ptr<CudaScaler> cuda_scaler_;  // for NVDEC frames
   std::unique_ptr<Encoder> encoder_;
   std::unique_ptr<Muxer> mp4_, hls_;
-  int mp4_video_ = 0, mp4_audio_ = -1, hls_video_ = 0, hls_audio_ = -1;
+  int mp4_video_ = 0, mp4_audio_ = -1, hls_video_ = 0;  // HLS audio has playlists of its own
   std::vector<UniquePacket> pending_audio_;  // audio that arrived before the first frame
   UniquePacket packet_;
 

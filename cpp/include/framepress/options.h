@@ -61,6 +61,15 @@ struct RenditionResult {
   bool has_audio = false;
 };
 
+// An audio track written as CMAF segments of its own beside the video rungs' (HLS and DASH).
+struct AudioRenditionResult {
+  std::string name, playlist;     // e.g. audio_0, and its media playlist
+  int index = -1;                 // source stream index
+  std::string language;           // the source stream's language tag ("" if none)
+  bool is_default = false;        // the track players start with
+  int sample_rate = 0, channels = 0;
+};
+
 // The source audio stream the outputs carry (only one is kept) and what was done to it.
 struct AudioResult {
   int index = -1;                 // source stream index; -1 when the outputs have no audio
@@ -73,6 +82,7 @@ struct AudioResult {
 struct TranscodeResult {
   std::vector<RenditionResult> renditions;
   AudioResult audio;
+  std::vector<AudioRenditionResult> audio_renditions;  // with HLS: the audio tracks' own playlists
   // What the outputs lack that a user would expect (a truncated source, say), one sentence each.
   std::vector<std::string> warnings;
   std::string hwaccel_used, hwaccel_reason;
