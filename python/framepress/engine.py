@@ -17,7 +17,8 @@ from typing import Any, Callable, Optional
 
 from framepress import _engine
 from framepress.errors import Cancelled, GpuError, HardwareError, InputError, OutputError
-from framepress.hls import write_master_playlist
+from framepress.dash import AudioStream, VideoStream, write_dash_manifest
+from framepress.hls import AAC_LC, write_master_playlist
 from framepress.ladder import Ladder, LadderLike, load_ladder
 
 HWACCEL_MODES = ("auto", "cpu", "cuda")
@@ -97,6 +98,19 @@ class AudioTrack:
 
 
 @dataclass
+class AudioRendition:
+    """An audio track in CMAF segments of its own (with HLS/DASH): its media playlist and language."""
+    name: str
+    playlist: str
+    index: int                  # source stream index
+    language: str = ""
+    default: bool = False
+    sample_rate: int = 0
+    channels: int = 0
+    codec_string: str = AAC_LC
+
+
+@dataclass
 class TranscodeResult:
     renditions: list[Rendition]
     hwaccel_used: str
@@ -104,6 +118,8 @@ class TranscodeResult:
     seconds: dict[str, float]
     decoded_frames: int
     hls_master: str = ""
+    dash_manifest: str = ""     # dash/manifest.mpd over the HLS segments, when DASH was asked for
+    audio_renditions: list[AudioRendition] = field(default_factory=list)  # with HLS: one per audio track
     source: dict[str, Any] = field(default_factory=dict)
     audio: AudioTrack = field(default_factory=AudioTrack)
     warnings: list[str] = field(default_factory=list)   # e.g. a truncated source; empty when none
@@ -214,11 +230,25 @@ def _run_native(src: str, staging: Path, lad: Ladder, hls: bool, hwaccel: str, t
         return raw
 
 
+def _dash_videos(renditions: list[Rendition]) -> list[VideoStream]:
+    return [VideoStream(id=r.name, playlist=Path(r.playlist), width=r.width, height=r.height,
+                        codecs=r.codec_string) for r in renditions]
+
+
+def _dash_audios(audio: list[AudioRendition]) -> list[AudioStream]:
+    return [AudioStream(id=a.name, playlist=Path(a.playlist), codecs=a.codec_string, sample_rate=a.sample_rate,
+                        channels=a.channels, language=a.language or "und", default=a.default) for a in audio]
+
+
 def transcode(source: str | os.PathLike, out_dir: str | os.PathLike, ladder: LadderLike = "default",
-              *, hls: bool = False, hwaccel: str = "auto",
+              *, hls: bool = False, dash: bool = False, hwaccel: str = "auto",
               on_progress: Optional[Callable[[Progress], None]] = None,
               cancel: Optional[CancelToken] = None, threads: int = 0) -> TranscodeResult:
-    """Transcode `source` to every rung of `ladder` under `out_dir` (see DESIGN §2)."""
+    """Transcode `source` to every rung of `ladder` under `out_dir` (see DESIGN §2).
+
+    `dash=True` adds `dash/manifest.mpd` over the same CMAF segments as HLS, so it writes HLS too.
+    """
+    hls = hls or dash
     if hwaccel not in HWACCEL_MODES:
         raise HardwareError(f"hwaccel must be one of {', '.join(HWACCEL_MODES)}, not {hwaccel!r}")
     lad = load_ladder(ladder)
@@ -230,8 +260,12 @@ def transcode(source: str | os.PathLike, out_dir: str | os.PathLike, ladder: Lad
         raw = _run_native(src, staging, lad, hls, hwaccel, threads, _throttled(on_progress), token)
         started = time.monotonic()
         renditions = [Rendition(**r) for r in raw["renditions"]]
+        audio_renditions = [AudioRendition(**a) for a in raw["audio_renditions"]]
         if hls:
-            write_master_playlist(staging / "hls", renditions, raw["fps"])
+            write_master_playlist(staging / "hls", renditions, raw["fps"], audio_renditions)
+        if dash:
+            write_dash_manifest(staging / "dash", staging / "hls", _dash_videos(renditions),
+                                _dash_audios(audio_renditions), raw["fps"])
         seconds = dict(raw["seconds"])
         _move_into_place(staging, out)
         seconds["publish"] = time.monotonic() - started
@@ -241,10 +275,14 @@ def transcode(source: str | os.PathLike, out_dir: str | os.PathLike, ladder: Lad
         r.path = str(out / Path(r.path).name)
         if r.playlist:
             r.playlist = str(out / "hls" / Path(r.playlist).name)
+    for a in audio_renditions:
+        a.playlist = str(out / "hls" / Path(a.playlist).name)
     return TranscodeResult(renditions=renditions, hwaccel_used=raw["hwaccel_used"],
                            hwaccel_reason=raw["hwaccel_reason"], seconds=seconds,
                            decoded_frames=raw["decoded_frames"],
                            hls_master=str(out / "hls" / "master.m3u8") if hls else "",
+                           dash_manifest=str(out / "dash" / "manifest.mpd") if dash else "",
+                           audio_renditions=audio_renditions,
                            source=raw.get("source", {}), audio=AudioTrack(**raw["audio"]),
                            warnings=list(raw.get("warnings", [])))
 
