@@ -2,7 +2,7 @@
 
 SQLite, the local queue and local files: generate a clip (the ffmpeg CLI from `make`'s system
 packages), submit it, run a worker in this process until the task settles, then show the event
-timeline and where the renditions and the HLS master playlist are.
+timeline and where the renditions, the HLS master playlist and the DASH manifest are.
 """
 from __future__ import annotations
 
@@ -86,6 +86,8 @@ def run_demo(settings: Settings, *, seconds: float = 4.0, size: str = "1280x720"
             for uri in done["renditions"]:
                 console.print(f"  {_path(uri)}", soft_wrap=True)
             console.print(f"HLS master playlist:\n  {_path(done['master_playlist'])}", soft_wrap=True)
+            if done.get("dash_manifest"):
+                console.print(f"DASH manifest:\n  {_path(done['dash_manifest'])}", soft_wrap=True)
             console.print(f"database:\n  {settings.database_url}", soft_wrap=True)
     client.close()
     return 0 if status.get("status") == TaskStatus.SUCCEEDED else 1

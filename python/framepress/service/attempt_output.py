@@ -6,7 +6,7 @@ from there only by the attempt whose success was committed under a current lease
 
 The success transaction (guarded by the lease token, so at most one attempt ever commits it)
 stages a *publish* job in the outbox: copy the attempt's objects to the final keys (server-side,
-the master playlist last, so a player that finds it finds everything), then delete every
+the manifests last, so a player that finds one finds everything), then delete every
 attempt prefix of the task. The worker runs the job at once; if it dies first, any worker's
 relay runs it (the job is idempotent). Attempts that fail, are fenced off or cancelled delete
 their own prefix; a settled task's leftovers (of crashed attempts) go with a *cleanup* job.
@@ -20,7 +20,8 @@ from framepress.service.errors import SourceMissing
 from framepress.service.storage import join_uri
 
 ATTEMPTS_DIR = ".attempts"
-MASTER = "master.m3u8"
+# The HLS master playlist and the DASH manifest: what players open first.
+MANIFESTS = ("master.m3u8", "manifest.mpd")
 
 
 def task_prefix(output_uri: str, task_id: str) -> str:
@@ -36,16 +37,16 @@ def attempt_prefix(prefix: str, token: int) -> str:
 
 
 def publish(storage_router: Any, src_prefix: str, dst_prefix: str, *, concurrency: int = 8) -> int:
-    """Copy the objects under `src_prefix` to the same names under `dst_prefix`, master
-    playlists last, then delete every attempt prefix under `dst_prefix`. Returns the number
+    """Copy the objects under `src_prefix` to the same names under `dst_prefix`, manifests
+    last, then delete every attempt prefix under `dst_prefix`. Returns the number
     copied. Safe to run again, also concurrently: a rerun finds what is left."""
     storage = storage_router.for_uri(src_prefix)
     marker = src_prefix.rstrip("/") + "/"
     names = [t.uri.split(f"/{ATTEMPTS_DIR}/", 1)[1].split("/", 1)[1]
              for t in storage.list(marker)]
-    names = sorted(names, key=lambda n: (n.rsplit("/", 1)[-1] == MASTER, n))
-    rest = [n for n in names if n.rsplit("/", 1)[-1] != MASTER]
-    masters = [n for n in names if n.rsplit("/", 1)[-1] == MASTER]
+    names = sorted(names)
+    rest = [n for n in names if n.rsplit("/", 1)[-1] not in MANIFESTS]
+    masters = [n for n in names if n.rsplit("/", 1)[-1] in MANIFESTS]
     try:
         with ThreadPoolExecutor(max(1, concurrency)) as pool:
             for batch in (rest, masters):

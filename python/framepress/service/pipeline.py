@@ -107,7 +107,7 @@ class TaskRun:
         t = time.monotonic()
         self.on_engine(True)
         try:
-            result = framepress.transcode(source, out_dir, ladder, hls=True,
+            result = framepress.transcode(source, out_dir, ladder, hls=True, dash=True,
                                           hwaccel=self.spec.options.get("hwaccel", self.hwaccel),
                                           on_progress=lambda p: self.on_progress(p.fraction),
                                           cancel=self.cancel_token)
@@ -167,6 +167,7 @@ class TaskRun:
                 "overhead_seconds": round(wall - engine, 4),
                 "stages": {k: round(v, 4) for k, v in self.seconds.items()},
                 "master_playlist": join_uri(prefix, "hls", "master.m3u8") if result.hls_master else None,
+                "dash_manifest": join_uri(prefix, "dash", "manifest.mpd") if result.dash_manifest else None,
                 "renditions": [r["uri"] for r in rows]}
         # The lease guard and the publish job in one transaction: only the attempt that commits
         # success ever writes the task's output keys.
