@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := ffmpeg pkg-config cmake g++ python3-venv \
 	libavcodec-dev libavformat-dev libavfilter-dev libswscale-dev libswresample-dev libavutil-dev \
 	libzimg-dev libfaketime
+# The console's browser tests drive Debian's headless chromium through its chromedriver.
+TEST_PACKAGES := chromium chromium-driver
 # libFuzzer comes with Debian's clang.
 FUZZ_PACKAGES := clang libclang-rt-14-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -14,7 +16,7 @@ THREAD_TESTS := tests/engine/test_control.py tests/engine/test_workers.py tests/
 FUZZ_DIR := build/fuzz
 FUZZ_SECONDS ?= 60
 
-.PHONY: all demo test faults services system-deps fuzz-deps build clean bench sanitize tsan fuzz
+.PHONY: all demo test faults services system-deps test-deps fuzz-deps build clean bench sanitize tsan fuzz
 
 all: build
 
@@ -29,6 +31,9 @@ endef
 
 system-deps:
 	$(call install-missing,$(APT_PACKAGES))
+
+test-deps:
+	$(call install-missing,$(TEST_PACKAGES))
 
 fuzz-deps:
 	$(call install-missing,$(FUZZ_PACKAGES))
@@ -51,7 +56,7 @@ services:
 demo: build
 	$(VENV)/bin/framepress demo
 
-test: build services
+test: build services test-deps
 	$(VENV)/bin/pytest -q
 
 # Long fault-injection runs (services stopped for minutes, crashes), left out of `make test`.

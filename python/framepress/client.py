@@ -21,6 +21,7 @@ from framepress.ladder import LadderLike, load_ladder
 from framepress.service.outbox import Relay
 from framepress.service.storage import check_uri
 from framepress.service.tasks import TaskStore
+from framepress.webhooks.subscriptions import check_url as check_webhook_url
 
 log = logging.getLogger("framepress.client")
 
@@ -41,8 +42,11 @@ class Client:
 
     def submit(self, source_uri: str, output_uri: Optional[str] = None, ladder: LadderLike = "default",
                priority: int = 0, *, options: Optional[dict[str, Any]] = None,
-               max_attempts: Optional[int] = None) -> str:
+               max_attempts: Optional[int] = None, webhook: Optional[str] = None) -> str:
+        """`webhook`: a URL that gets this task's events, signed (`framepress.webhooks`)."""
         lad = load_ladder(ladder)
+        if webhook:
+            options = {**(options or {}), "webhook": check_webhook_url(webhook)}
         allow = bool(self.settings.allow_file_uris)
         check_uri(source_uri, allow_files=allow)
         output_uri = check_uri(output_uri or self.settings.output_uri or "", allow_files=allow)

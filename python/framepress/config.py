@@ -78,6 +78,21 @@ class Settings:
     task_deadline: Optional[float] = _opt("Seconds after submission past which a task that an "
                                           "outage keeps deferring is escalated (default: 24 h)",
                                           type=float)
+    # Webhooks (framepress.webhooks) and the console (framepress.web).
+    webhook_url: Optional[str] = _opt("Global webhook subscription: every task's events are POSTed "
+                                      "here (default: none)")
+    webhook_secret: Optional[str] = _opt("Webhook signing secret, whsec_<base64> (Standard Webhooks); "
+                                         "needed to deliver any webhook")
+    webhook_timeout: Optional[float] = _opt("Seconds a webhook receiver has to answer", type=float)
+    webhook_max_attempts: Optional[int] = _opt("POSTs of one webhook delivery before it is given up",
+                                               type=int)
+    webhook_retry_max: Optional[float] = _opt("Longest wait between two POSTs of a webhook, seconds",
+                                              type=float)
+    admin_token: Optional[str] = _opt("The console's admin credential (Bearer token, or the login "
+                                      "password); without it the console refuses everything")
+    web_port: Optional[int] = _opt("Port of `framepress web`", type=int)
+    web_open_reads: Optional[bool] = _opt("Let the console's pages and GET API answer without the "
+                                          "admin credential (actions still need it)", type=bool)
 
     # ---- construction -------------------------------------------------------------------------
 
@@ -128,6 +143,11 @@ class Settings:
             # heartbeat and lease where used (`worker_timeout`).
             max_task_seconds=_given(self.max_task_seconds, 1740.0),
             task_deadline=_given(self.task_deadline, 24 * 3600.0),
+            webhook_timeout=_given(self.webhook_timeout, 10.0),
+            webhook_max_attempts=_given(self.webhook_max_attempts, 20),
+            webhook_retry_max=_given(self.webhook_retry_max, 600.0),
+            web_port=_given(self.web_port, 8080),
+            web_open_reads=_given(self.web_open_reads, False),
         )
 
     def with_(self, **changes: Any) -> "Settings":
@@ -152,7 +172,10 @@ class Settings:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         for key in ("database_url", "broker_url"):
             out[key] = redact_url(out[key])
-        out["escalation_webhook"] = redact_webhook(out["escalation_webhook"])
+        for key in ("escalation_webhook", "webhook_url"):
+            out[key] = redact_webhook(out[key])
+        for key in ("webhook_secret", "admin_token"):
+            out[key] = "***" if out[key] else out[key]
         return out
 
 

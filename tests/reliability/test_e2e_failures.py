@@ -15,6 +15,8 @@ from relsvc import (AMQP_URL, BUCKET, SLOW_LADDER, TINY_LADDER, cli, kinds, wait
                     worker_thread)
 from test_escalation import Hook
 
+SECRET = "whsec_" + "c2lnbmluZy1rZXktb2YtdGhlLXRlc3Rz"   # base64 of a 24-byte test key
+
 
 def _escalations(prefix: str) -> list[dict]:
     conn = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
@@ -38,7 +40,8 @@ def _at(event: dict) -> float:
 def test_corrupt_source_escalates_after_one_attempt(service, client, sources):
     hook = Hook()
     try:
-        with worker_thread(replace(service["settings"], escalation_webhook=hook.url)):
+        with worker_thread(replace(service["settings"], escalation_webhook=hook.url,
+                                   webhook_secret=SECRET)):
             tid = client.submit(sources["corrupt"], ladder=TINY_LADDER)
             st = wait_status(client, tid, timeout=60)
             wait_for(lambda: hook.bodies, 10, "the webhook")
@@ -54,7 +57,11 @@ def test_corrupt_source_escalates_after_one_attempt(service, client, sources):
     n = notices[0]
     assert n["task_id"] == tid and n["stage"] == "transcode" and n["attempts"] == 1
     assert "InputError" in n["error"] and n["kind"] == "permanent" and n["at"]
-    assert hook.bodies[0][1]["task_id"] == tid
+    # The escalation webhook is a subscription of the signed webhooks (tests/web has the rest).
+    body = hook.bodies[0][1]
+    assert body["type"] == "task.escalated" and body["data"]["id"] == tid
+    assert body["data"]["status"] == "escalated"
+    assert hook.headers[0]["webhook-signature"].startswith("v1,")
 
 
 @pytest.mark.timeout(120)

@@ -31,7 +31,11 @@ def test_settings_from_env_flags_and_defaults(tmp_path):
         Settings.from_env({"FRAMEPRESS_METRICS_PORT": "lots"})
     assert sqlalchemy_url("postgres://a@b/c") == "postgresql+psycopg://a@b/c"
     assert redact_url("amqp://user:secret@host:5672/v") == "amqp://user:***@host:5672/v"
-    assert "secret" not in json.dumps(Settings.from_env({}, broker_url="amqp://u:secret@h/").redacted())
+    assert "pw-4711" not in json.dumps(Settings.from_env({}, broker_url="amqp://u:pw-4711@h/").redacted())
+    # The webhooks' signing secret and the console's admin token are never shown.
+    shown = json.dumps(Settings.from_env({"FRAMEPRESS_WEBHOOK_SECRET": "whsec_c2VjcmV0LWtleS1ieXRlcw==",
+                                          "FRAMEPRESS_ADMIN_TOKEN": "tok-4711"}).redacted())
+    assert "c2VjcmV0" not in shown and "tok-4711" not in shown
 
 
 def _worker(settings, tmp_path):

@@ -19,7 +19,7 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from framepress.cli import media, service, cluster, bench, admin  # noqa: F401  (each adds its commands to `cli`)
+    from framepress.cli import media, service, cluster, bench, admin, web  # noqa: F401  (each adds its commands to `cli`)
 
 
 def _bad_input() -> tuple[type[BaseException], ...]:

@@ -9,6 +9,7 @@ import click
 
 from framepress.cli import cli
 from framepress.cli.service import _print_json, _setup_logs, settings_options, tasks
+from framepress.webhooks import Subscriptions
 
 
 def _open(settings):
@@ -56,7 +57,7 @@ def tasks_resolve(settings, task_id: str, note: str, as_json: bool) -> None:
     from framepress.service import admin
     db = _open(settings)
     try:
-        out = admin.resolve(db, task_id, note)
+        out = admin.resolve(db, task_id, note, webhooks=Subscriptions.from_settings(settings))
     finally:
         db.dispose()
     _show(out, as_json, f"{task_id}: {out['previous_status']} -> failed ({note})")
@@ -72,7 +73,8 @@ def tasks_cancel(settings, task_id: str, reason: str, as_json: bool) -> None:
     from framepress.service import admin
     db = _open(settings)
     try:
-        out = admin.cancel(db, task_id, reason=reason)
+        out = admin.cancel(db, task_id, reason=reason,
+                           webhooks=Subscriptions.from_settings(settings))
     finally:
         db.dispose()
     where = f" (was running on {out['running_on']})" if out["running_on"] else ""

@@ -72,14 +72,16 @@ def worker(settings: Settings, max_tasks: Optional[int]) -> None:
               "they land under <output>/<task_id>/. Default: FRAMEPRESS_OUTPUT_URI.")
 @click.option("--ladder", default="default", show_default=True, help="Built-in ladder name or JSON file.")
 @click.option("--priority", type=int, default=0, show_default=True)
+@click.option("--webhook", default=None, help="A URL that gets this task's events (succeeded, "
+              "escalated, failed, cancelled), signed with FRAMEPRESS_WEBHOOK_SECRET.")
 @click.option("--json", "as_json", is_flag=True, help="Print {\"task_id\": ...}.")
 @settings_options
 def submit(settings: Settings, source: str, output: Optional[str], ladder: str, priority: int,
-           as_json: bool) -> None:
+           webhook: Optional[str], as_json: bool) -> None:
     """Queue SOURCE (s3://bucket/key, or file:///path in embedded mode) for transcoding."""
     from framepress.client import Client
     with Client(settings) as c:
-        task_id = c.submit(source, output, ladder=ladder, priority=priority)
+        task_id = c.submit(source, output, ladder=ladder, priority=priority, webhook=webhook)
     if as_json:
         _print_json({"task_id": task_id})
     else:

@@ -17,6 +17,8 @@ from framepress.service.db import Database, Task, TaskStatus, utcnow
 from framepress.errors import FramepressError
 from framepress.service.errors import TaskNotFound
 from framepress.service.tasks import EventKind, _event, stage_leftover_cleanup
+from framepress.webhooks import Subscriptions
+from framepress.webhooks.staging import stage_status as stage_webhooks
 
 RESOLVED = "resolved"   # event kind: an operator closed an escalated task with a note
 
@@ -38,9 +40,10 @@ def _load(s, task_id: str) -> Task:
 
 
 def retry(db: Database, broker, task_id: str, *, reset_attempts: bool = False,
-          actor: Optional[str] = None) -> dict[str, Any]:
-    """Requeue an escalated/failed/cancelled task (`resumed` event). Without reset_attempts the
-    task gets one more attempt than it has used; with it, a fresh budget."""
+          actor: Optional[str] = None, note: str = "") -> dict[str, Any]:
+    """Requeue an escalated/failed/cancelled task (`resumed` event, with the operator's `note`).
+    Without reset_attempts the task gets one more attempt than it has used; with it, a fresh
+    budget."""
     with db.session() as s:
         t = _load(s, task_id)
         if t.status not in RETRYABLE:
@@ -62,9 +65,11 @@ def retry(db: Database, broker, task_id: str, *, reset_attempts: bool = False,
         priority = t.priority
         _event(s, t.id, EventKind.RESUMED, worker_id=actor, attempt=t.attempts,
                message=f"retried by an operator (was {previous}"
-                       f"{', attempts reset' if reset_attempts else ''})",
+                       f"{', attempts reset' if reset_attempts else ''})"
+                       + (f": {note.strip()}" if note.strip() else ""),
                data={"previous_status": previous, "reset_attempts": reset_attempts,
-                     "attempts_used": used, "max_attempts": t.max_attempts})
+                     "attempts_used": used, "max_attempts": t.max_attempts,
+                     **({"note": note.strip()} if note.strip() else {})})
         out = {"id": t.id, "status": t.status, "previous_status": previous,
                "attempts": t.attempts, "max_attempts": t.max_attempts}
         outbox.stage_task(s, broker.tasks_queue, t.id, priority=priority)
@@ -73,8 +78,10 @@ def retry(db: Database, broker, task_id: str, *, reset_attempts: bool = False,
     return out
 
 
-def resolve(db: Database, task_id: str, note: str, *, actor: Optional[str] = None) -> dict[str, Any]:
-    """Close an escalated task for good: status `failed`, the note in a `resolved` event."""
+def resolve(db: Database, task_id: str, note: str, *, actor: Optional[str] = None,
+            webhooks: Optional[Subscriptions] = None) -> dict[str, Any]:
+    """Close an escalated task for good: status `failed`, the note in a `resolved` event (and
+    its `task.failed` webhooks staged)."""
     if not note.strip():
         raise AdminError("a note is required")
     with db.session() as s:
@@ -92,11 +99,12 @@ def resolve(db: Database, task_id: str, note: str, *, actor: Optional[str] = Non
         _event(s, t.id, RESOLVED, worker_id=actor, attempt=t.attempts, message=note,
                data={"previous_status": previous, "note": note})
         stage_leftover_cleanup(s, t.id)
+        stage_webhooks(s, t.id, webhooks)
         return {"id": t.id, "status": t.status, "previous_status": previous, "note": note}
 
 
-def cancel(db: Database, task_id: str, *, reason: str = "", actor: Optional[str] = None
-           ) -> dict[str, Any]:
+def cancel(db: Database, task_id: str, *, reason: str = "", actor: Optional[str] = None,
+           webhooks: Optional[Subscriptions] = None) -> dict[str, Any]:
     """Cancel a task; if a worker is running it, its lease is revoked so it stops within a
     heartbeat, uploads nothing more and does not mark success."""
     with db.session() as s:
@@ -117,6 +125,7 @@ def cancel(db: Database, task_id: str, *, reason: str = "", actor: Optional[str]
         # A worker's relay deletes what its attempts uploaded; a running attempt, fenced off by
         # the token bump above, deletes its own when it stops.
         stage_leftover_cleanup(s, t.id)
+        stage_webhooks(s, t.id, webhooks)
         return {"id": t.id, "status": t.status, "previous_status": previous,
                 "running_on": running_on}
 

@@ -18,7 +18,7 @@ import json
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Optional
 
 from sqlalchemy import select
 
@@ -27,6 +27,8 @@ from framepress.service.broker.base import DROP, KEEP, Broker, DeadLetter
 from framepress.service.failure.escalation import build_message
 from framepress.service.db import Database, Task, TaskEvent, TaskStatus, utcnow
 from framepress.service.tasks import EventKind, _event, stage_leftover_cleanup
+from framepress.webhooks import Subscriptions
+from framepress.webhooks.staging import stage_status as stage_webhooks
 
 log = logging.getLogger("framepress.dead_letters")
 
@@ -43,9 +45,11 @@ class Review:
 
 
 def review(db: Database, broker: Broker, *, limit: int = 100,
-           notices: Callable[[dict], list] = lambda message: []) -> Review:
+           notices: Callable[[dict], list] = lambda message: [],
+           webhooks: Optional[Subscriptions] = None) -> Review:
     """One pass over the dead-letter queue; the republished messages go out with the relay.
-    `notices(message)`: what to stage when a task escalates (`escalation.notices`)."""
+    `notices(message)`: what to stage when a task escalates (`escalation.notices`), with the
+    `task.escalated` webhooks of `webhooks`."""
     report = Review()
 
     def decide(letter: DeadLetter) -> str:
@@ -57,7 +61,7 @@ def review(db: Database, broker: Broker, *, limit: int = 100,
         except (ValueError, KeyError, TypeError):
             report.kept += 1
             return KEEP
-        outcome = _reconcile(db, broker.tasks_queue, str(task_id), notices)
+        outcome = _reconcile(db, broker.tasks_queue, str(task_id), notices, webhooks)
         if outcome == "requeued":
             report.requeued.append(task_id)
         elif outcome == "escalated":
@@ -70,7 +74,8 @@ def review(db: Database, broker: Broker, *, limit: int = 100,
     return report
 
 
-def _reconcile(db: Database, queue: str, task_id: str, notices: Callable[[dict], list]) -> str:
+def _reconcile(db: Database, queue: str, task_id: str, notices: Callable[[dict], list],
+               webhooks: Optional[Subscriptions] = None) -> str:
     with db.session() as s:
         t = s.execute(select(Task).where(Task.id == task_id).with_for_update()).scalar_one_or_none()
         if t is None or t.status not in TaskStatus.TAKEABLE:
@@ -91,6 +96,7 @@ def _reconcile(db: Database, queue: str, task_id: str, notices: Callable[[dict],
             outbox.stage_all(s, t.id, notices(build_message(
                 t.id, "taken", message, t.attempts, kind="dead_lettered",
                 reason="its message kept dying", max_attempts=t.max_attempts)))
+            stage_webhooks(s, t.id, webhooks)
             log.error("task %s escalated: %s", task_id, message, extra={"task_id": task_id})
             return "escalated"
         _event(s, t.id, EventKind.REQUEUED, attempt=t.attempts,
@@ -104,19 +110,21 @@ def _reconcile(db: Database, queue: str, task_id: str, notices: Callable[[dict],
 
 
 def run(db: Database, broker: Broker, stop: threading.Event, *,
-        interval: float = REVIEW_EVERY_S, notices: Callable[[dict], list] = lambda m: []) -> None:
+        interval: float = REVIEW_EVERY_S, notices: Callable[[dict], list] = lambda m: [],
+        webhooks: Optional[Subscriptions] = None) -> None:
     while not stop.wait(interval):
         try:
-            review(db, broker, notices=notices)
+            review(db, broker, notices=notices, webhooks=webhooks)
         except Exception as exc:  # noqa: BLE001  the broker or database is away: next time
             log.warning("dead-letter review failed: %r", exc)
 
 
 def start_thread(db: Database, broker: Broker, stop: threading.Event, *,
                  interval: float = REVIEW_EVERY_S,
-                 notices: Callable[[dict], list] = lambda m: []) -> threading.Thread:
+                 notices: Callable[[dict], list] = lambda m: [],
+                 webhooks: Optional[Subscriptions] = None) -> threading.Thread:
     t = threading.Thread(target=run, args=(db, broker, stop),
-                         kwargs={"interval": interval, "notices": notices},
+                         kwargs={"interval": interval, "notices": notices, "webhooks": webhooks},
                          name="framepress-dead-letters", daemon=True)
     t.start()
     return t

@@ -1,7 +1,7 @@
 """Publishes that must follow a commit (DESIGN §4: never a task without a message).
 
 A change that needs a message (a submitted task, an operator's retry, a scheduled retry, a
-reaper's requeue, an escalation notice and its webhook) *stages* it with `stage_all()` in the same
+reaper's requeue, an escalation notice) *stages* it with `stage_all()` in the same
 transaction as the change itself: either both are committed or neither. Storage jobs that must
 follow a commit (publishing a succeeded attempt's objects, deleting a settled task's leftovers:
 `attempt_output`) go the same way. A `Relay` then publishes staged rows with
@@ -21,7 +21,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Iterable, Optional
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
@@ -31,7 +31,6 @@ from framepress.service.db import Database, OutboxRow, aware, db_now, now_of
 log = logging.getLogger("framepress.outbox")
 
 MESSAGE = "message"
-WEBHOOK = "webhook"
 PUBLISH = "publish"     # copy an attempt's objects to the task's output (attempt_output)
 CLEANUP = "cleanup"     # delete the objects under a prefix
 STORAGE_KINDS = (PUBLISH, CLEANUP)
@@ -40,15 +39,13 @@ CLAIM_S = 60.0          # a publish that takes longer than this may be published
 BATCH = 100
 RETRY_INITIAL_S = 1.0
 RETRY_MAX_S = 60.0
-WEBHOOK_ATTEMPTS = 12   # about ten minutes of tries
 
 
 @dataclass(frozen=True)
 class Outgoing:
     """Something to stage with a change made elsewhere (e.g. `TaskStore.fail(…, outgoing=…)`)."""
-    kind: str                       # MESSAGE | WEBHOOK | PUBLISH | CLEANUP
-    payload: dict[str, Any]         # a webhook's URL is not stored (it may carry a token): the
-                                    # relay posts to its own configured one
+    kind: str                       # MESSAGE | PUBLISH | CLEANUP
+    payload: dict[str, Any]
     queue: str = ""
     priority: int = 0
     delay_s: float = 0.0
@@ -92,22 +89,15 @@ class FlushReport:
 
 
 class Relay:
-    """Publishes staged rows. `broker`: a `Broker`; `post(url, payload)` returns True when the
-    webhook took the payload (escalation.post_webhook by default)."""
+    """Publishes staged rows. `broker`: a `Broker`."""
 
-    def __init__(self, db: Database, broker: Any, *, webhook_url: Optional[str] = None,
-                 storage: Any = None, post: Optional[Callable[[str, dict], bool]] = None,
+    def __init__(self, db: Database, broker: Any, *, storage: Any = None,
                  claim_s: float = CLAIM_S) -> None:
-        """Rows of a kind this relay cannot serve (a webhook without `webhook_url`, storage jobs
-        without `storage`, a StorageRouter) are left to relays that can."""
+        """Rows of a kind this relay cannot serve (storage jobs without `storage`, a
+        StorageRouter) are left to relays that can."""
         self.db, self.broker = db, broker
-        self.webhook_url = webhook_url
         self.storage = storage
         self.claim_s = claim_s
-        if post is None:
-            from framepress.service.failure.escalation import post_webhook
-            post = lambda url, payload: post_webhook(url, payload, attempts=1)  # noqa: E731
-        self.post = post
 
     def flush(self, task_id: Optional[str] = None, *, limit: int = BATCH) -> FlushReport:
         """Publish the due rows, or at once those of `task_id` (what its stager just committed).
@@ -141,8 +131,7 @@ class Relay:
     # ---- steps ----------------------------------------------------------------------------------
 
     def _claim(self, task_id: Optional[str], limit: int) -> tuple[datetime, list[OutboxRow]]:
-        kinds = ([MESSAGE] + ([WEBHOOK] if self.webhook_url else [])
-                 + (list(STORAGE_KINDS) if self.storage is not None else []))
+        kinds = [MESSAGE] + (list(STORAGE_KINDS) if self.storage is not None else [])
         q = (select(OutboxRow)
              .where(OutboxRow.kind.in_(kinds),
                     or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < db_now()))
@@ -161,10 +150,6 @@ class Relay:
         return now, rows
 
     def _publish(self, row: OutboxRow, now: datetime) -> None:
-        if row.kind == WEBHOOK:
-            if not self.post(self.webhook_url, row.payload):  # type: ignore[arg-type]
-                raise RuntimeError("the webhook did not accept the notice")
-            return
         if row.kind in STORAGE_KINDS:
             from framepress.service import attempt_output
             if row.kind == PUBLISH:
@@ -183,13 +168,6 @@ class Relay:
 
     def _postpone(self, row: OutboxRow, exc: BaseException) -> None:
         attempts = row.attempts + 1
-        if row.kind == WEBHOOK and attempts >= WEBHOOK_ATTEMPTS:
-            # A hook that keeps refusing is an operator's problem, not a reason to post forever;
-            # the task's status and its `escalated` event stay the record.
-            log.error("escalation webhook gave up after %d tries: %r", attempts, exc,
-                      extra={"task_id": row.task_id})
-            self._done(row)
-            return
         wait = min(RETRY_INITIAL_S * 2 ** (attempts - 1), RETRY_MAX_S)
         log.warning("outbox %s %s failed (try %d, again in %.0f s): %r", row.kind,
                     row.target, attempts, wait, exc,
@@ -233,4 +211,4 @@ def start_thread(relay: Relay, stop: threading.Event, *, interval: float = 1.0) 
 
 
 __all__ = ["stage_task", "stage_all", "Outgoing", "Relay", "FlushReport", "run", "start_thread",
-           "MESSAGE", "WEBHOOK", "PUBLISH", "CLEANUP"]
+           "MESSAGE", "PUBLISH", "CLEANUP"]

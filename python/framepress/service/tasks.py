@@ -19,6 +19,8 @@ from framepress.service import outbox
 from framepress.service.db import (Database, RenditionRow, Task, TaskEvent, TaskStatus, Worker, aware, db_now, iso,
                  now_of)
 from framepress.service.errors import StaleLease
+from framepress.webhooks import Subscriptions
+from framepress.webhooks.staging import stage_status as stage_webhooks
 
 
 class EventKind:
@@ -84,6 +86,9 @@ class TaskStore:
         #: The notices of an escalation (`escalation.notices`), staged in the transaction that
         #: escalates; a worker sets it, with its escalations queue and webhook.
         self.escalation_notices: Callable[[dict[str, Any]], list[outbox.Outgoing]] = lambda m: []
+        #: The settings' webhook subscriptions; a settled task's event is staged for them (and
+        #: for the task's own URL) in the transaction that settles it.
+        self.webhooks = Subscriptions()
 
     # ---- clients ------------------------------------------------------------------------------
 
@@ -164,6 +169,7 @@ class TaskStore:
                 stage_leftover_cleanup(s, t.id)
                 self._stage_notices(s, t, stage="taken", error=message, kind="exhausted",
                                     reason="attempts exhausted", worker_id=worker_id)
+                stage_webhooks(s, t.id, self.webhooks)
                 return TakeResult("exhausted", status=t.status, took_over_from=took_over_from)
             t.lease_token += 1
             t.attempts += 1
@@ -246,6 +252,7 @@ class TaskStore:
             _event(s, lease.task_id, EventKind.SUCCEEDED, worker_id=lease.worker_id,
                    attempt=lease.attempt, data=data)
             outbox.stage_all(s, lease.task_id, outgoing)
+            stage_webhooks(s, lease.task_id, self.webhooks)
 
     def fail(self, lease: Lease, *, status: str, error_event: dict[str, Any],
              follow_up: Optional[dict[str, Any]] = None, retry_in_s: Optional[float] = None,
@@ -270,6 +277,7 @@ class TaskStore:
             outbox.stage_all(s, lease.task_id, outgoing)
             if status in TaskStatus.SETTLED:
                 stage_leftover_cleanup(s, lease.task_id)
+                stage_webhooks(s, lease.task_id, self.webhooks)
             if status == TaskStatus.ESCALATED:
                 follow = follow_up or {}
                 self._stage_notices(s, s.get(Task, lease.task_id), stage=error_event.get("stage"),
@@ -290,21 +298,7 @@ class TaskStore:
         """The `framepress status --json` shape of DESIGN §3."""
         with self.db.session() as s:
             t = s.get(Task, task_id)
-            if t is None:
-                return None
-            events = s.scalars(select(TaskEvent).where(TaskEvent.task_id == task_id)
-                               .order_by(TaskEvent.id)).all()
-            rends = s.scalars(select(RenditionRow).where(RenditionRow.task_id == task_id)
-                              .order_by(RenditionRow.height.desc())).all()
-            out = task_summary(t)
-            out["events"] = [{"kind": e.kind, "at": iso(e.at), "stage": e.stage,
-                              "worker_id": e.worker_id, "attempt": e.attempt, "message": e.message,
-                              "data": e.data or {}} for e in events]
-            out["renditions"] = [{"name": r.name, "uri": r.uri, "playlist_uri": r.playlist_uri,
-                                  "width": r.width, "height": r.height, "frames": r.frames,
-                                  "bytes": r.bytes, "bitrate": r.bitrate, "codec": r.codec,
-                                  "codec_string": r.codec_string} for r in rends]
-            return out
+            return None if t is None else status_json(s, t)
 
     def age_s(self, task_id: str) -> Optional[float]:
         """Seconds since the task was submitted, by the database's clock (None: no such task)."""
@@ -338,6 +332,23 @@ def _spec(t: Task) -> TaskSpec:
                     max_attempts=t.max_attempts)
 
 
+def status_json(s: Session, t: Task) -> dict[str, Any]:
+    """The `framepress status --json` shape of DESIGN §3, read in the caller's session."""
+    events = s.scalars(select(TaskEvent).where(TaskEvent.task_id == t.id)
+                       .order_by(TaskEvent.id)).all()
+    rends = s.scalars(select(RenditionRow).where(RenditionRow.task_id == t.id)
+                      .order_by(RenditionRow.height.desc())).all()
+    out = task_summary(t)
+    out["events"] = [{"kind": e.kind, "at": iso(e.at), "stage": e.stage,
+                      "worker_id": e.worker_id, "attempt": e.attempt, "message": e.message,
+                      "data": e.data or {}} for e in events]
+    out["renditions"] = [{"name": r.name, "uri": r.uri, "playlist_uri": r.playlist_uri,
+                          "width": r.width, "height": r.height, "frames": r.frames,
+                          "bytes": r.bytes, "bitrate": r.bitrate, "codec": r.codec,
+                          "codec_string": r.codec_string} for r in rends]
+    return out
+
+
 def task_summary(t: Task) -> dict[str, Any]:
     return {"id": t.id, "status": t.status, "attempts": t.attempts,
             "max_attempts": t.max_attempts, "priority": t.priority, "progress": t.progress,
@@ -366,4 +377,4 @@ def _event(s: Session, task_id: str, kind: str, *, stage: Optional[str] = None,
     s.flush()
 
 
-__all__ = ["TaskStore", "Lease", "TakeResult", "TaskSpec", "EventKind", "task_summary"]
+__all__ = ["TaskStore", "Lease", "TakeResult", "TaskSpec", "EventKind", "task_summary", "status_json"]

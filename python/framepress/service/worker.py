@@ -29,6 +29,8 @@ from framepress.service.failure.backoff import RetryPolicy
 from framepress.service.failure.dependencies import Dependencies
 from framepress.service.failure.drain import Drainer
 from framepress.service.failure.escalation import escalations_queue_for, notices
+from framepress.webhooks import Subscriptions
+from framepress.webhooks.dispatcher import Dispatcher, start_thread as start_webhooks
 from framepress.service.failure.policy import DEFER, ESCALATE, BackoffPolicy, Failure, error_details
 from framepress.service.failure.timeout import TaskWatch
 from framepress.service.outcomes import (ACK, REJECT, Deferred, Duplicate, Escalated,
@@ -114,11 +116,13 @@ class Worker:
         self.retry = RetryPolicy.from_settings(settings)
         # Publishes staged with a commit (retries, escalation notices, and whatever a broker
         # outage left unsent by anyone) go out through the outbox relay.
-        self.relay = Relay(self.db, self.broker, webhook_url=settings.escalation_webhook,
-                           storage=self.storage)
+        self.relay = Relay(self.db, self.broker, storage=self.storage)
         self._relay_stop = threading.Event()
-        # Escalation notices are staged with the escalated status and sent by the relay.
+        # Escalation notices are staged with the escalated status and sent by the relay; the
+        # webhooks of a settled task are staged with its status and sent by the dispatcher.
         self.store.escalation_notices = self._escalation_notices
+        self.store.webhooks = Subscriptions.from_settings(settings)
+        self.webhooks = Dispatcher.from_settings(self.db, settings)
         self.policy = BackoffPolicy(self.retry, breakers=self.dependencies.breakers,
                                     deadline_s=settings.task_deadline or 24 * 3600.0)
         self.drainer = Drainer(drain_timeout=settings.drain_timeout or 0.0)
@@ -149,7 +153,9 @@ class Worker:
         self._start_reaper()
         relay_thread = start_relay(self.relay, self._relay_stop)
         letters_thread = dead_letters.start_thread(self.db, self.broker, self._relay_stop,
-                                                   notices=self._escalation_notices)
+                                                   notices=self._escalation_notices,
+                                                   webhooks=self.store.webhooks)
+        hooks_thread = start_webhooks(self.webhooks, self._relay_stop) if self.webhooks else None
         self._log(logging.INFO, "worker started on %s", self.broker.tasks_queue,
                   data={k: self.details[k] for k in ("hostname", "pod", "node", "pid", "version")})
         try:
@@ -158,6 +164,8 @@ class Worker:
             self._relay_stop.set()
             relay_thread.join(timeout=10)
             letters_thread.join(timeout=10)
+            if hooks_thread is not None:
+                hooks_thread.join(timeout=10)
             self._reaper_stop.set()
             self.drainer.uninstall()
             self.heartbeat.stop("stopped")
@@ -218,8 +226,7 @@ class Worker:
             self.drainer.install()
 
     def _escalation_notices(self, message: dict[str, Any]) -> list[Outgoing]:
-        return notices(message, escalations_queue_for(self.broker.tasks_queue),
-                       webhook=bool(self.settings.escalation_webhook))
+        return notices(message, escalations_queue_for(self.broker.tasks_queue))
 
     # ---- one delivery -------------------------------------------------------------------------
 

@@ -138,7 +138,7 @@ class OutboxRow(Base):
     __table_args__ = (Index("ix_outbox_due", "due_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    kind: Mapped[str] = mapped_column(String(16))           # "message" | "webhook"
+    kind: Mapped[str] = mapped_column(String(16))           # "message" | "publish" | "cleanup"
     target: Mapped[str] = mapped_column(String(255))        # queue name ("" for the webhook)
     payload: Mapped[dict[str, Any]] = mapped_column(Json)
     priority: Mapped[int] = mapped_column(Integer, default=0)
@@ -154,5 +154,46 @@ class OutboxRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class WebhookDelivery(Base):
+    """One task event for one subscriber (Standard Webhooks): staged with the change it
+    announces, POSTed by a dispatcher until the receiver takes it. The id is the `webhook-id`
+    header, the same on every attempt, so a receiver can drop duplicates."""
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    task_id: Mapped[Optional[str]] = mapped_column(String(36), index=True)
+    event_type: Mapped[str] = mapped_column(String(32))
+    subscription: Mapped[str] = mapped_column(String(16))     # "task" | "global" | "escalation"
+    url: Mapped[str] = mapped_column(Text)                    # shown redacted only: may hold a token
+    body: Mapped[str] = mapped_column(Text)                   # the exact bytes signed and sent
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|delivered|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # A dispatcher holds a delivery while it posts; one that dies lets go when this passes.
+    claimed_until: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    last_status_code: Mapped[Optional[int]] = mapped_column(Integer)
+    last_error: Mapped[Optional[str]] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    delivered_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+
+
+class WebhookAttempt(Base):
+    """One POST of a delivery, written before it is sent (a dispatcher killed mid-request
+    leaves it with no outcome) and completed with the receiver's answer."""
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (Index("ix_webhook_attempts_delivery", "delivery_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(String(40), ForeignKey("webhook_deliveries.id",
+                                                                    ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    dispatcher: Mapped[str] = mapped_column(String(128))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    status_code: Mapped[Optional[int]] = mapped_column(Integer)
+    error: Mapped[Optional[str]] = mapped_column(Text)
+
+
 __all__ = ["Base", "Task", "TaskEvent", "Worker", "RenditionRow", "QueueMessage", "OutboxRow",
-           "TaskStatus", "utcnow"]
+           "WebhookDelivery", "WebhookAttempt", "TaskStatus", "utcnow"]

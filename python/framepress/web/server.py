@@ -1,0 +1,89 @@
+"""`framepress web`: the console on one port, over the workers' database and broker, with a
+webhook dispatcher beside it (when a signing secret is set)."""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Optional
+
+from framepress.config import Settings
+from framepress.web.auth import Auth
+from framepress.web.context import Console
+from framepress.web.queries import DepthSampler
+from framepress.webhooks import Subscriptions
+
+log = logging.getLogger("framepress.web")
+
+
+def make_console(settings: Settings, *, db=None, broker=None, sample_every: float = 10.0) -> Console:
+    from framepress.service.broker import open_broker
+    from framepress.service.db import connect
+    db = db or connect(settings)
+    broker = broker or open_broker(settings, db)
+    console = Console(settings=settings, db=db, broker=broker,
+                      auth=Auth(settings.admin_token, open_reads=bool(settings.web_open_reads)),
+                      webhooks=Subscriptions.from_settings(settings))
+    console.sampler = DepthSampler(lambda: (console.queue_depth(0) or {}).get("messages"),
+                                   interval=sample_every)
+    return console
+
+
+class Server:
+    """uvicorn on a thread (the demo keeps it beside its worker) or in the foreground."""
+
+    def __init__(self, settings: Settings, *, host: str = "0.0.0.0", port: Optional[int] = None,
+                 console: Optional[Console] = None, dispatch_webhooks: bool = True) -> None:
+        import uvicorn
+        from framepress.web.app import build
+        self.console = console or make_console(settings)
+        if not self.console.auth.configured:
+            log.warning("FRAMEPRESS_ADMIN_TOKEN is not set: the console refuses every action%s",
+                        "" if settings.web_open_reads else " and every read")
+        config = uvicorn.Config(build(self.console), host=host,
+                                port=settings.web_port if port is None else port,
+                                log_level="warning", access_log=False, lifespan="on")
+        self.server = uvicorn.Server(config)
+        self._stop = threading.Event()
+        self._hooks: Optional[threading.Thread] = None
+        if dispatch_webhooks:
+            from framepress.webhooks.dispatcher import Dispatcher, start_thread
+            dispatcher = Dispatcher.from_settings(self.console.db, settings)
+            if dispatcher:
+                self._hooks = start_thread(dispatcher, self._stop)
+        self._thread: Optional[threading.Thread] = None
+
+    @property
+    def port(self) -> int:
+        """The bound port (the one asked for, or the one the system chose for port 0)."""
+        for server in self.server.servers:
+            for sock in server.sockets:
+                return sock.getsockname()[1]
+        return self.server.config.port
+
+    def serve(self) -> None:
+        """In the foreground, until SIGINT/SIGTERM (uvicorn's handlers)."""
+        try:
+            self.server.run()
+        finally:
+            self._stop.set()
+
+    def start(self, timeout: float = 15.0) -> "Server":
+        self._thread = threading.Thread(target=self.server.run, name="framepress-web", daemon=True)
+        self._thread.start()
+        waited = threading.Event()
+        for _ in range(int(timeout / 0.05)):
+            if self.server.started:
+                return self
+            if not self._thread.is_alive():
+                break
+            waited.wait(0.05)
+        raise RuntimeError("the console did not start (is the port taken?)")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.server.should_exit = True
+        if self._thread:
+            self._thread.join(timeout=10)
+
+
+__all__ = ["Server", "make_console"]
