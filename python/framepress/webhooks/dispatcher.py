@@ -19,7 +19,6 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Optional
 
 from sqlalchemy import or_, select, update
@@ -94,8 +93,14 @@ class Dispatcher:
                    retry_max=settings.webhook_retry_max or 600.0)
 
     def run_once(self, *, limit: int = BATCH) -> Round:
+        """Up to `limit` due deliveries, one claimed at a time (a dispatcher that dies holds
+        only the one it was posting)."""
         report = Round()
-        for delivery, attempt_id in self._claim(limit):
+        for _ in range(limit):
+            claimed = self._claim()
+            if claimed is None:
+                break
+            delivery, attempt_id = claimed
             ts = int(time.time())
             body = delivery.body.encode()
             answer = post(delivery.url, body, signing.headers(self.key, delivery.id, ts, body),
@@ -103,30 +108,27 @@ class Dispatcher:
             self._record(delivery, attempt_id, answer, report)
         return report
 
-    def _claim(self, limit: int) -> list[tuple[WebhookDelivery, int]]:
+    def _claim(self) -> Optional[tuple[WebhookDelivery, int]]:
         q = (select(WebhookDelivery)
              .where(WebhookDelivery.status == PENDING,
                     WebhookDelivery.next_attempt_at <= db_now(),
                     or_(WebhookDelivery.claimed_until.is_(None),
                         WebhookDelivery.claimed_until < db_now()))
-             .order_by(WebhookDelivery.created_at, WebhookDelivery.id).limit(limit)
+             .order_by(WebhookDelivery.created_at, WebhookDelivery.id).limit(1)
              .with_for_update(skip_locked=True))
-        out = []
         with self.db.session() as s:
-            rows = list(s.scalars(q).all())
-            for d in rows:
-                d.attempts += 1
-                d.claimed_until = db_now(self.claim_s * (1 + len(out)))  # posted one after another
-                attempt = WebhookAttempt(delivery_id=d.id, attempt=d.attempts,
-                                         dispatcher=self.id, started_at=db_now())
-                s.add(attempt)
-                s.flush()
-                out.append((d, attempt.id))
+            d = s.scalars(q).first()
+            if d is None:
+                return None
+            d.attempts += 1
+            d.claimed_until = db_now(self.claim_s)
+            attempt = WebhookAttempt(delivery_id=d.id, attempt=d.attempts, dispatcher=self.id,
+                                     started_at=db_now())
+            s.add(attempt)
             s.flush()
-            for d, _ in out:
-                s.refresh(d)
-                s.expunge(d)
-        return out
+            s.refresh(d)
+            s.expunge(d)
+            return d, attempt.id
 
     def _record(self, d: WebhookDelivery, attempt_id: int, answer: Answer, report: Round) -> None:
         values: dict = {"claimed_until": None, "last_status_code": answer.status_code,
