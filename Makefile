@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := ffmpeg pkg-config cmake g++ python3-venv \
 	libavcodec-dev libavformat-dev libavfilter-dev libswscale-dev libswresample-dev libavutil-dev \
 	libzimg-dev libfaketime
-# The console's browser tests drive Debian's headless chromium through its chromedriver.
+# The console's and the players' browser tests drive Debian's headless chromium through its
+# chromedriver (hls.js and dash.js come from npm: scripts/install-players.sh).
 TEST_PACKAGES := chromium chromium-driver
 # libFuzzer comes with Debian's clang.
 FUZZ_PACKAGES := clang libclang-rt-14-dev
@@ -16,7 +17,7 @@ THREAD_TESTS := tests/engine/test_control.py tests/engine/test_workers.py tests/
 FUZZ_DIR := build/fuzz
 FUZZ_SECONDS ?= 60
 
-.PHONY: all demo test faults services system-deps test-deps fuzz-deps build clean bench sanitize tsan fuzz
+.PHONY: all demo test faults services system-deps test-deps fuzz-deps players build clean bench sanitize tsan fuzz
 
 all: build
 
@@ -38,6 +39,9 @@ test-deps:
 fuzz-deps:
 	$(call install-missing,$(FUZZ_PACKAGES))
 
+players:
+	@bash scripts/install-players.sh
+
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -56,7 +60,7 @@ services:
 demo: build
 	$(VENV)/bin/framepress demo
 
-test: build services test-deps
+test: build services test-deps players
 	$(VENV)/bin/pytest -q
 
 # Long fault-injection runs (services stopped for minutes, crashes), left out of `make test`.
