@@ -4,13 +4,11 @@ database; open a finished task and play its HLS rendition in the page. A screens
 playing task is saved in the test's tmp dir (its path is printed)."""
 from __future__ import annotations
 
-import shutil
-import time
-
 import pytest
 
 from framepress.client import Client
 
+from support.browser import chromium
 from support.services import SETTLED, TINY_LADDER, make_test_clip, wait_for, worker_thread
 
 from .conftest import SECRET, TOKEN, embedded_settings, start_console, task_row
@@ -18,27 +16,13 @@ from .receiver import Receiver
 
 pytestmark = pytest.mark.timeout(180)
 
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-
 
 @pytest.fixture
 def browser():
-    assert CHROMIUM and CHROMEDRIVER, ("the browser tests need Debian's chromium and "
-                                       "chromium-driver (make test installs them)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--mute-audio", "--autoplay-policy=no-user-gesture-required",
-                "--window-size=1280,1000"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.implicitly_wait(5)
-    try:
+    with chromium() as driver:
+        driver.set_window_size(1280, 1000)
+        driver.implicitly_wait(5)
         yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture
