@@ -7,10 +7,12 @@ timeline and where the renditions, the HLS master playlist and the DASH manifest
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Optional
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -41,7 +43,10 @@ def _path(uri: str) -> str:
 
 
 def run_demo(settings: Settings, *, seconds: float = 4.0, size: str = "1280x720",
-             ladder: str = "default", as_json: bool = False) -> int:
+             ladder: str = "default", as_json: bool = False,
+             console_port: Optional[int] = None) -> int:
+    """`console_port`: afterwards, serve the console on the demo's data there (0: any free
+    port) until interrupted."""
     from framepress.service.worker import Worker
 
     if settings.broker_url != LOCAL_BROKER:
@@ -89,5 +94,26 @@ def run_demo(settings: Settings, *, seconds: float = 4.0, size: str = "1280x720"
             if done.get("dash_manifest"):
                 console.print(f"DASH manifest:\n  {_path(done['dash_manifest'])}", soft_wrap=True)
             console.print(f"database:\n  {settings.database_url}", soft_wrap=True)
+    if console_port is not None:
+        serve_console(settings, client, console_port, console)
     client.close()
     return 0 if status.get("status") == TaskStatus.SUCCEEDED else 1
+
+
+def serve_console(settings: Settings, client: Client, port: int, console: Console) -> None:
+    """The console on 127.0.0.1 over the demo's database, until Ctrl-C. Without an admin token
+    set, one is made for this run and written to a file only its owner reads (never printed)."""
+    from framepress.web.server import Server, make_console
+    if not settings.admin_token:
+        token_file = Path(settings.data_dir or ".", "console-token")
+        token_file.touch(mode=0o600, exist_ok=True)
+        token_file.chmod(0o600)
+        token_file.write_text(secrets.token_urlsafe(24) + "\n")
+        settings = settings.with_(admin_token=token_file.read_text().strip())
+        where = f"the admin token is in {token_file}"
+    else:
+        where = "sign in with FRAMEPRESS_ADMIN_TOKEN"
+    web = make_console(settings, db=client.db, broker=client.broker)
+    server = Server(settings, host="127.0.0.1", port=port, console=web)
+    server.serve(started=lambda: console.print(
+        f"console: http://127.0.0.1:{server.port}/  ({where}; Ctrl-C stops it)", soft_wrap=True))

@@ -212,9 +212,10 @@ def test_worker_pool(pool):
 def test_both_pools_together_do_not_collide():
     objs = render(".")
     deployments = {o["metadata"]["name"] for o in by_kind(objs, "Deployment")}
-    assert deployments == {"framepress-worker-cpu", "framepress-worker-gpu", "framepress-reaper"}
+    assert deployments == {"framepress-worker-cpu", "framepress-worker-gpu", "framepress-reaper",
+                           "framepress-console"}
     selectors = [tuple(sorted(d["spec"]["selector"]["matchLabels"].items())) for d in by_kind(objs, "Deployment")]
-    assert len(set(selectors)) == 3
+    assert len(set(selectors)) == 4
 
 
 def test_keda_scaled_object():
@@ -340,6 +341,33 @@ def test_only_the_reaper_holds_kubernetes_credentials():
     for dep in workers:
         assert wanted.items() <= dep["spec"]["template"]["metadata"]["labels"].items()
     assert not wanted.items() <= reaper["spec"]["template"]["metadata"]["labels"].items()
+    # The console: no token, no binding.
+    console = next(d for d in by_kind(objs, "Deployment") if d["metadata"]["name"] == "framepress-console")
+    pod = console["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False and pod["serviceAccountName"] not in bound
+    assert accounts[pod["serviceAccountName"]]["automountServiceAccountToken"] is False
+
+
+def test_console_deployment_and_service():
+    objs = render("common")
+    config = next(o for o in objs if o["metadata"]["name"] == "framepress-config")
+    console = next(d for d in by_kind(objs, "Deployment") if d["metadata"]["name"] == "framepress-console")
+    pod = console["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert c["args"] == ["web"]
+    assert {e.get("configMapRef", e.get("secretRef"))["name"] for e in c["envFrom"]} == \
+        {"framepress-config", "framepress-secrets"}
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert ports == {"http": int(config["data"]["FRAMEPRESS_WEB_PORT"])}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    service = one(objs, "Service")
+    assert service["spec"]["selector"] == console["spec"]["selector"]["matchLabels"]
+    assert service["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http"}]
+    # Not scraped: the PodMonitor's pods all serve /metrics, the console does not.
+    monitor = one(objs, "PodMonitor")
+    assert not monitor["spec"]["selector"]["matchLabels"].items() <= \
+        console["spec"]["template"]["metadata"]["labels"].items()
 
 
 def test_every_metric_name_in_k8s_is_exported():

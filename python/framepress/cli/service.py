@@ -155,10 +155,18 @@ def db_upgrade(settings: Settings) -> None:
 @click.option("--ladder", default="default", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the final status JSON.")
 @click.option("--verbose", is_flag=True, help="Show the worker's log lines.")
+@click.option("--console", "with_console", is_flag=True,
+              help="Afterwards, leave the console running on the demo's data and print its URL.")
+@click.option("--console-port", type=int, default=None,
+              help="The console's port (default: FRAMEPRESS_WEB_PORT, else 8080; 0: any free one).")
 @settings_options
 def demo(settings: Settings, seconds: float, size: str, ladder: str, as_json: bool,
-         verbose: bool) -> None:
+         verbose: bool, with_console: bool, console_port: Optional[int]) -> None:
     """The whole flow with no services: generate a clip, submit it, run a worker, show the result."""
     _setup_logs(settings, "INFO" if verbose else "WARNING")
     from framepress.demo import run_demo
-    sys.exit(run_demo(settings, seconds=seconds, size=size, ladder=ladder, as_json=as_json))
+    port = None
+    if with_console or console_port is not None:
+        port = settings.web_port if console_port is None else console_port
+    sys.exit(run_demo(settings, seconds=seconds, size=size, ladder=ladder, as_json=as_json,
+                      console_port=port))

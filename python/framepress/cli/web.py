@@ -20,8 +20,8 @@ def web(settings, port: Optional[int], host: str) -> None:
     _setup_logs(settings)
     from framepress.web.server import Server
     server = Server(settings, host=host, port=port)
-    click.echo(f"framepress console on http://{host}:{server.server.config.port}/", err=True)
-    server.serve()
+    server.serve(started=lambda: click.echo(
+        f"framepress console on http://{host}:{server.port}/", err=True))
 
 
 @cli.group()

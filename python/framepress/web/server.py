@@ -3,8 +3,9 @@ webhook dispatcher beside it (when a signing secret is set)."""
 from __future__ import annotations
 
 import logging
+import signal
 import threading
-from typing import Optional
+from typing import Callable, Optional
 
 from framepress.config import Settings
 from framepress.web.auth import Auth
@@ -29,7 +30,7 @@ def make_console(settings: Settings, *, db=None, broker=None, sample_every: floa
 
 
 class Server:
-    """uvicorn on a thread (the demo keeps it beside its worker) or in the foreground."""
+    """uvicorn on a thread of its own; `serve()` keeps the main thread for the signals."""
 
     def __init__(self, settings: Settings, *, host: str = "0.0.0.0", port: Optional[int] = None,
                  console: Optional[Console] = None, dispatch_webhooks: bool = True) -> None:
@@ -60,12 +61,17 @@ class Server:
                 return sock.getsockname()[1]
         return self.server.config.port
 
-    def serve(self) -> None:
-        """In the foreground, until SIGINT/SIGTERM (uvicorn's handlers)."""
-        try:
-            self.server.run()
-        finally:
-            self._stop.set()
+    def serve(self, started: Optional[Callable[[], None]] = None) -> None:
+        """Until SIGINT or SIGTERM, then a clean stop (exit 0, as Kubernetes expects).
+        `started()` runs once the port is bound."""
+        stopping = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stopping.set())
+        self.start()
+        if started:
+            started()
+        stopping.wait()
+        self.stop()
 
     def start(self, timeout: float = 15.0) -> "Server":
         self._thread = threading.Thread(target=self.server.run, name="framepress-web", daemon=True)
