@@ -23,8 +23,8 @@ def stage_status(s: Session, task_id: str, subscriptions: Optional[Subscriptions
     from framepress.service.tasks import status_json
     s.flush()
     t = s.get(Task, task_id, populate_existing=True)
-    if t is None or t.status not in EVENT_TYPES:
-        return []
+    if t is None or t.status not in EVENT_TYPES or getattr(t, "parent_id", None):
+        return []           # a split task's chunks are announced through their parent
     event_type = EVENT_TYPES[t.status]
     targets = (subscriptions or Subscriptions()).targets(event_type, (t.options or {}).get("webhook"))
     if not targets:
