@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 from typing import Callable, Optional
 
 from framepress.config import Settings
+from framepress.service.errors import ConfigError
 from framepress.web.auth import Auth
 from framepress.web.context import Console
 from framepress.web.queries import DepthSampler
@@ -40,10 +42,11 @@ class Server:
         if not self.console.auth.configured:
             log.warning("FRAMEPRESS_ADMIN_TOKEN is not set: the console refuses every action%s",
                         "" if settings.web_open_reads else " and every read")
-        config = uvicorn.Config(build(self.console), host=host,
-                                port=settings.web_port if port is None else port,
+        self.host, self._port = host, settings.web_port if port is None else port
+        config = uvicorn.Config(build(self.console), host=host, port=self._port,
                                 log_level="warning", access_log=False, lifespan="on")
         self.server = uvicorn.Server(config)
+        self._socket: Optional[socket.socket] = None
         self._stop = threading.Event()
         self._hooks: Optional[threading.Thread] = None
         if dispatch_webhooks:
@@ -56,10 +59,7 @@ class Server:
     @property
     def port(self) -> int:
         """The bound port (the one asked for, or the one the system chose for port 0)."""
-        for server in self.server.servers:
-            for sock in server.sockets:
-                return sock.getsockname()[1]
-        return self.server.config.port
+        return self._socket.getsockname()[1] if self._socket else self._port
 
     def serve(self, started: Optional[Callable[[], None]] = None) -> None:
         """Until SIGINT or SIGTERM, then a clean stop (exit 0, as Kubernetes expects).
@@ -74,7 +74,20 @@ class Server:
         self.stop()
 
     def start(self, timeout: float = 15.0) -> "Server":
-        self._thread = threading.Thread(target=self.server.run, name="framepress-web", daemon=True)
+        """Bind here (a port in use is a clear error, not a dead thread), then serve on a thread."""
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self._port))
+        except OSError as exc:
+            sock.close()
+            raise ConfigError(f"the console cannot listen on {self.host}:{self._port}: "
+                              f"{exc.strerror}") from None
+        sock.listen(128)
+        self._socket = sock
+        self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]},
+                                        name="framepress-web", daemon=True)
         self._thread.start()
         waited = threading.Event()
         for _ in range(int(timeout / 0.05)):
@@ -83,13 +96,15 @@ class Server:
             if not self._thread.is_alive():
                 break
             waited.wait(0.05)
-        raise RuntimeError("the console did not start (is the port taken?)")
+        raise ConfigError("the console did not start")
 
     def stop(self) -> None:
         self._stop.set()
         self.server.should_exit = True
         if self._thread:
             self._thread.join(timeout=10)
+        if self._socket:
+            self._socket.close()
 
 
 __all__ = ["Server", "make_console"]
