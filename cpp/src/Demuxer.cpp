@@ -155,7 +155,9 @@ bool Demuxer::read(AVPacket* pkt) {
   if ((pkt->stream_index == video_index_ || pkt->stream_index == audio_index_) && pkt->pts != AV_NOPTS_VALUE) {
     const AVStream* st = ctx_->streams[pkt->stream_index];
     const int64_t start = st->start_time != AV_NOPTS_VALUE ? st->start_time : 0;
-    read_until_ = std::max(read_until_, (pkt->pts + pkt->duration - start) * av_q2d(st->time_base));
+    // In floating point: a hostile file's timestamps can overflow the integer sum.
+    const double end = static_cast<double>(pkt->pts) + static_cast<double>(pkt->duration) - static_cast<double>(start);
+    read_until_ = std::max(read_until_, end * av_q2d(st->time_base));
   }
   return true;
 }

@@ -56,3 +56,16 @@ def test_fuzzed_sources_never_crash(media_dir, tmp_path):
     assert sum(outcomes.values()) == VARIANTS
     assert set(outcomes) <= {"ok", "InputError"}, outcomes
     assert outcomes["InputError"] > 0 and outcomes["ok"] > 0
+
+
+FINDINGS = sorted(Path(__file__).with_name("fuzz_findings").iterdir())
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("finding", FINDINGS, ids=[p.name for p in FINDINGS])
+def test_what_the_fuzzer_found_stays_fixed(finding):
+    """Inputs `make fuzz` once hung or overflowed on (`make sanitize` runs these under UBSan)."""
+    proc = subprocess.run([sys.executable, str(RUNNER), str(finding)], capture_output=True, text=True, timeout=100)
+    assert proc.returncode == 0, proc.stderr[-500:]
+    outcome = proc.stdout.split("done 0 ", 1)[1].strip()
+    assert outcome in ("ok", "InputError"), outcome
