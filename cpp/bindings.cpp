@@ -83,6 +83,14 @@ fp::TranscodeOptions options_from(const py::dict& cfg) {
   o.segment_seconds = cfg["segment_seconds"].cast<double>();
   o.audio_bitrate = cfg["audio_bitrate"].cast<int64_t>();
   o.hls = cfg["hls"].cast<bool>();
+  if (cfg.contains("thumbnails")) {
+    auto t = cfg["thumbnails"].cast<py::dict>();
+    o.thumbnails.interval = t["interval"].cast<double>();
+    o.thumbnails.tile_width = t["tile_width"].cast<int>();
+    o.thumbnails.columns = t["columns"].cast<int>();
+    o.thumbnails.rows = t["rows"].cast<int>();
+    o.thumbnails.poster_width = t["poster_width"].cast<int>();
+  }
   o.hwaccel = cfg["hwaccel"].cast<std::string>();
   o.threads = cfg["threads"].cast<int>();
   for (auto item : cfg["rungs"]) o.rungs.push_back(rung_from(item.cast<py::dict>()));
@@ -99,6 +107,12 @@ py::dict to_dict(const fp::AudioRenditionResult& a) {
                   "default"_a = a.is_default, "sample_rate"_a = a.sample_rate, "channels"_a = a.channels);
 }
 
+py::dict to_dict(const fp::ThumbnailResult& t) {
+  return py::dict("poster"_a = t.poster, "sprites"_a = t.sprites, "tile_width"_a = t.tile_width,
+                  "tile_height"_a = t.tile_height, "columns"_a = t.columns, "rows"_a = t.rows, "times"_a = t.times,
+                  "end"_a = t.end);
+}
+
 py::dict to_dict(const fp::TranscodeResult& res) {
   py::list audio_renditions;
   for (const auto& a : res.audio_renditions) audio_renditions.append(to_dict(a));
@@ -112,6 +126,7 @@ py::dict to_dict(const fp::TranscodeResult& res) {
                   "hwaccel_reason"_a = res.hwaccel_reason, "seconds"_a = res.seconds,
                   "decoded_frames"_a = res.decoded_frames, "fps"_a = res.fps, "source"_a = to_dict(res.source),
                   "audio"_a = to_dict(res.audio), "audio_renditions"_a = audio_renditions,
+                  "thumbnails"_a = to_dict(res.thumbnails),
                   "warnings"_a = res.warnings);
 }
 

@@ -17,6 +17,7 @@
 #include "framepress/HwDevice.h"
 #include "framepress/KeyframeGrid.h"
 #include "framepress/RungWorker.h"
+#include "framepress/ThumbnailSink.h"
 #include "framepress/Timeline.h"
 #include "framepress/error.h"
 
@@ -183,6 +184,10 @@ TranscodeResult Transcoder::run() {
   result.fps = av_q2d(frame_rate);
   AVRational sar = vst->sample_aspect_ratio.num ? vst->sample_aspect_ratio : vst->codecpar->sample_aspect_ratio;
   if (!sar.num) sar = AVRational{1, 1};
+  std::unique_ptr<ThumbnailSink> thumbnails;  // the poster a tenth of the way in, at most 10 s
+  if (options_.thumbnails.interval > 0)
+    thumbnails = std::make_unique<ThumbnailSink>(out_dir_ + "/thumbs", options_.thumbnails, sar,
+                                                 std::min(10.0, demuxer.duration_seconds() / 10));
 
   RungContext ctx;
   ctx.out_dir = out_dir_;
@@ -248,6 +253,7 @@ TranscodeResult Transcoder::run() {
     src->pts = pts;
     const double t = pts * av_q2d(vst->time_base);
     const bool key = keyframes.advance_to(pts, vst->time_base);
+    if (thumbnails) thumbnails->push(src, t);
     if (++decoded == 1) {
       note_pixel_format(result.source, demuxer.video_index(), src);
       // What the decoder really did: NVDEC may have refused the stream when it opened.
@@ -363,6 +369,7 @@ TranscodeResult Transcoder::run() {
   for (auto& r : rung_workers) r->join();
   check_stop();
 
+  if (thumbnails) result.thumbnails = thumbnails->finish();
   if (audio_hls) {
     audio_hls->finish();
     result.audio_renditions.push_back(audio_hls->result());

@@ -20,6 +20,7 @@ from framepress.errors import Cancelled, GpuError, HardwareError, InputError, Ou
 from framepress.dash import AudioStream, VideoStream, write_dash_manifest
 from framepress.hls import AAC_LC, write_master_playlist
 from framepress.ladder import Ladder, LadderLike, load_ladder
+from framepress.thumbnails import Thumbnails, native_options, write_vtt
 
 HWACCEL_MODES = ("auto", "cpu", "cuda")
 PROGRESS_INTERVAL_S = 0.25
@@ -120,6 +121,7 @@ class TranscodeResult:
     hls_master: str = ""
     dash_manifest: str = ""     # dash/manifest.mpd over the HLS segments, when DASH was asked for
     audio_renditions: list[AudioRendition] = field(default_factory=list)  # with HLS: one per audio track
+    thumbnails: Optional[Thumbnails] = None   # poster, sprite sheets and WebVTT, when asked for
     source: dict[str, Any] = field(default_factory=dict)
     audio: AudioTrack = field(default_factory=AudioTrack)
     warnings: list[str] = field(default_factory=list)   # e.g. a truncated source; empty when none
@@ -175,8 +177,10 @@ def _throttled(cb: Optional[Callable[[Progress], None]]):
     return call
 
 
-def _native_config(ladder: Ladder, hls: bool, hwaccel: str, threads: int) -> dict[str, Any]:
+def _native_config(ladder: Ladder, hls: bool, hwaccel: str, threads: int,
+                   thumbnails: float = 0.0) -> dict[str, Any]:
     return {
+        "thumbnails": native_options(thumbnails),
         "gop_seconds": ladder.gop_seconds,
         "segment_seconds": ladder.segment_seconds,
         "audio_bitrate": ladder.audio.bitrate,
@@ -212,9 +216,10 @@ def _move_into_place(staging: Path, out_dir: Path) -> None:
 
 
 def _run_native(src: str, staging: Path, lad: Ladder, hls: bool, hwaccel: str, threads: int,
-                progress, token: CancelToken) -> dict[str, Any]:
+                progress, token: CancelToken, thumbnails: float) -> dict[str, Any]:
     def run(mode: str) -> dict[str, Any]:
-        return _engine.transcode(src, str(staging), _native_config(lad, hls, mode, threads), progress, token._flag)
+        return _engine.transcode(src, str(staging), _native_config(lad, hls, mode, threads, thumbnails), progress,
+                                 token._flag)
 
     try:
         return run(hwaccel)
@@ -241,13 +246,17 @@ def _dash_audios(audio: list[AudioRendition]) -> list[AudioStream]:
 
 
 def transcode(source: str | os.PathLike, out_dir: str | os.PathLike, ladder: LadderLike = "default",
-              *, hls: bool = False, dash: bool = False, hwaccel: str = "auto",
+              *, hls: bool = False, dash: bool = False, thumbnails: float = 0.0, hwaccel: str = "auto",
               on_progress: Optional[Callable[[Progress], None]] = None,
               cancel: Optional[CancelToken] = None, threads: int = 0) -> TranscodeResult:
     """Transcode `source` to every rung of `ladder` under `out_dir` (see DESIGN §2).
 
     `dash=True` adds `dash/manifest.mpd` over the same CMAF segments as HLS, so it writes HLS too.
+    `thumbnails=N` (seconds) writes `thumbs/`: a poster, sprite sheets of a tile every N seconds
+    and `thumbnails.vtt`, from the frames decoded for the rungs.
     """
+    if thumbnails < 0:
+        raise ValueError(f"thumbnails must be seconds between tiles (0: none), not {thumbnails!r}")
     hls = hls or dash
     if hwaccel not in HWACCEL_MODES:
         raise HardwareError(f"hwaccel must be one of {', '.join(HWACCEL_MODES)}, not {hwaccel!r}")
@@ -257,12 +266,15 @@ def transcode(source: str | os.PathLike, out_dir: str | os.PathLike, ladder: Lad
     staging = _prepare_output_dir(out)
     token = cancel or CancelToken()
     try:
-        raw = _run_native(src, staging, lad, hls, hwaccel, threads, _throttled(on_progress), token)
+        raw = _run_native(src, staging, lad, hls, hwaccel, threads, _throttled(on_progress), token, thumbnails)
         started = time.monotonic()
         renditions = [Rendition(**r) for r in raw["renditions"]]
         audio_renditions = [AudioRendition(**a) for a in raw["audio_renditions"]]
         if hls:
             write_master_playlist(staging / "hls", renditions, raw["fps"], audio_renditions)
+        thumbs = raw["thumbnails"]
+        if thumbnails:
+            write_vtt(staging / "thumbs", thumbs)
         if dash:
             write_dash_manifest(staging / "dash", staging / "hls", _dash_videos(renditions),
                                 _dash_audios(audio_renditions), raw["fps"])
@@ -277,12 +289,17 @@ def transcode(source: str | os.PathLike, out_dir: str | os.PathLike, ladder: Lad
             r.playlist = str(out / "hls" / Path(r.playlist).name)
     for a in audio_renditions:
         a.playlist = str(out / "hls" / Path(a.playlist).name)
+    thumbs_dir = out / "thumbs"
+    published_thumbs = Thumbnails(
+        poster=str(thumbs_dir / "poster.jpg"), sprites=[str(thumbs_dir / Path(p).name) for p in thumbs["sprites"]],
+        vtt=str(thumbs_dir / "thumbnails.vtt"), tile_width=thumbs["tile_width"], tile_height=thumbs["tile_height"],
+        columns=thumbs["columns"], rows=thumbs["rows"], times=list(thumbs["times"])) if thumbnails else None
     return TranscodeResult(renditions=renditions, hwaccel_used=raw["hwaccel_used"],
                            hwaccel_reason=raw["hwaccel_reason"], seconds=seconds,
                            decoded_frames=raw["decoded_frames"],
                            hls_master=str(out / "hls" / "master.m3u8") if hls else "",
                            dash_manifest=str(out / "dash" / "manifest.mpd") if dash else "",
-                           audio_renditions=audio_renditions,
+                           audio_renditions=audio_renditions, thumbnails=published_thumbs,
                            source=raw.get("source", {}), audio=AudioTrack(**raw["audio"]),
                            warnings=list(raw.get("warnings", [])))
 

@@ -41,6 +41,15 @@ def test_human_output_is_a_table(clip, tmp_path):
     assert "360p" in proc.stdout and "frames" in proc.stdout
 
 
+def test_dash_and_thumbnails_flags(clip, tmp_path):
+    proc = run("transcode", clip, "-o", tmp_path, "--ladder", "default", "--dash", "--thumbnails", "0.5")
+    assert proc.returncode == 0, proc.stderr
+    assert f"DASH manifest: {tmp_path / 'dash' / 'manifest.mpd'}" in proc.stdout
+    assert "1 sprite sheet(s)" in proc.stdout
+    assert (tmp_path / "dash" / "manifest.mpd").is_file() and (tmp_path / "hls" / "master.m3u8").is_file()
+    assert (tmp_path / "thumbs" / "thumbnails.vtt").read_text().count("#xywh=") == 4
+
+
 def test_bad_input_exits_2_with_one_line(tmp_path):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video")

@@ -46,6 +46,9 @@ def test_happy_path_events_in_order_with_details(finished, source_uris, s3):
     assert done["wall_seconds"] >= done["engine_seconds"] > 0
     assert done["master_playlist"].endswith(f"/{st['id']}/hls/master.m3u8")
     assert done["dash_manifest"].endswith(f"/{st['id']}/dash/manifest.mpd")
+    assert done["poster"].endswith(f"/{st['id']}/thumbs/poster.jpg")
+    assert done["sprites"] == [done["poster"].replace("poster.jpg", "sprite_000.jpg")]
+    assert done["thumbnails_vtt"].endswith(f"/{st['id']}/thumbs/thumbnails.vtt")
 
 
 @pytest.mark.timeout(90)
@@ -68,7 +71,8 @@ def test_bucket_objects_match_rendition_rows_and_decode(finished, settings, s3, 
         assert r["playlist_uri"].endswith(f"hls/{r['name']}.m3u8")
     master = s3.get_object(Bucket=BUCKET, Key=prefix + "hls/master.m3u8")["Body"].read().decode()
     assert "360p.m3u8" in master and "240p.m3u8" in master
-    assert {"dash/manifest.mpd", "hls/360p_iframes.m3u8", "hls/240p_iframes.m3u8"} <= set(listed)
+    assert {"dash/manifest.mpd", "hls/360p_iframes.m3u8", "hls/240p_iframes.m3u8", "thumbs/poster.jpg",
+            "thumbs/sprite_000.jpg", "thumbs/thumbnails.vtt"} <= set(listed)
     mpd = s3.get_object(Bucket=BUCKET, Key=prefix + "dash/manifest.mpd")["Body"].read().decode()
     assert 'initialization="360p_init.mp4"' in mpd and "<BaseURL>../hls/</BaseURL>" in mpd
 

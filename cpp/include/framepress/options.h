@@ -23,12 +23,30 @@ struct RungOptions {
   int64_t bufsize = 0;            // 0: twice the bitrate
 };
 
+// Poster and sprite sheets from the decoded frames; off while `interval` is 0.
+struct ThumbnailOptions {
+  double interval = 0;            // seconds between tiles
+  int tile_width = 160;           // tile height follows the picture's display aspect
+  int columns = 5, rows = 5;      // tiles per sprite sheet
+  int poster_width = 640;         // at most the picture's own width
+};
+
+// What ThumbnailSink wrote: tile k shows times[k] until the next tile's time (the last until `end`).
+struct ThumbnailResult {
+  std::string poster;
+  std::vector<std::string> sprites;
+  int tile_width = 0, tile_height = 0, columns = 0, rows = 0;
+  std::vector<double> times;
+  double end = 0;
+};
+
 struct TranscodeOptions {
   std::vector<RungOptions> rungs;
   double gop_seconds = 2.0;
   double segment_seconds = 4.0;
   int64_t audio_bitrate = 128000;
   bool hls = false;
+  ThumbnailOptions thumbnails;
   std::string hwaccel = "auto";   // auto | cpu | cuda
   int threads = 0;                // 0: all cores
 };
@@ -83,6 +101,7 @@ struct TranscodeResult {
   std::vector<RenditionResult> renditions;
   AudioResult audio;
   std::vector<AudioRenditionResult> audio_renditions;  // with HLS: the audio tracks' own playlists
+  ThumbnailResult thumbnails;
   // What the outputs lack that a user would expect (a truncated source, say), one sentence each.
   std::vector<std::string> warnings;
   std::string hwaccel_used, hwaccel_reason;

@@ -49,19 +49,24 @@ def probe(input: str, as_json: bool) -> None:
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory.")
 @click.option("--ladder", default="default", show_default=True, help="Built-in ladder name or ladder JSON file.")
 @click.option("--hls", is_flag=True, help="Also write an HLS master playlist with fMP4 segments.")
+@click.option("--dash", is_flag=True, help="Also write a DASH manifest over the same segments (implies --hls).")
+@click.option("--thumbnails", type=click.FloatRange(min=0), default=0, metavar="SECONDS",
+              help="Write a poster, sprite sheets with a tile every SECONDS and their WebVTT (0: none).")
 @click.option("--hwaccel", type=click.Choice(engine.HWACCEL_MODES), default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def transcode(input: str, out_dir: str, ladder: str, hls: bool, hwaccel: str, as_json: bool) -> None:
+def transcode(input: str, out_dir: str, ladder: str, hls: bool, dash: bool, thumbnails: float, hwaccel: str,
+              as_json: bool) -> None:
     """Transcode INPUT to every rung of a ladder."""
     show_bar = not as_json and sys.stderr.isatty()
     if show_bar:
         with Progress(TextColumn("transcoding"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
                       TextColumn("{task.fields[fps]:.0f} fps"), console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("transcode", total=1.0, fps=0.0)
-            result = engine.transcode(input, out_dir, ladder, hls=hls, hwaccel=hwaccel,
-                                      on_progress=lambda p: bar.update(task, completed=p.fraction, fps=p.fps))
+            result = engine.transcode(input, out_dir, ladder, hls=hls, dash=dash, thumbnails=thumbnails,
+                                      hwaccel=hwaccel, on_progress=lambda p: bar.update(task, completed=p.fraction, fps=p.fps))
     else:
-        result = engine.transcode(input, out_dir, ladder, hls=hls, hwaccel=hwaccel)
+        result = engine.transcode(input, out_dir, ladder, hls=hls, dash=dash, thumbnails=thumbnails,
+                                  hwaccel=hwaccel)
     if as_json:
         click.echo(json.dumps(result.to_dict()))
         return
@@ -74,6 +79,11 @@ def transcode(input: str, out_dir: str, ladder: str, hls: bool, hwaccel: str, as
     console.print(table)
     if result.hls_master:
         console.print(f"HLS master playlist: {result.hls_master}")
+    if result.dash_manifest:
+        console.print(f"DASH manifest: {result.dash_manifest}", soft_wrap=True)
+    if result.thumbnails:
+        console.print(f"thumbnails: {result.thumbnails.poster}, {len(result.thumbnails.sprites)} sprite sheet(s), "
+                      f"{result.thumbnails.vtt}", soft_wrap=True)
     a = result.audio
     if a.index >= 0:
         language = f", {a.language}" if a.language else ""

@@ -21,6 +21,7 @@ from typing import Any, Callable
 from framepress.service import attempt_output
 from framepress.scaling import metrics
 from framepress.ladder import load_ladder
+from framepress.thumbnails import DEFAULT_INTERVAL_S
 from framepress.service.outbox import Outgoing
 from framepress.service.scratch import scratch_dir
 from framepress.service.storage import StorageRouter, join_uri
@@ -108,6 +109,8 @@ class TaskRun:
         self.on_engine(True)
         try:
             result = framepress.transcode(source, out_dir, ladder, hls=True, dash=True,
+                                          thumbnails=float(self.spec.options.get("thumbnail_seconds",
+                                                                                 DEFAULT_INTERVAL_S)),
                                           hwaccel=self.spec.options.get("hwaccel", self.hwaccel),
                                           on_progress=lambda p: self.on_progress(p.fraction),
                                           cancel=self.cancel_token)
@@ -168,6 +171,7 @@ class TaskRun:
                 "stages": {k: round(v, 4) for k, v in self.seconds.items()},
                 "master_playlist": join_uri(prefix, "hls", "master.m3u8") if result.hls_master else None,
                 "dash_manifest": join_uri(prefix, "dash", "manifest.mpd") if result.dash_manifest else None,
+                **_thumbnail_uris(prefix, result.thumbnails),
                 "renditions": [r["uri"] for r in rows]}
         # The lease guard and the publish job in one transaction: only the attempt that commits
         # success ever writes the task's output keys.
@@ -177,6 +181,14 @@ class TaskRun:
                  extra={"task_id": self.lease.task_id, "worker_id": self.lease.worker_id,
                         "kind": EventKind.SUCCEEDED, "attempt": self.lease.attempt, "data": data})
         return data
+
+
+def _thumbnail_uris(prefix: str, thumbs) -> dict[str, Any]:
+    if thumbs is None:
+        return {}
+    return {"poster": join_uri(prefix, "thumbs", Path(thumbs.poster).name),
+            "sprites": [join_uri(prefix, "thumbs", Path(p).name) for p in thumbs.sprites],
+            "thumbnails_vtt": join_uri(prefix, "thumbs", Path(thumbs.vtt).name)}
 
 
 __all__ = ["TaskRun"]
