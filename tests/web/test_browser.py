@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from sqlalchemy import update
+
 from framepress.client import Client
+from framepress.service.db import Task
 
 from support.browser import chromium
 from support.services import SETTLED, TINY_LADDER, make_test_clip, wait_for, worker_thread
@@ -107,5 +110,21 @@ def test_resolve_retry_and_play_through_the_pages(browser, finished_and_escalate
         assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
         print(f"screenshot: {shot}")
         assert browser.execute_script("return arguments[0].videoHeight;", video) == 144
+
+        # The charts draw the worker's real steps.
+        browser.get(f"{base}/charts")
+        bars = browser.find_elements(By.CSS_SELECTOR, "#chart-stages rect.bar.stage")
+        assert len(bars) == 5 and float(bars[2].get_attribute("width")) > 0   # transcode
+
+        # The task list follows progress without a reload.
+        browser.get(f"{base}/")
+        progress = browser.find_element(By.CSS_SELECTOR,
+                                        f'tr[data-task="{bad}"] progress[data-field="progress"]')
+        assert float(progress.get_attribute("value")) == 0
+        with console.db.session() as s:
+            s.execute(update(Task).where(Task.id == bad).values(status="running", progress=0.4))
+        wait_for(lambda: float(progress.get_attribute("value")) == 0.4, 10, "live progress")
+        assert browser.find_element(
+            By.CSS_SELECTOR, f'tr[data-task="{bad}"] [data-field="status"]').text == "running"
     finally:
         console.server.stop()
