@@ -80,8 +80,9 @@ tsan: build
 	scripts/sanitized-tests.sh tsan -q $(THREAD_TESTS)
 
 # A coverage-guided fuzzer (libFuzzer, ASan, UBSan) over probe and a small transcode of an input
-# held in memory, from a generated seed corpus; FUZZ_SECONDS=N runs it longer. What it finds is
-# left in build/fuzz/findings/ (reproduce: build/fuzz/transcode_fuzzer FILE).
+# held in memory, from a generated seed corpus; FUZZ_SECONDS=N runs it longer. It runs the whole
+# time whatever it finds (a forked child per input batch), leaves each finding in build/fuzz/findings/
+# (reproduce: build/fuzz/transcode_fuzzer FILE) and fails if there is any.
 $(FUZZ_DIR)/transcode_fuzzer: cpp/fuzz/transcode_fuzzer.cpp $(ENGINE_SOURCES) | fuzz-deps system-deps
 	mkdir -p $(FUZZ_DIR)
 	clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
@@ -93,8 +94,10 @@ fuzz: $(FUZZ_DIR)/transcode_fuzzer
 	rm -rf $(FUZZ_DIR)/seeds
 	cpp/fuzz/make_seeds.sh $(FUZZ_DIR)/seeds
 	mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/findings
-	$(FUZZ_DIR)/transcode_fuzzer -max_total_time=$(FUZZ_SECONDS) -timeout=30 -rss_limit_mb=2048 \
+	$(FUZZ_DIR)/transcode_fuzzer -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
+		-max_total_time=$(FUZZ_SECONDS) -timeout=30 -rss_limit_mb=2048 \
 		-print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/findings/ $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds
+	@found=$$(ls $(FUZZ_DIR)/findings | wc -l); echo "fuzz: $$found finding(s) in $(FUZZ_DIR)/findings"; [ "$$found" = 0 ]
 
 clean:
 	rm -rf build $(VENV) *.egg-info
