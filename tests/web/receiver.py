@@ -20,6 +20,7 @@ class Receiver:
         self.arrivals: list[dict] = []        # every POST, duplicates included
         self.events: dict[str, dict] = {}     # by webhook-id: what the receiver acted on
         self.rejected: list[dict] = []        # bad signatures
+        self.gets = 0
         self.answer: Callable[[dict], int] = lambda arrival: 204
         self.hold: Optional[threading.Event] = None   # set: requests wait for its release
         self.arrived = threading.Event()
@@ -58,9 +59,16 @@ class Receiver:
                     receiver.hold.wait(60)
                 self._answer(receiver.answer(arrival))
 
+            def do_GET(self) -> None:     # a GET is no webhook; answered OK all the same
+                with receiver.lock:
+                    receiver.gets += 1
+                self._answer(200)
+
             def _answer(self, code: int) -> None:
                 try:
                     self.send_response(code)
+                    if 300 <= code < 400:
+                        self.send_header("Location", receiver.path)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                 except OSError:               # the sender is gone (killed mid-request)

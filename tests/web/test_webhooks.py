@@ -175,6 +175,18 @@ def test_a_delivery_is_given_up_after_its_attempts_and_the_log_says_so(tmp_path,
     assert dispatcher.run_once().failed == 0 and len(receiver.arrivals) == 2
 
 
+def test_a_redirect_is_not_a_delivery(tmp_path, receiver):
+    """Following it would turn the POST into a GET that may well answer 200."""
+    settings = embedded_settings(tmp_path, webhook_url=receiver.url)
+    db = connect(settings)
+    receiver.answer = lambda arrival: 302
+    escalated_task(db, store=_store(db, settings))
+    assert Dispatcher.from_settings(db, settings).run_once().failed == 1
+    [d] = list_deliveries(db)
+    assert d["status"] == "pending" and d["last_status_code"] == 302 and len(receiver.arrivals) == 1
+    assert receiver.gets == 0
+
+
 def test_a_wrong_secret_is_refused_by_the_receiver(tmp_path, receiver):
     settings = embedded_settings(tmp_path, webhook_url=receiver.url)
     db = connect(settings)

@@ -7,7 +7,7 @@ from typing import Any, Callable
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from framepress.errors import FramepressError, InputError, LadderError
+from framepress.errors import InputError, LadderError
 from framepress.service.admin import AdminError
 from framepress.service.errors import ConfigError, TaskNotFound
 from framepress.web import actions, outputs, queries
@@ -173,4 +173,4 @@ def webhooks(request: Request) -> Any:
 
 __all__ = ["list_tasks", "submit_task", "get_task", "task_events", "task_renditions",
            "task_webhooks", "task_output", "retry_task", "resolve_task", "cancel_task",
-           "workers", "queue", "escalations", "stats", "webhooks", "FramepressError"]
+           "workers", "queue", "escalations", "stats", "webhooks"]

@@ -52,11 +52,21 @@ class Answer:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer, not 2xx: following it would turn the POST into a GET."""
+
+    def redirect_request(self, *args, **kwargs):  # noqa: ANN002, ANN003
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
 def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Answer:
     """One POST; never raises (a refused connection, a timeout are answers too)."""
     req = urllib.request.Request(url, data=body, method="POST", headers=headers)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with _opener.open(req, timeout=timeout) as resp:
             return Answer(resp.status, None)
     except urllib.error.HTTPError as exc:
         return Answer(exc.code, f"HTTP {exc.code}")
