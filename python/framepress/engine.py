@@ -125,6 +125,7 @@ class TranscodeResult:
     source: dict[str, Any] = field(default_factory=dict)
     audio: AudioTrack = field(default_factory=AudioTrack)
     warnings: list[str] = field(default_factory=list)   # e.g. a truncated source; empty when none
+    per_title: dict[str, Any] = field(default_factory=dict)  # the ladder chosen and why (per-title ladders)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -263,8 +264,15 @@ def transcode(source: str | os.PathLike, out_dir: str | os.PathLike, ladder: Lad
     lad = load_ladder(ladder)
     src = _check_input(source)
     out = Path(out_dir)
-    staging = _prepare_output_dir(out)
     token = cancel or CancelToken()
+    per_title: dict[str, Any] = {}
+    if lad.per_title:
+        from framepress.pertitle import choose_ladder
+        started = time.monotonic()
+        choice = choose_ladder(src, lad, cancel=token)
+        lad, per_title = choice.ladder, choice.to_dict()
+        per_title["seconds"] = round(time.monotonic() - started, 4)
+    staging = _prepare_output_dir(out)
     try:
         raw = _run_native(src, staging, lad, hls, hwaccel, threads, _throttled(on_progress), token, thumbnails)
         started = time.monotonic()
@@ -279,6 +287,8 @@ def transcode(source: str | os.PathLike, out_dir: str | os.PathLike, ladder: Lad
             write_dash_manifest(staging / "dash", staging / "hls", _dash_videos(renditions),
                                 _dash_audios(audio_renditions), raw["fps"])
         seconds = dict(raw["seconds"])
+        if per_title:
+            seconds["analysis"] = per_title["seconds"]
         _move_into_place(staging, out)
         seconds["publish"] = time.monotonic() - started
     finally:
@@ -301,7 +311,7 @@ def transcode(source: str | os.PathLike, out_dir: str | os.PathLike, ladder: Lad
                            dash_manifest=str(out / "dash" / "manifest.mpd") if dash else "",
                            audio_renditions=audio_renditions, thumbnails=published_thumbs,
                            source=raw.get("source", {}), audio=AudioTrack(**raw["audio"]),
-                           warnings=list(raw.get("warnings", [])))
+                           warnings=list(raw.get("warnings", [])), per_title=per_title)
 
 
 __all__ = ["probe", "transcode", "hw_capabilities", "CancelToken", "Progress", "MediaInfo",

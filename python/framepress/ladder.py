@@ -1,7 +1,9 @@
 """Ladder and Rung: the adaptive-bitrate ladder a task is transcoded to.
 
-A ladder comes from a built-in name (`default`, `reference`), a path to a JSON file, a dict of the
-same form, or a `Ladder` object. Validation happens here, before any work, so an invalid ladder is
+A ladder comes from a built-in name (`default`, `reference`, `auto`), a path to a JSON file, a dict
+of the same form, or a `Ladder` object. A ladder with `per_title` set (the built-in `auto` is one)
+is a template: before encoding, `framepress.pertitle` chooses each rung's bitrate from the content
+within the rung's `min_bitrate`..`max_bitrate`. Validation happens here, before any work, so an invalid ladder is
 refused at submit time rather than failing inside a worker.
 """
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any, Union
 from framepress.errors import LadderError
 
 CODECS = ("h264", "hevc", "av1")
-BUILTIN_LADDERS = ("default", "reference")
+BUILTIN_LADDERS = ("default", "reference", "auto")
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class Rung:
     profile: str = ""
     maxrate: int = 0          # 0: derived from bitrate
     bufsize: int = 0          # 0: derived from bitrate
+    min_bitrate: int = 0      # per-title limits; 0: none below, the rung's own bitrate above
+    max_bitrate: int = 0
 
     def validate(self) -> None:
         if not self.name or not all(c.isalnum() or c in "-_." for c in self.name):
@@ -41,6 +45,11 @@ class Rung:
             raise LadderError(f"rung {self.name}: needs a positive bitrate or a crf")
         if self.crf is not None and not 0 <= self.crf <= 63:
             raise LadderError(f"rung {self.name}: crf {self.crf} must be in 0..63")
+        if self.min_bitrate < 0 or self.max_bitrate < 0:
+            raise LadderError(f"rung {self.name}: min_bitrate and max_bitrate cannot be negative")
+        if self.max_bitrate and self.min_bitrate > self.max_bitrate:
+            raise LadderError(f"rung {self.name}: min_bitrate {self.min_bitrate} is above "
+                              f"max_bitrate {self.max_bitrate}")
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,7 @@ class Ladder:
     gop_seconds: float = 2.0
     segment_seconds: float = 4.0
     audio: AudioSpec = field(default_factory=AudioSpec)
+    per_title: bool = False   # choose the bitrates from the content before encoding
 
     def validate(self) -> "Ladder":
         if not self.rungs:
@@ -75,6 +85,8 @@ class Ladder:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        if not self.per_title:
+            del d["per_title"]
         d["rungs"] = [{k: v for k, v in asdict(r).items() if v not in (None, "", 0) or k == "height"}
                       for r in self.rungs]
         return d
@@ -92,7 +104,7 @@ class Ladder:
             return cls(name=str(data.get("name", "custom")), rungs=rungs,
                        gop_seconds=float(data.get("gop_seconds", 2.0)),
                        segment_seconds=float(data.get("segment_seconds", 4.0)),
-                       audio=audio).validate()
+                       audio=audio, per_title=bool(data.get("per_title", False))).validate()
         except LadderError:
             raise
         except (KeyError, TypeError, ValueError) as exc:

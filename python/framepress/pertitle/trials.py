@@ -1,0 +1,99 @@
+"""Constant-quality trial encodes: how many bits the content needs at the target quality.
+
+Each sampled stretch is encoded with x264 at the target CRF at two small sizes (360p and 180p,
+less for a smaller source), on the CPU so the figure does not depend on the worker's hardware.
+CRF holds perceived quality steady whatever the content, so the bits it spends measure how hard
+the content is; the two sizes tell how those bits grow with resolution.
+"""
+from __future__ import annotations
+
+import inspect
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from framepress.ladder import Ladder, Rung
+from framepress.pertitle.sampling import stretches
+
+TRIAL_HEIGHTS = (360, 180)
+SMALLEST_TRIAL = 64
+
+
+@dataclass
+class Trials:
+    """Video bits per second at the target CRF, per trial height (short side), over the sampled
+    stretches."""
+    crf: int
+    preset: str
+    bitrates: dict[int, float]                 # trial height -> video bits/s
+    spans: list[tuple[float, float]]           # the stretches encoded, seconds
+    whole_source: bool                         # the engine could not seek: the whole source was encoded
+    seconds: float = 0.0                       # wall time of the analysis
+    per_span: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["bitrates"] = {str(h): round(b) for h, b in self.bitrates.items()}
+        return d
+
+
+def trial_heights(short_side: int) -> list[int]:
+    top = min(TRIAL_HEIGHTS[0], short_side & ~1)
+    heights = [top]
+    low = (top // 2) & ~1
+    if low >= SMALLEST_TRIAL:
+        heights.append(low)
+    return heights
+
+
+def _engine_can_seek(transcode) -> bool:
+    return "start" in inspect.signature(transcode).parameters
+
+
+def _video_bitrate(path: str, probe) -> float:
+    video = probe(path).video
+    return float(video.bitrate) if video is not None else 0.0
+
+
+def run_trials(source: str, template: Ladder, short_side: int, duration: float, *, crf: int,
+               cancel: Optional[Any] = None, scratch: Optional[Path] = None) -> Trials:
+    """Encode the sampled stretches of `source` at `crf`; bits per second per trial height."""
+    from framepress.engine import probe, transcode   # the engine module calls in here
+
+    started = time.monotonic()
+    preset = next((r.preset for r in template.rungs if r.crf is None), "veryfast")
+    heights = trial_heights(short_side)
+    ladder = Ladder(name="per-title-trial", gop_seconds=template.gop_seconds,
+                    segment_seconds=template.segment_seconds,
+                    rungs=tuple(Rung(f"trial{h}", h, crf=crf, preset=preset) for h in heights))
+    seekable = _engine_can_seek(transcode)
+    spans = stretches(duration) if seekable else [(0.0, duration)]
+    work = Path(tempfile.mkdtemp(prefix="framepress-pertitle-", dir=scratch))
+    weighted = {h: 0.0 for h in heights}
+    total = 0.0
+    per_span = []
+    try:
+        for i, (start, end) in enumerate(spans):
+            out = work / str(i)
+            ranged = seekable and len(spans) > 1
+            extra = {"start": start, "end": end} if ranged else {}
+            result = transcode(source, out, ladder, hwaccel="cpu", cancel=cancel, **extra)
+            length = (end - start) if end > start else 1.0
+            rates = {}
+            for r in result.renditions:
+                h = int(r.name.removeprefix("trial"))
+                rates[h] = _video_bitrate(r.path, probe)
+                weighted[h] += rates[h] * length
+            total += length
+            per_span.append({"start": start, "end": end, "bitrates": {str(h): round(b) for h, b in rates.items()}})
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return Trials(crf=crf, preset=preset, bitrates={h: weighted[h] / total for h in heights},
+                  spans=spans, whole_source=not seekable, seconds=time.monotonic() - started,
+                  per_span=per_span)
+
+
+__all__ = ["Trials", "run_trials", "trial_heights"]
