@@ -2,11 +2,10 @@
 
 Pure arithmetic over the trial figures, so the same trials always give the same ladder:
 
-- Bits a rung needs at the target quality: the 360p trial's bits scaled to the rung's short side
-  by the power law the two trials measured (bits ~ height^k, k between 1 and 2: 2 for content
-  whose detail fills every pixel, like grain; lower where the content is smooth), times a headroom
-  for capped-rate encoding (a VBR encode whose peaks are capped at its average needs a little more
-  than CRF's average to look as good).
+- Bits a rung needs at the target quality: measured for the top rung and 360p; in between, the
+  power law through the two trials (bits ~ height^k); below the lowest trial, the same law with k
+  kept within 1..2. Times a headroom for capped-rate encoding (a VBR encode whose peaks are capped
+  at its average needs a little more than CRF's average to look as good).
 - Within the rung's limits: raised to `min_bitrate`, lowered to `max_bitrate` (0: the rung's own
   bitrate, so a fixed ladder switched to per-title never spends more than it did).
 - The bits above what the target quality needs add no visible quality: every rung, the top one
@@ -25,7 +24,7 @@ from framepress.ladder import Ladder, Rung
 from framepress.pertitle.trials import Trials
 
 TARGET_CRF = 23              # x264's default: good quality on a TV at the rung's own size
-EXPONENT_RANGE = (1.0, 2.0)  # bits ~ height^k
+EXPONENT_RANGE = (1.0, 2.0)  # bits ~ height^k below the lowest trial
 EXPONENT_ONE_TRIAL = 1.5     # k when the source was too small for two trial sizes
 HEADROOM = 1.15              # capped VBR against CRF at equal quality (calibrated on the bench)
 MIN_STEP = 1.25              # adjacent rungs must differ at least this much in bitrate
@@ -65,21 +64,26 @@ class LadderChoice:
 
 
 def _exponent(bitrates: dict[int, float]) -> float:
+    """k of bits ~ height^k between the smallest and the largest trial."""
     heights = sorted(h for h, b in bitrates.items() if b > 0)
     if len(heights) < 2:
         return EXPONENT_ONE_TRIAL
     lo, hi = heights[0], heights[-1]
-    k = math.log(bitrates[hi] / bitrates[lo]) / math.log(hi / lo)
-    return min(EXPONENT_RANGE[1], max(EXPONENT_RANGE[0], k))
+    return math.log(bitrates[hi] / bitrates[lo]) / math.log(hi / lo)
 
 
-def needed_bitrate(bitrates: dict[int, float], exponent: float, height: int) -> int:
-    """Bits/s for `height` at the trials' quality, from the largest trial at or nearest below it."""
+def needed_bitrate(bitrates: dict[int, float], height: int) -> int:
+    """Bits/s for `height` at the trials' quality: the trial at that height, else the power law
+    through the trials around it, else (below the smallest) k within EXPONENT_RANGE."""
     known = sorted(h for h, b in bitrates.items() if b > 0)
     if not known:
         return 0
-    base = max((h for h in known if h <= height), default=known[0])
-    return _rounded(bitrates[base] * (height / base) ** exponent * HEADROOM)
+    k = _exponent(bitrates)
+    if height < known[0]:
+        base, k = known[0], min(EXPONENT_RANGE[1], max(EXPONENT_RANGE[0], k))
+    else:
+        base = max(h for h in known if h <= height)
+    return _rounded(bitrates[base] * (height / base) ** k * HEADROOM)
 
 
 def _rounded(bps: float) -> int:
@@ -151,7 +155,7 @@ def decide(template: Ladder, trials: Trials, short_side: int) -> LadderChoice:
             choices.append(RungChoice(r.name, r.height, 0, 0, 0, True,
                                       f"constant quality (CRF {r.crf}): left as it is"))
             continue
-        needed = needed_bitrate(trials.bitrates, exponent, r.height)
+        needed = needed_bitrate(trials.bitrates, r.height)
         bitrate, why = _within_limits(r, needed)
         choices.append(RungChoice(r.name, r.height, r.bitrate, needed, bitrate, True, why,
                                   r.min_bitrate, r.max_bitrate or r.bitrate))

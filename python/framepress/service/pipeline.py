@@ -130,7 +130,8 @@ class TaskRun:
                     hwaccel_reason=result.hwaccel_reason, decoded_frames=result.decoded_frames,
                     engine_seconds={k: round(v, 4) for k, v in result.seconds.items()},
                     seconds=round(self.seconds["transcode"], 4),
-                    audio=dataclasses.asdict(result.audio), warnings=result.warnings)
+                    audio=dataclasses.asdict(result.audio), warnings=result.warnings,
+                    **({"per_title": result.per_title} if result.per_title else {}))
         for warning in [*result.warnings, *result.audio.warnings]:
             log.warning(warning, extra={"task_id": self.lease.task_id,
                                         "worker_id": self.lease.worker_id, "kind": "media_warning"})
@@ -159,10 +160,12 @@ class TaskRun:
 
     def _succeed(self, result, uploaded: dict[str, Any]) -> dict[str, Any]:
         prefix = uploaded["prefix"]
+        targets = _targets(result, load_ladder(self.spec.ladder))
         rows = [{"name": r.name, "uri": join_uri(prefix, f"{r.name}.mp4"),
                  "playlist_uri": join_uri(prefix, "hls", f"{r.name}.m3u8") if r.playlist else None,
                  "width": r.width, "height": r.height, "frames": r.frames, "bytes": r.bytes,
-                 "bitrate": r.bitrate, "codec": r.codec or None, "codec_string": r.codec_string or None}
+                 "bitrate": r.bitrate, "codec": r.codec or None, "codec_string": r.codec_string or None,
+                 **targets.get(r.name, {})}
                 for r in result.renditions]
         wall = time.monotonic() - self.received_at
         engine = self.seconds.get("transcode", 0.0)
@@ -189,6 +192,14 @@ def _thumbnail_uris(prefix: str, thumbs) -> dict[str, Any]:
     return {"poster": join_uri(prefix, "thumbs", Path(thumbs.poster).name),
             "sprites": [join_uri(prefix, "thumbs", Path(p).name) for p in thumbs.sprites],
             "thumbnails_vtt": join_uri(prefix, "thumbs", Path(thumbs.vtt).name)}
+
+
+def _targets(result, ladder) -> dict[str, dict[str, Any]]:
+    """Per rung name: the bitrate the encoder was asked for and, for a per-title ladder, why."""
+    if result.per_title:
+        return {c["name"]: {"target_bitrate": c["bitrate"] or None, "choice": c["reason"]}
+                for c in result.per_title["rungs"] if c["kept"]}
+    return {r.name: {"target_bitrate": r.bitrate or None} for r in ladder.rungs}
 
 
 __all__ = ["TaskRun"]

@@ -345,7 +345,8 @@ def status_json(s: Session, t: Task) -> dict[str, Any]:
     out["renditions"] = [{"name": r.name, "uri": r.uri, "playlist_uri": r.playlist_uri,
                           "width": r.width, "height": r.height, "frames": r.frames,
                           "bytes": r.bytes, "bitrate": r.bitrate, "codec": r.codec,
-                          "codec_string": r.codec_string} for r in rends]
+                          "codec_string": r.codec_string, "target_bitrate": r.target_bitrate,
+                          "choice": r.choice} for r in rends]
     return out
 
 

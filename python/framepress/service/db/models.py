@@ -113,6 +113,9 @@ class RenditionRow(Base):
     bitrate: Mapped[int] = mapped_column(BigInteger)
     codec: Mapped[Optional[str]] = mapped_column(String(32))
     codec_string: Mapped[Optional[str]] = mapped_column(String(64))
+    # The bitrate the encoder was asked for, and for a per-title ladder why it was chosen.
+    target_bitrate: Mapped[Optional[int]] = mapped_column(BigInteger)
+    choice: Mapped[Optional[str]] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
