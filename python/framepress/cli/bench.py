@@ -10,7 +10,7 @@ import click
 
 from framepress.cli import cli
 
-MODE_CHOICES = ("engine", "pipeline", "scale", "gpu", "all")
+MODE_CHOICES = ("engine", "pipeline", "scale", "gpu", "pertitle", "all")
 
 
 def _summary_table(results: dict, modes: tuple[str, ...]) -> None:
@@ -49,6 +49,26 @@ def _command_line(mode: str, ladder: str, rounds: Optional[int], quick: bool,
     return " ".join(parts)
 
 
+def _pertitle(out: Path, source: Optional[Path], full: bool, as_json: bool) -> None:
+    from framepress.bench.pertitle_mode import PerTitleOptions, run_pertitle_bench
+    from framepress.bench.pertitle_report import write_section
+    command = "framepress bench pertitle" + (" --full" if full else "") + \
+        (f" --source {shlex.quote(source.name)}" if source else "")
+    opts = PerTitleOptions(work_dir=out / "work", full=full, extra_sources=[source] if source else [])
+    say = (lambda line: None) if as_json else (lambda line: click.echo(line, err=True))
+    results = run_pertitle_bench(opts, say=say)
+    (opts.work_dir / "pertitle.json").write_text(json.dumps(results, indent=1))
+    report = write_section(results, out, command)
+    if as_json:
+        click.echo(json.dumps(results, indent=1))
+        return
+    for s in results["sources"]:
+        click.echo(f"{s['name']:16} {s['kind']:5} BD-rate {s['bd_rate_pct']} %  BD-PSNR {s['bd_psnr_db']} dB  "
+                   f"bits {s['bits']['fixed']} -> {s['bits']['per_title']}  "
+                   f"analysis {s['analysis']['share_wall']:.1%} of the transcode")
+    click.echo(f"report: {report}")
+
+
 @cli.command()
 @click.argument("mode", type=click.Choice(MODE_CHOICES), default="engine")
 @click.option("--source", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
@@ -65,11 +85,17 @@ def _command_line(mode: str, ladder: str, rounds: Optional[int], quick: bool,
 @click.option("--systems", default=None,
               help="Comma-separated subset of engine,ffmpeg,ffmpeg-new,pyav,ffmpeg-x4.")
 @click.option("--no-quality", is_flag=True, help="Skip PSNR/SSIM.")
+@click.option("--full", is_flag=True,
+              help="pertitle: 1080p30 10 s sources (default: 720p30 4 s, a few minutes on 2 cores).")
 def bench(mode: str, source: Optional[Path], ladder: str, rounds: Optional[int], out: Path,
           as_json: bool, quick: bool, seconds: Optional[float], systems: Optional[str],
-          no_quality: bool) -> None:
+          no_quality: bool, full: bool) -> None:
     """Benchmark the engine against FFmpeg and PyAV, the pipeline's overhead, throughput against
-    workers, and the GPU paths; writes OUT/RESULTS.md with PNG plots."""
+    workers, the GPU paths, and per-title ladders against the fixed one (`pertitle`, not part of
+    `all`); writes OUT/RESULTS.md with PNG plots."""
+    if mode == "pertitle":
+        _pertitle(out, source, full, as_json)
+        return
     from framepress.ladder import load_ladder
     from framepress.bench.progress import progress_for_terminal
     from framepress.bench.runner import MODES, BenchOptions, run_bench
