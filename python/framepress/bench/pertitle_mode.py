@@ -63,16 +63,17 @@ def _rungs(result, source: Path) -> list[dict]:
     return out
 
 
-def measure_source(name: str, kind: str, source: Path, work: Path) -> dict:
+def measure_source(name: str, kind: str, source: Path, work: Path, *, fixed_ladder=FIXED,
+                   per_title_ladder=PER_TITLE) -> dict:
     import framepress
     from framepress.pertitle import choose_ladder
     shutil.rmtree(work, ignore_errors=True)
     with Timer() as fixed_t:
-        fixed = framepress.transcode(source, work / FIXED, FIXED, hwaccel="cpu")
+        fixed = framepress.transcode(source, work / "fixed", fixed_ladder, hwaccel="cpu")
     with Timer() as analysis_t:
-        choice = choose_ladder(source, PER_TITLE)
+        choice = choose_ladder(source, per_title_ladder)
     with Timer() as chosen_t:
-        chosen = framepress.transcode(source, work / PER_TITLE, choice.ladder, hwaccel="cpu")
+        chosen = framepress.transcode(source, work / "per-title", choice.ladder, hwaccel="cpu")
     fixed_rungs, chosen_rungs = _rungs(fixed, source), _rungs(chosen, source)
     ref = [(r["bitrate"], r["psnr"]) for r in fixed_rungs]
     test = [(r["bitrate"], r["psnr"]) for r in chosen_rungs]
