@@ -75,8 +75,7 @@ def test_limits_are_respected(easy, hard):
 def test_a_one_second_source_is_analysed_whole(media_dir):
     src = lavfi(media_dir / "one.mp4", "testsrc2=size=640x360:rate=30", 1)
     choice = choose_ladder(src, SMALL)
-    assert choice.trials["spans"] == [[0.0, pytest.approx(1.0, abs=0.1)]] or \
-        choice.trials["spans"] == [(0.0, pytest.approx(1.0, abs=0.1))]
+    assert choice.trials["whole_source"] and choice.trials["spans"] == [(0.0, pytest.approx(1.0, abs=0.1))]
     assert set(chosen(choice)) == {"360p", "180p"}
 
 
@@ -87,7 +86,7 @@ def test_a_source_smaller_than_every_rung_gets_one_rung_at_its_size(media_dir, t
     assert (r.name, r.width, r.height) == ("144p", 256, 144)
     kept = [c for c in result.per_title["rungs"] if c["kept"]]
     assert [c["name"] for c in kept] == ["144p"]
-    assert 150000 <= kept[0]["bitrate"] <= 1040000      # the lowest rung's limits
+    assert 150000 <= kept[0]["bitrate"] <= 800000      # the lowest rung's limits
     assert all("above the source" in c["reason"] for c in result.per_title["rungs"] if not c["kept"])
 
 
@@ -141,10 +140,31 @@ def trials(bitrates: dict[int, float]) -> Trials:
 
 
 def test_sampling_is_bounded_and_spread():
-    assert stretches(3.0) == [(0.0, 3.0)]
-    assert stretches(10.0) == [(2.0, 3.0), (7.0, 8.0)]
-    long = stretches(3600.0)
-    assert len(long) == 6 and long[0][0] > 0 and long[-1][1] < 3600
+    assert stretches(3.0, 2.0) == [(0.0, 3.0)]
+    assert stretches(0.0, 2.0) == [(0.0, 0.0)]
+    assert stretches(10.0, 2.0) == [(4.0, 6.0)]
+    assert stretches(60.0, 2.0) == [(14.0, 16.0), (44.0, 46.0)]
+    long = stretches(3600.0, 2.0)
+    assert len(long) == 6 and long[0] == (299.0, 301.0) and long[-1][1] < 3600
+
+
+@pytest.fixture(scope="module")
+def long_source(media_dir):
+    return lavfi(media_dir / "long.mp4", "testsrc2=size=320x180:rate=15", 12)
+
+
+def test_a_longer_source_is_sampled(long_source):
+    choice = choose_ladder(long_source, SMALL)
+    assert choice.trials["whole_source"] is False and choice.trials["spans"] == [(5.5, 6.5)]
+    assert choice.trials["note"] == ""
+
+
+def test_a_stretch_that_cannot_be_copied_out_leaves_the_whole_source(long_source):
+    from framepress.pertitle.trials import run_trials
+    trials = run_trials(str(long_source), load_ladder(SMALL), 180, 12.0, crf=23, demuxer="no-such-demuxer")
+    assert trials.whole_source and trials.spans == [(0.0, 12.0)]
+    assert "failed" in trials.note and "whole source" in trials.note
+    assert trials.bitrates[180] > 0
 
 
 def test_a_rung_too_close_to_the_one_above_is_dropped():
@@ -152,7 +172,7 @@ def test_a_rung_too_close_to_the_one_above_is_dropped():
     # on 480p brings it within MIN_STEP of 720p, so 480p goes and the lowest rung stays.
     rungs = tuple(r if r.name != "480p" else Rung("480p", 480, bitrate=1500000, min_bitrate=1400000,
                                                    max_bitrate=1950000) for r in load_ladder("auto").rungs)
-    choice = decide(Ladder("floor", rungs, per_title=True), trials({360: 800000 / 1.15, 180: 400000 / 1.15}), 1080)
+    choice = decide(Ladder("floor", rungs, per_title=True), trials({360: 800000, 180: 400000}), 1080)
     assert chosen(choice) == {"1080p": 2400000, "720p": 1600000, "360p": 800000}
     dropped = next(r for r in choice.rungs if r.name == "480p")
     assert not dropped.kept and "dropped: 720p costs only 1.14×" in dropped.reason

@@ -25,13 +25,13 @@ PER_TITLE = "auto"
 @dataclass
 class PerTitleOptions:
     work_dir: Path
-    full: bool = False                       # 1080p30, 10 s sources instead of 720p30, 4 s
+    full: bool = False                       # 1080p30, 20 s sources instead of 720p30, 4 s
     sources: Optional[list[str]] = None      # names from SOURCES (default: all)
     extra_sources: list[Path] = field(default_factory=list)   # your own files ("yours")
 
     @property
     def size(self) -> tuple[int, int, int, float]:
-        return (1920, 1080, 30, 10.0) if self.full else (1280, 720, 30, 4.0)
+        return (1920, 1080, 30, 20.0) if self.full else (1280, 720, 30, 4.0)
 
 
 class Timer:

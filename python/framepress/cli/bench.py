@@ -86,7 +86,7 @@ def _pertitle(out: Path, source: Optional[Path], full: bool, as_json: bool) -> N
               help="Comma-separated subset of engine,ffmpeg,ffmpeg-new,pyav,ffmpeg-x4.")
 @click.option("--no-quality", is_flag=True, help="Skip PSNR/SSIM.")
 @click.option("--full", is_flag=True,
-              help="pertitle: 1080p30 10 s sources (default: 720p30 4 s, a few minutes on 2 cores).")
+              help="pertitle: 1080p30 20 s sources, sampled by the analysis (default: 720p30 4 s, analysed whole; a few minutes on 2 cores).")
 def bench(mode: str, source: Optional[Path], ladder: str, rounds: Optional[int], out: Path,
           as_json: bool, quick: bool, seconds: Optional[float], systems: Optional[str],
           no_quality: bool, full: bool) -> None:

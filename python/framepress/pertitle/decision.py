@@ -4,8 +4,8 @@ Pure arithmetic over the trial figures, so the same trials always give the same 
 
 - Bits a rung needs at the target quality: measured for the top rung and 360p; in between, the
   power law through the two trials (bits ~ height^k); below the lowest trial, the same law with k
-  kept within 1..2. Times a headroom for capped-rate encoding (a VBR encode whose peaks are capped
-  at its average needs a little more than CRF's average to look as good).
+  kept within 1..2. The rung's average bitrate is what CRF spent (`HEADROOM` 1: on the bench, more
+  only moved the per-title points along the fixed ladder's curves at a higher cost).
 - Within the rung's limits: raised to `min_bitrate`, lowered to `max_bitrate` (0: the rung's own
   bitrate, so a fixed ladder switched to per-title never spends more than it did).
 - The bits above what the target quality needs add no visible quality: every rung, the top one
@@ -26,7 +26,7 @@ from framepress.pertitle.trials import Trials
 TARGET_CRF = 23              # x264's default: good quality on a TV at the rung's own size
 EXPONENT_RANGE = (1.0, 2.0)  # bits ~ height^k below the lowest trial
 EXPONENT_ONE_TRIAL = 1.5     # k when the source was too small for two trial sizes
-HEADROOM = 1.15              # capped VBR against CRF at equal quality (calibrated on the bench)
+HEADROOM = 1.0               # the chosen average bitrate over CRF's
 MIN_STEP = 1.25              # adjacent rungs must differ at least this much in bitrate
 ROUND_TO = 1000              # bits/s
 
