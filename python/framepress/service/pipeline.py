@@ -22,6 +22,7 @@ from framepress.service import attempt_output
 from framepress.scaling import metrics
 from framepress.ladder import load_ladder
 from framepress.thumbnails import DEFAULT_INTERVAL_S
+from framepress.service.failure.stage_writes import retry_stage_write
 from framepress.service.outbox import Outgoing
 from framepress.service.scratch import scratch_dir
 from framepress.service.storage import StorageRouter, join_uri
@@ -53,7 +54,9 @@ class TaskRun:
         self.seconds: dict[str, float] = {}
 
     def _event(self, kind: str, message: str = "", **data: Any) -> None:
-        self.store.event(self.lease, kind, stage=self.stage, message=message, data=data)
+        # A finished stage's record survives a database blip (see `stage_writes`).
+        retry_stage_write(lambda: self.store.event(self.lease, kind, stage=self.stage,
+                                                   message=message, data=data))
         log.info(message or kind, extra={"task_id": self.lease.task_id,
                                          "worker_id": self.lease.worker_id, "kind": kind,
                                          "attempt": self.lease.attempt, "data": data})
@@ -178,8 +181,10 @@ class TaskRun:
                 "renditions": [r["uri"] for r in rows]}
         # The lease guard and the publish job in one transaction: only the attempt that commits
         # success ever writes the task's output keys.
-        self.store.succeed(self.lease, rows, data,
-                           outgoing=[Outgoing.publish_objects(self.attempt_prefix, prefix)])
+        retry_stage_write(
+            lambda: self.store.succeed(self.lease, rows, data, outgoing=[
+                Outgoing.publish_objects(self.attempt_prefix, prefix)]),
+            already_done=lambda: self.store.succeeded_under(self.lease))
         log.info("succeeded in %.3f s (engine %.3f s)", wall, engine,
                  extra={"task_id": self.lease.task_id, "worker_id": self.lease.worker_id,
                         "kind": EventKind.SUCCEEDED, "attempt": self.lease.attempt, "data": data})

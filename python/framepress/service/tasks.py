@@ -254,6 +254,13 @@ class TaskStore:
             outbox.stage_all(s, lease.task_id, outgoing)
             stage_webhooks(s, lease.task_id, self.webhooks)
 
+    def succeeded_under(self, lease: Lease) -> bool:
+        """Whether `lease`'s success is committed (a retried commit may have landed before)."""
+        with self.db.session() as s:
+            row = s.execute(select(Task.status, Task.lease_token)
+                            .where(Task.id == lease.task_id)).first()
+        return row is not None and row.status == TaskStatus.SUCCEEDED and row.lease_token == lease.token
+
     def fail(self, lease: Lease, *, status: str, error_event: dict[str, Any],
              follow_up: Optional[dict[str, Any]] = None, retry_in_s: Optional[float] = None,
              give_back_attempt: bool = False, outgoing: Iterable[outbox.Outgoing] = ()) -> None:

@@ -375,11 +375,31 @@ class Worker:
         if cause is TimedOut:
             exc = watch.error(exc)
         try:
-            outcome = self._record_failure(lease, spec, stage, exc)
+            outcome = self._record_once_reachable(lease, spec, stage, exc)
         except StaleLease as stale:
             self._log(logging.WARNING, "failure not recorded: %s", stale, task_id=lease.task_id)
             return LeaseLost(str(stale))
         return TimedOut(outcome.reason) if cause is TimedOut else outcome
+
+    def _record_once_reachable(self, lease: Lease, spec: TaskSpec, stage: str,
+                               exc: BaseException) -> Outcome:
+        """Record the failure, waiting for the database while it is away. Left unrecorded, the
+        task would stay `running` under this worker and its next take would count a new attempt:
+        an outage (a stop of minutes, past the stage-write retry) would spend the task's budget.
+        Gives up only when the worker stops (the message is then handed back)."""
+        while True:
+            try:
+                return self._record_failure(lease, spec, stage, exc)
+            except StaleLease:
+                raise
+            except Exception as record_exc:
+                if self.dependencies.record_outage(record_exc, default="database") is None:
+                    raise
+                self._log(logging.WARNING, "%s failed and the database is away (%r): waiting to "
+                          "record it", stage, record_exc, task_id=lease.task_id)
+                if self.stop_event.wait(UNHANDLED_PAUSE_S) or \
+                        not self.dependencies.wait(self.stop_event):
+                    raise
 
     def _return_task(self, lease: Lease, stage: str) -> Outcome:
         """Forced drain: the engine was cancelled. Give the attempt back and hand the message

@@ -9,6 +9,7 @@
 - `escalation`: the notices sent when a task is escalated;
 - `timeout`: the per-task time limit;
 - `drain`: what SIGTERM means;
+- `stage_writes`: a short retry around the writes that record a finished stage;
 - `heartbeat`: the holder's proof of life and lease renewal;
 - `reaper`: lost workers found and their tasks handed back.
 """
