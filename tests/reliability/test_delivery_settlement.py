@@ -46,7 +46,8 @@ def test_a_handler_that_raises_does_not_stop_the_consumer(service, caplog):
 @pytest.mark.timeout(60)
 def test_a_settle_that_fails_is_logged_and_the_message_kept(service, client, sources, caplog):
     """Local queue on a database that goes away mid-delivery: taking the task fails, and so does
-    handing the message back; both are logged, nothing is raised, nothing is lost."""
+    handing the message back; both are logged, nothing is raised, nothing is lost, and the
+    message is handed back once the database answers."""
     from framepress.service.broker.local import LocalBroker
     from framepress.service.db import QueueMessage
     from framepress.service.worker import Worker
@@ -66,6 +67,11 @@ def test_a_settle_that_fails_is_logged_and_the_message_kept(service, client, sou
         proxy.set_down(True)
         worker.handle(delivery)                      # must not raise
         proxy.set_down(False)
+        # The failed hand-back is written before the next claim: the message comes back now,
+        # not when its hour-long lease runs out.
+        again = broker._claim()
+        assert again is not None and again.body == delivery.body and again.redelivered
+        again.requeue()
     finally:
         worker.db.dispose()
         proxy.close()

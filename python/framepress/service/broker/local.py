@@ -25,30 +25,51 @@ MESSAGE_LEASE_S = 3600.0
 
 
 class LocalDelivery(Delivery):
+    """Settling writes the message's row. If the database is away the settlement is kept and
+    written before the next claim: a message handed back must not sit out its lease (an hour)."""
+
     def __init__(self, broker: "LocalBroker", row_id: int, body: bytes, redelivered: bool):
         self._broker, self._id = broker, row_id
         self.body = body
         self.redelivered = redelivered
 
     def ack(self) -> None:
-        with self._broker.db.session() as s:
-            s.execute(delete(QueueMessage).where(QueueMessage.id == self._id))
+        self._broker.settle(delete(QueueMessage).where(QueueMessage.id == self._id))
 
     def reject(self) -> None:
-        with self._broker.db.session() as s:
-            s.execute(update(QueueMessage).where(QueueMessage.id == self._id)
-                      .values(queue=self._broker.dead_queue, leased_until=None))
+        self._broker.settle(update(QueueMessage).where(QueueMessage.id == self._id)
+                            .values(queue=self._broker.dead_queue, leased_until=None))
 
     def requeue(self) -> None:
-        with self._broker.db.session() as s:
-            s.execute(update(QueueMessage).where(QueueMessage.id == self._id)
-                      .values(leased_until=None))
+        self._broker.settle(update(QueueMessage).where(QueueMessage.id == self._id)
+                            .values(leased_until=None))
 
 
 class LocalBroker(Broker):
     def __init__(self, db: Database, tasks_queue: str, dead_queue: str):
         self.db = db
         self._tasks_queue, self.dead_queue = tasks_queue, dead_queue
+        self._unsettled: list[Any] = []     # settlements the database was away for
+        self._lock = threading.Lock()
+
+    def settle(self, statement: Any) -> None:
+        """Write a delivery's settlement; one that fails is kept, written before the next
+        claim (and raised, so the caller logs it)."""
+        try:
+            self._write_unsettled()
+            with self.db.session() as s:
+                s.execute(statement)
+        except Exception:
+            with self._lock:
+                self._unsettled.append(statement)
+            raise
+
+    def _write_unsettled(self) -> None:
+        with self._lock:
+            while self._unsettled:
+                with self.db.session() as s:
+                    s.execute(self._unsettled[0])
+                self._unsettled.pop(0)
 
     @property
     def tasks_queue(self) -> str:
@@ -73,6 +94,7 @@ class LocalBroker(Broker):
                                available_at=now, deliveries=0, created_at=now))
 
     def _claim(self) -> Optional[LocalDelivery]:
+        self._write_unsettled()
         now = utcnow()
         with self.db.session() as s:
             row = s.execute(
