@@ -62,8 +62,15 @@ SKEWED_WORKER = textwrap.dedent("""
                error_event={"message": "x"}, retry_in_s=30)
     nowhere = SimpleNamespace(tasks_queue="q", publish_json=lambda *a, **k: None)
     report = Reaper(db, nowhere, worker_timeout=30).reap_once()
+    from framepress.service import admin
+    cancelled_then_retried = store.create("s3://b/c.mp4", "s3://b/out", {})
+    admin.cancel(db, cancelled_then_retried)
+    admin.retry(db, nowhere, cancelled_then_retried)
+    resolved = store.create("s3://b/d.mp4", "s3://b/out", {})
+    admin.resolve(db, resolved, "closed by hand")
     print(json.dumps({"host_now": datetime.now(timezone.utc).isoformat(), "running": running,
-                      "retried": retried, "report": report.to_dict()}))
+                      "retried": retried, "report": report.to_dict(),
+                      "operated": [cancelled_then_retried, resolved]}))
 """)
 
 
@@ -91,3 +98,7 @@ def test_a_worker_with_a_wrong_clock_writes_database_times(pg_database, tmp_path
         assert near(retried.next_attempt_at, now + timedelta(seconds=30))
         assert near(worker.heartbeat_at, now) and worker.state == "busy"
         assert events and all(near(at, now) for at in events)
+        operated = [s.get(Task, t) for t in out["operated"]]   # operator actions too
+        assert [t.status for t in operated] == ["queued", "failed"]
+        assert all(near(t.updated_at, now) for t in operated)
+        assert near(operated[1].finished_at, now)

@@ -13,7 +13,7 @@ from typing import Any, Optional
 from sqlalchemy import select
 
 from framepress.service import outbox
-from framepress.service.db import Database, Task, TaskStatus, utcnow
+from framepress.service.db import Database, Task, TaskStatus, db_now
 from framepress.errors import FramepressError
 from framepress.service.errors import TaskNotFound
 from framepress.service.tasks import EventKind, _event, stage_leftover_cleanup
@@ -61,7 +61,7 @@ def retry(db: Database, broker, task_id: str, *, reset_attempts: bool = False,
         t.worker_id = None
         t.progress = 0.0
         t.finished_at = None
-        t.updated_at = utcnow()
+        t.updated_at = db_now()
         priority = t.priority
         _event(s, t.id, EventKind.RESUMED, worker_id=actor, attempt=t.attempts,
                message=f"retried by an operator (was {previous}"
@@ -90,7 +90,7 @@ def resolve(db: Database, task_id: str, note: str, *, actor: Optional[str] = Non
             raise AdminError(f"task {task_id} is {t.status}; only {', '.join(RESOLVABLE)} tasks "
                              f"can be resolved")
         previous = t.status
-        now = utcnow()
+        now = db_now()           # the database's clock, like every other time
         t.status = TaskStatus.FAILED
         t.lease_token += 1              # a stray delivery must not pick it up again
         t.lease_expires_at = None
@@ -112,7 +112,7 @@ def cancel(db: Database, task_id: str, *, reason: str = "", actor: Optional[str]
         if t.status not in CANCELLABLE:
             raise AdminError(f"task {task_id} is {t.status}; it cannot be cancelled")
         previous, holder = t.status, t.worker_id
-        now = utcnow()
+        now = db_now()           # the database's clock, like every other time
         t.status = TaskStatus.CANCELLED
         t.lease_token += 1
         t.lease_expires_at = None
