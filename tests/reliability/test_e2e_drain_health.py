@@ -86,3 +86,50 @@ def test_reaper_command_once(service, client, sources):
     assert kinds(client.status(tid))[-3:] == ["worker_lost", "incomplete", "requeued"]
     with worker_thread(service["settings"]):
         assert wait_status(client, tid)["status"] == "succeeded"
+
+
+def _queued_task_ids(queue: str) -> list[str]:
+    import pika
+    from relsvc import AMQP_URL
+    conn = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    try:
+        ch, out = conn.channel(), []
+        while True:
+            method, _props, body = ch.basic_get(queue, auto_ack=True)
+            if method is None:
+                return out
+            out.append(json.loads(body)["task_id"])
+    finally:
+        conn.close()
+
+
+@pytest.mark.timeout(120)
+def test_reaper_command_relays_the_outbox_with_no_worker_running(service, client, sources,
+                                                                  tmp_path):
+    """Rows a broker or S3 outage left staged go out with only `framepress reaper` running:
+    a task's message (`--once`), then a storage job (the long-running reaper)."""
+    import subprocess
+    from relsvc import BUCKET, FRAMEPRESS, outbox_rows
+    from framepress.service import outbox
+    settings = service["settings"]
+    queue = settings.queue_name()
+    staged = client.store.create(sources["tiny"], settings.output_uri, TINY_LADDER, queue=queue)
+    assert outbox_rows(service["db"])                 # staged, not published
+    out = cli(service["env"], "reaper", "--once", "--json")
+    assert out["relayed"] == 1 and out["relay_failed"] == 0
+    assert _queued_task_ids(queue) == [staged] and not outbox_rows(service["db"])
+
+    leftover = f"out/{service['prefix']}/{staged}/.attempts/1/360p.mp4"
+    service["s3"].put_object(Bucket=BUCKET, Key=leftover, Body=b"a crashed attempt's upload")
+    with service["db"].session() as s:
+        outbox.stage_all(s, staged, [outbox.Outgoing.delete_objects(
+            f"{settings.output_uri}/{staged}/.attempts")])
+    reaper = subprocess.Popen([FRAMEPRESS, "reaper", "--interval", "0.5"], env=service["env"],
+                              stdout=open(tmp_path / "reaper.log", "wb"), stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: not outbox_rows(service["db"]), 60, "the reaper to relay the outbox")
+    finally:
+        reaper.terminate()
+        reaper.wait(timeout=30)
+    listed = service["s3"].list_objects_v2(Bucket=BUCKET, Prefix=f"out/{service['prefix']}/")
+    assert listed.get("KeyCount", 0) == 0, listed.get("Contents")

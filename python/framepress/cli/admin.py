@@ -115,13 +115,21 @@ def reaper(settings, interval: float, once: bool, as_json: bool) -> None:
                        reaper_id=f"reaper-{__import__('os').getpid()}")
     from framepress.scaling import podcost
     pod_cost = podcost.from_environment(db)     # in Kubernetes: the workers' pod-deletion-cost
+    # The outbox is relayed here as in every worker: with no worker running, staged messages
+    # and storage jobs still go out.
+    from framepress.service import outbox
+    from framepress.service.storage import StorageRouter
+    relay = outbox.Relay(db, broker,
+                         storage=StorageRouter(allow_files=bool(settings.allow_file_uris)))
     try:
         if once:
             report = r.reap_once()
             if pod_cost:
                 pod_cost.update()
-            _show(report.to_dict(), as_json,
-                  f"lost workers: {len(report.lost_workers)}, requeued: {len(report.requeued)}")
+            flushed = relay.flush()
+            _show({**report.to_dict(), "relayed": flushed.sent, "relay_failed": flushed.failed},
+                  as_json, f"lost workers: {len(report.lost_workers)}, requeued: "
+                           f"{len(report.requeued)}, relayed: {flushed.sent}")
             return
         stop = threading.Event()
         import signal
@@ -130,7 +138,9 @@ def reaper(settings, interval: float, once: bool, as_json: bool) -> None:
         logging.getLogger("framepress.reaper").info("reaper started (worker timeout %.0f s)",
                                                     timeout)
         _serve_metrics(settings.metrics_port)
+        relay_thread = outbox.start_thread(relay, stop)
         reaping.run(r, stop, interval=interval, alongside=pod_cost.update if pod_cost else None)
+        relay_thread.join(timeout=10)
     finally:
         broker.close()
         db.dispose()
