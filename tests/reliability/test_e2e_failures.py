@@ -84,10 +84,14 @@ def test_transient_failure_every_time_escalates_after_max_attempts(service, clie
     # Backoff 0.5 s then 1 s (initial 0.5, factor 2, no jitter), held by the delay queues.
     sched = [e for e in st["events"] if e["kind"] == "retry_scheduled"]
     taken = [e for e in st["events"] if e["kind"] == "taken"]
-    assert [e["data"]["delay_s"] for e in sched] == [0.5, 1.0]
+    delays = [e["data"]["delay_s"] for e in sched]
+    assert delays == [0.5, 1.0]
+    # Both times are the database's, and no take may start before its retry is due: each gap
+    # is at least its delay, however loaded the machine. How late a retry starts depends on
+    # the load, so the upper bound only catches a backoff far off its schedule.
     gaps = [_at(taken[i + 1]) - _at(sched[i]) for i in range(2)]
-    assert gaps[0] >= 0.45 and gaps[1] >= 0.95 and gaps[1] > gaps[0], gaps
-    assert all(g < 10 for g in gaps), gaps
+    assert all(gap >= delay - 0.001 for gap, delay in zip(gaps, delays)), (gaps, delays)
+    assert all(gap - delay < 20 for gap, delay in zip(gaps, delays)), (gaps, delays)
     notice = _escalations(service["prefix"])
     assert notice and notice[0]["kind"] == "exhausted" and notice[0]["attempts"] == 3
 
