@@ -63,5 +63,21 @@ def test_sweep_spares_a_directory_being_set_up_but_not_an_old_unclaimed_one(tmp_
     assert fresh.exists() and other.exists() and not old.exists()
 
 
+def test_sweep_leaves_another_programs_directory_under_the_prefix_alone(tmp_path):
+    """A shared scratch root (/tmp) holds other directories named framepress-… (a test's own
+    database cluster, say): without an owner file and with contents of their own, never ours."""
+    foreign = tmp_path / "framepress-pg-data"
+    (foreign / "base").mkdir(parents=True)
+    (foreign / "PG_VERSION").write_text("15\n")
+    half_made = tmp_path / "framepress-cccccccc-half"
+    half_made.mkdir()
+    (half_made / f"{OWNER}-new").write_text("")
+    past = time.time() - UNCLAIMED_GRACE_SECONDS - 5
+    for d in (foreign, half_made):
+        os.utime(d, (past, past))
+    assert sweep_stale(str(tmp_path)) == [str(half_made)]
+    assert (foreign / "PG_VERSION").exists()
+
+
 def test_sweep_of_a_missing_root_does_nothing(tmp_path):
     assert sweep_stale(str(tmp_path / "absent")) == []

@@ -49,7 +49,7 @@ class PrivatePostgres:
         self._as_root = os.geteuid() == 0
         if self._as_root:
             # The postgres user cannot enter root's private tmp dirs.
-            self.root = Path(tempfile.mkdtemp(prefix="framepress-pg-"))
+            self.root = Path(tempfile.mkdtemp(prefix="fp-private-pg-"))
             pw = pwd.getpwnam("postgres")
             os.chown(self.root, pw.pw_uid, pw.pw_gid)
         else:

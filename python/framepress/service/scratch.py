@@ -44,8 +44,13 @@ def _unowned(path: Path) -> bool:
     try:
         fd = os.open(path / OWNER, os.O_RDONLY)
     except FileNotFoundError:
+        # Only what a scratch_dir leaves before its owner file is in place: nothing, or the
+        # owner file still being written. Anything else under our prefix is somebody else's
+        # (a scratch root such as /tmp is shared) and never removed.
         try:
-            return time.time() - path.stat().st_mtime > UNCLAIMED_GRACE_SECONDS
+            contents = {p.name for p in path.iterdir()}
+            return (contents <= {f"{OWNER}-new"}
+                    and time.time() - path.stat().st_mtime > UNCLAIMED_GRACE_SECONDS)
         except OSError:
             return False
     except OSError:  # another user's, say: not ours to judge
