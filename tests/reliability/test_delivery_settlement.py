@@ -76,7 +76,10 @@ def test_a_settle_that_fails_is_logged_and_the_message_kept(service, client, sou
         worker.db.dispose()
         proxy.close()
     messages = [r.getMessage() for r in caplog.records]
-    assert any("delivery not processed" in m for m in messages), messages
+    unhandled = [r for r in caplog.records if "delivery not processed" in r.getMessage()]
+    # Logged with its traceback (the path that once raised KeyError inside logging itself).
+    assert unhandled and unhandled[0].exc_info and unhandled[0].levelno == logging.ERROR, messages
+    assert not any("Attempt to overwrite" in m for m in messages)
     assert any("could not requeue the delivery" in m for m in messages), messages
     with service["db"].session() as s:
         queued = s.scalars(select(QueueMessage.body).where(

@@ -31,8 +31,8 @@ def _event(client, task_id: str, kind: str) -> bool:
 def test_worker_goes_on_after_the_database_goes_away_mid_delivery(service, client, sources,
                                                                   caplog):
     """The database vanishes while a task is mid-transcode: recording the attempt's outcome
-    fails, the error escapes the attempt, and the delivery must still be logged and settled —
-    then the worker takes and finishes the next task."""
+    fails. The worker keeps the delivery, waits for the database with its breaker open, then
+    records the failure as an outage (no attempt spent) — and takes and finishes the next task."""
     caplog.set_level(logging.INFO, logger="framepress")
     pg = urlsplit(service["db"].url)
     proxy = TcpProxy(pg.port or 5432, pg.hostname or "127.0.0.1")
@@ -45,8 +45,8 @@ def test_worker_goes_on_after_the_database_goes_away_mid_delivery(service, clien
             proxy.set_down(True)           # the database is gone: connections reset, new ones dropped
             wait_for(lambda: w.dependencies["database"].is_open, 90,
                      "the database breaker to open")
-            wait_for(lambda: any("delivery not processed" in r.getMessage()
-                                 for r in caplog.records), 30, "the unhandled error's log line")
+            wait_for(lambda: any("waiting to record it" in r.getMessage()
+                                 for r in caplog.records), 30, "the worker to wait for the database")
             time.sleep(2)
             proxy.set_down(False)          # it is back
             second = client.submit(sources["tiny"], ladder=TINY_LADDER)
@@ -55,11 +55,13 @@ def test_worker_goes_on_after_the_database_goes_away_mid_delivery(service, clien
         proxy.close()
     assert [d["status"] for d in done] == ["succeeded", "succeeded"], \
         [(d["status"], d["last_error"]) for d in done]
+    assert [d["attempts"] for d in done] == [1, 1]
+    errors = [e for e in done[0]["events"] if e["kind"] == "error"]
+    assert errors and all(e["data"]["class"] == "dependency" for e in errors), errors
+    deferrals = [e for e in done[0]["events"] if e["kind"] == "retry_scheduled"]
+    assert deferrals and all(e["data"]["deferred"] for e in deferrals), deferrals
     taken = [e for e in done[1]["events"] if e["kind"] == "taken"]
     assert taken and taken[-1]["worker_id"] == w.id
-    unhandled = [r for r in caplog.records if "delivery not processed" in r.getMessage()]
-    # Logged with its traceback (the path that once raised KeyError inside logging itself).
-    assert unhandled and unhandled[0].exc_info and unhandled[0].levelno == logging.ERROR
     assert not any("Attempt to overwrite" in r.getMessage() for r in caplog.records)
 
 
