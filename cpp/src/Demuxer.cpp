@@ -85,48 +85,48 @@ Demuxer::Demuxer(const MediaSource& source, CancelFlagPtr cancel, bool probe) : 
     std::string text = ffmpeg_error_text(ret);
     throw Error(ErrorKind::Input, "open", "cannot open " + path + ": " + text, text);
   }
-  ctx_.reset(raw);
+  format_.reset(raw);
   ret = probe || !header_describes_streams() ? find_stream_info() : 0;
   if (ret < 0) {
     std::string text = ffmpeg_error_text(ret);
     throw Error(ErrorKind::Input, "probe", "cannot read stream info of " + path + ": " + text, text);
   }
-  video_index_ = av_find_best_stream(ctx_.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
-  audio_index_ = av_find_best_stream(ctx_.get(), AVMEDIA_TYPE_AUDIO, -1, video_index_, nullptr, 0);
+  video_index_ = av_find_best_stream(format_.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
+  audio_index_ = av_find_best_stream(format_.get(), AVMEDIA_TYPE_AUDIO, -1, video_index_, nullptr, 0);
   if (video_index_ < 0) video_index_ = -1;
   if (audio_index_ < 0) audio_index_ = -1;
   // Attached pictures (cover art) are not the video.
-  if (video_index_ >= 0 && (ctx_->streams[video_index_]->disposition & AV_DISPOSITION_ATTACHED_PIC))
+  if (video_index_ >= 0 && (format_->streams[video_index_]->disposition & AV_DISPOSITION_ATTACHED_PIC))
     video_index_ = -1;
-  for (unsigned i = 0; i < ctx_->nb_streams; ++i)
+  for (unsigned i = 0; i < format_->nb_streams; ++i)
     if (static_cast<int>(i) != video_index_ && static_cast<int>(i) != audio_index_)
-      ctx_->streams[i]->discard = AVDISCARD_ALL;
+      format_->streams[i]->discard = AVDISCARD_ALL;
 }
 
 // Probing decodes frames too: the same picture-size limit as the decoders (the size the header
 // declares is checked later; this bounds what a lying header can make probing allocate).
 int Demuxer::find_stream_info() {
-  std::vector<Options> per_stream(ctx_->nb_streams);
+  std::vector<Options> per_stream(format_->nb_streams);
   std::vector<AVDictionary*> dicts;
   for (auto& o : per_stream) {
     o.set("max_pixels", std::to_string(kMaxFramePixels));
     dicts.push_back(*o.ptr());
   }
-  int ret = avformat_find_stream_info(ctx_.get(), dicts.empty() ? nullptr : dicts.data());
+  int ret = avformat_find_stream_info(format_.get(), dicts.empty() ? nullptr : dicts.data());
   // FFmpeg may have replaced the dictionaries it was given: the Options own what is there now.
   for (size_t i = 0; i < dicts.size(); ++i) *per_stream[i].ptr() = dicts[i];
   return ret;
 }
 
-bool Demuxer::is_mp4() const { return std::string(ctx_->iformat->name) == "mov,mp4,m4a,3gp,3g2,mj2"; }
+bool Demuxer::is_mp4() const { return std::string(format_->iformat->name) == "mov,mp4,m4a,3gp,3g2,mj2"; }
 
 // An MP4/MOV header (the moov box) gives every track's codec, size, rate and decoder
 // configuration; other containers may need their packets read to know them.
 bool Demuxer::header_describes_streams() const {
   if (!is_mp4()) return false;
   bool video = false;
-  for (unsigned i = 0; i < ctx_->nb_streams; ++i) {
-    const AVStream* st = ctx_->streams[i];
+  for (unsigned i = 0; i < format_->nb_streams; ++i) {
+    const AVStream* st = format_->streams[i];
     const AVCodecParameters* par = st->codecpar;
     if (par->codec_type == AVMEDIA_TYPE_VIDEO && !(st->disposition & AV_DISPOSITION_ATTACHED_PIC)) {
       if (par->codec_id == AV_CODEC_ID_NONE || par->width <= 0 || par->height <= 0 || !par->extradata_size ||
@@ -141,7 +141,7 @@ bool Demuxer::header_describes_streams() const {
 }
 
 bool Demuxer::read(AVPacket* pkt) {
-  int ret = av_read_frame(ctx_.get(), pkt);
+  int ret = av_read_frame(format_.get(), pkt);
   if (ret == AVERROR_EOF) return false;
   if (ret == AVERROR_EXIT && cancel_ && cancel_->cancelled.load())
     throw Error(ErrorKind::Cancelled, "demux", "cancelled");
@@ -153,7 +153,7 @@ bool Demuxer::read(AVPacket* pkt) {
   }
   if (pkt->stream_index == video_index_) ++video_packets_;
   if ((pkt->stream_index == video_index_ || pkt->stream_index == audio_index_) && pkt->pts != AV_NOPTS_VALUE) {
-    const AVStream* st = ctx_->streams[pkt->stream_index];
+    const AVStream* st = format_->streams[pkt->stream_index];
     const int64_t start = st->start_time != AV_NOPTS_VALUE ? st->start_time : 0;
     // In floating point: a hostile file's timestamps can overflow the integer sum.
     const double end = static_cast<double>(pkt->pts) + static_cast<double>(pkt->duration) - static_cast<double>(start);
@@ -169,10 +169,10 @@ std::string Demuxer::truncation() const {
     // An MP4 index lists every sample exactly.
     why = "has " + std::to_string(video_packets_) + " of the " + std::to_string(st->nb_frames) +
           " video frames its index lists";
-  } else if (ctx_->duration_estimation_method == AVFMT_DURATION_FROM_STREAM && ctx_->duration > 0) {
+  } else if (format_->duration_estimation_method == AVFMT_DURATION_FROM_STREAM && format_->duration > 0) {
     // Other headers give a duration (rounded, and the longest stream's): a cut is what falls well
     // short of it.
-    const double declared = ctx_->duration / static_cast<double>(AV_TIME_BASE);
+    const double declared = format_->duration / static_cast<double>(AV_TIME_BASE);
     if (read_until_ < 0.9 * declared && declared - read_until_ > 1.0) {
       char text[96];
       std::snprintf(text, sizeof(text), "ends after %.1f s of the %.1f s its header declares", read_until_, declared);
@@ -183,7 +183,7 @@ std::string Demuxer::truncation() const {
 }
 
 double Demuxer::duration_seconds() const {
-  if (ctx_->duration > 0) return ctx_->duration / static_cast<double>(AV_TIME_BASE);
+  if (format_->duration > 0) return format_->duration / static_cast<double>(AV_TIME_BASE);
   AVStream* st = video_stream();
   if (st && st->duration > 0) return st->duration * av_q2d(st->time_base);
   return 0;
@@ -212,13 +212,13 @@ double Demuxer::rotation(const AVStream* st) {
 
 MediaInfo Demuxer::info() const {
   MediaInfo info;
-  info.format = ctx_->iformat->name;
+  info.format = format_->iformat->name;
   info.duration = duration_seconds();
-  info.bitrate = ctx_->bit_rate;
-  const int64_t size = ctx_->pb ? avio_size(ctx_->pb) : -1;
+  info.bitrate = format_->bit_rate;
+  const int64_t size = format_->pb ? avio_size(format_->pb) : -1;
   if (info.bitrate <= 0 && size > 0 && info.duration > 0) info.bitrate = static_cast<int64_t>(size * 8 / info.duration);
-  for (unsigned i = 0; i < ctx_->nb_streams; ++i) {
-    const AVStream* st = ctx_->streams[i];
+  for (unsigned i = 0; i < format_->nb_streams; ++i) {
+    const AVStream* st = format_->streams[i];
     const AVCodecParameters* par = st->codecpar;
     StreamInfo s;
     s.index = static_cast<int>(i);

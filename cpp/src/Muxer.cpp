@@ -11,19 +11,19 @@ Muxer::Muxer(const std::string& path, const char* format, const std::map<std::st
   AVFormatContext* raw = nullptr;
   check(avformat_alloc_output_context2(&raw, nullptr, format, path.c_str()), ErrorKind::Output, "open output",
         "cannot create " + std::string(format) + " output " + path);
-  ctx_.reset(raw);
+  format_.reset(raw);
 }
 
 Muxer::~Muxer() {
   // Muxers that open their own files (HLS segments, init sections) close them only in their
   // trailer; an aborted job still has to end them so no descriptor outlives it. The files are in
   // the job's staging directory, which is removed.
-  if (header_written_ && (ctx_->oformat->flags & AVFMT_NOFILE)) av_write_trailer(ctx_.get());
+  if (header_written_ && (format_->oformat->flags & AVFMT_NOFILE)) av_write_trailer(format_.get());
   take_ffmpeg_log();
 }
 
 int Muxer::add_stream(const AVCodecContext* enc, const uint8_t* display_matrix) {
-  AVStream* st = avformat_new_stream(ctx_.get(), nullptr);
+  AVStream* st = avformat_new_stream(format_.get(), nullptr);
   if (!st) throw Error(ErrorKind::Output, "open output", "cannot add stream to " + path_);
   check(avcodec_parameters_from_context(st->codecpar, enc), ErrorKind::Output, "open output",
         "cannot copy codec parameters");
@@ -46,13 +46,13 @@ int Muxer::add_stream(const AVCodecContext* enc, const uint8_t* display_matrix) 
 }
 
 void Muxer::write_header() {
-  if (!(ctx_->oformat->flags & AVFMT_NOFILE)) {
-    check(avio_open(&ctx_->pb, path_.c_str(), AVIO_FLAG_WRITE), ErrorKind::Output, "open output",
+  if (!(format_->oformat->flags & AVFMT_NOFILE)) {
+    check(avio_open(&format_->pb, path_.c_str(), AVIO_FLAG_WRITE), ErrorKind::Output, "open output",
           "cannot write " + path_);
   }
   Options opts;
   for (const auto& [k, v] : options_) opts.set(k.c_str(), v);
-  check(avformat_write_header(ctx_.get(), opts.ptr()), ErrorKind::Output, "write header",
+  check(avformat_write_header(format_.get(), opts.ptr()), ErrorKind::Output, "write header",
         "cannot write header of " + path_);
   header_written_ = true;
 }
@@ -60,17 +60,17 @@ void Muxer::write_header() {
 void Muxer::write(const AVPacket* pkt, int stream, AVRational src_tb) {
   check(av_packet_ref(scratch_.get(), pkt), ErrorKind::Output, "mux", "out of memory");
   scratch_->stream_index = stream;
-  av_packet_rescale_ts(scratch_.get(), src_tb, ctx_->streams[stream]->time_base);
-  check(av_interleaved_write_frame(ctx_.get(), scratch_.get()), ErrorKind::Output, "mux",
+  av_packet_rescale_ts(scratch_.get(), src_tb, format_->streams[stream]->time_base);
+  check(av_interleaved_write_frame(format_.get(), scratch_.get()), ErrorKind::Output, "mux",
         "cannot write to " + path_);
 }
 
 void Muxer::finish() {
   if (!header_written_) return;
-  check(av_write_trailer(ctx_.get()), ErrorKind::Output, "write trailer", "cannot finish " + path_);
+  check(av_write_trailer(format_.get()), ErrorKind::Output, "write trailer", "cannot finish " + path_);
   header_written_ = false;
-  if (ctx_->pb && !(ctx_->oformat->flags & AVFMT_NOFILE)) {
-    check(avio_closep(&ctx_->pb), ErrorKind::Output, "close output", "cannot close " + path_);
+  if (format_->pb && !(format_->oformat->flags & AVFMT_NOFILE)) {
+    check(avio_closep(&format_->pb), ErrorKind::Output, "close output", "cannot close " + path_);
   }
 }
 

@@ -24,14 +24,13 @@ class Demuxer {
   // or well short of the duration its header declares), as a sentence; empty when it does not.
   std::string truncation() const;
 
-  AVFormatContext* ctx() const { return ctx_.get(); }
   int video_index() const { return video_index_; }
   int audio_index() const { return audio_index_; }
-  AVStream* video_stream() const { return video_index_ >= 0 ? ctx_->streams[video_index_] : nullptr; }
-  AVStream* audio_stream() const { return audio_index_ >= 0 ? ctx_->streams[audio_index_] : nullptr; }
+  AVStream* video_stream() const { return video_index_ >= 0 ? format_->streams[video_index_] : nullptr; }
+  AVStream* audio_stream() const { return audio_index_ >= 0 ? format_->streams[audio_index_] : nullptr; }
   double duration_seconds() const;
   // Whether the container's clock may jump (MPEG-TS and PS, Ogg).
-  bool clock_may_jump() const { return ctx_->iformat->flags & AVFMT_TS_DISCONT; }
+  bool clock_may_jump() const { return format_->iformat->flags & AVFMT_TS_DISCONT; }
   MediaInfo info() const;
 
   // The stream's display matrix (9 int32: 3x3, 16.16 fixed point), nullptr when it has none.
@@ -53,7 +52,7 @@ class Demuxer {
   // Declared before the format context, which reads through them, so they outlive it.
   std::unique_ptr<MemoryReader> memory_;
   UniqueIOContext io_;
-  UniqueFormatInput ctx_;
+  UniqueFormatInput format_;
   CancelFlagPtr cancel_;
   int video_index_ = -1;
   int audio_index_ = -1;

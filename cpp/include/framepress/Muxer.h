@@ -26,7 +26,7 @@ class Muxer {
 
  private:
   std::string path_;
-  UniqueFormatOutput ctx_;
+  UniqueFormatOutput format_;
   std::map<std::string, std::string> options_;
   UniquePacket scratch_;
   bool header_written_ = false;

@@ -4,11 +4,6 @@
 // limited range in the same pass.
 #pragma once
 
-#include <zimg.h>
-
-#include <cstdlib>
-#include <memory>
-
 #include "framepress/ffmpeg.h"
 
 namespace fp {
@@ -27,13 +22,10 @@ class ZimgScaler {
   void scale(const AVFrame* src, AVFrame* dst);
 
  private:
-  struct GraphDeleter { void operator()(zimg_filter_graph* g) const { zimg_filter_graph_free(g); } };
-  struct BufferDeleter { void operator()(void* p) const { std::free(p); } };
-
   int src_width_, src_height_;
   bool src_full_range_;
-  std::unique_ptr<zimg_filter_graph, GraphDeleter> graph_;
-  std::unique_ptr<void, BufferDeleter> tmp_;  // zimg's working memory
+  UniqueZimgGraph graph_;
+  UniqueAlignedBuffer tmp_;  // zimg's working memory
 };
 
 }  // namespace fp

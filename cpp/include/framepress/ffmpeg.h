@@ -1,4 +1,4 @@
-// RAII ownership for every FFmpeg object the engine touches, and FFmpeg error text.
+// RAII ownership for every FFmpeg (and zimg) object the engine touches, and FFmpeg error text.
 #pragma once
 
 extern "C" {
@@ -18,6 +18,9 @@ extern "C" {
 #include <libavutil/audio_fifo.h>
 }
 
+#include <zimg.h>
+
+#include <cstdlib>
 #include <memory>
 #include <new>
 #include <string>
@@ -51,6 +54,8 @@ struct IOContextDeleter {
 struct AudioFifoDeleter { void operator()(AVAudioFifo* f) const { av_audio_fifo_free(f); } };
 struct FilterGraphDeleter { void operator()(AVFilterGraph* g) const { avfilter_graph_free(&g); } };
 struct FilterInOutDeleter { void operator()(AVFilterInOut* io) const { avfilter_inout_free(&io); } };
+struct ZimgGraphDeleter { void operator()(zimg_filter_graph* g) const { zimg_filter_graph_free(g); } };
+struct AlignedBufferDeleter { void operator()(void* p) const { std::free(p); } };  // from posix_memalign
 
 using UniqueFormatInput = std::unique_ptr<AVFormatContext, FormatInputDeleter>;
 using UniqueFormatOutput = std::unique_ptr<AVFormatContext, FormatOutputDeleter>;
@@ -65,6 +70,8 @@ using UniqueIOContext = std::unique_ptr<AVIOContext, IOContextDeleter>;
 using UniqueAudioFifo = std::unique_ptr<AVAudioFifo, AudioFifoDeleter>;
 using UniqueFilterGraph = std::unique_ptr<AVFilterGraph, FilterGraphDeleter>;
 using UniqueFilterInOut = std::unique_ptr<AVFilterInOut, FilterInOutDeleter>;
+using UniqueZimgGraph = std::unique_ptr<zimg_filter_graph, ZimgGraphDeleter>;
+using UniqueAlignedBuffer = std::unique_ptr<void, AlignedBufferDeleter>;
 
 // AVDictionary options passed to an FFmpeg open call; frees what FFmpeg leaves in it.
 class Options {
