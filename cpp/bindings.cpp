@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include "framepress/CudaScaler.h"
+#include "framepress/Decoder.h"
 #include "framepress/Encoder.h"
 #include "framepress/HwDevice.h"
 #include "framepress/Demuxer.h"
@@ -60,6 +61,8 @@ fp::SourceVideo source_from(const py::dict& source) {
   s.codec = source["codec"].cast<std::string>();
   s.profile = source.contains("profile") ? source["profile"].cast<std::string>() : "";
   s.pix_fmt = source.contains("pix_fmt") ? source["pix_fmt"].cast<std::string>() : "";
+  s.hdr = source.contains("hdr") && source["hdr"].cast<bool>();
+  s.interlaced = source.contains("interlaced") && source["interlaced"].cast<bool>();
   return s;
 }
 
@@ -67,7 +70,7 @@ fp::RungOptions rung_from(const py::dict& r) {
   fp::RungOptions rung;
   rung.name = r["name"].cast<std::string>();
   rung.height = r["height"].cast<int>();
-  rung.codec = r["codec"].cast<std::string>();
+  rung.codec = fp::video_codec_named(r["codec"].cast<std::string>());
   rung.bitrate = r["bitrate"].cast<int64_t>();
   rung.crf = r["crf"].cast<int>();
   rung.preset = r["preset"].cast<std::string>();
@@ -91,7 +94,7 @@ fp::TranscodeOptions options_from(const py::dict& cfg) {
     o.thumbnails.rows = t["rows"].cast<int>();
     o.thumbnails.poster_width = t["poster_width"].cast<int>();
   }
-  o.hwaccel = cfg["hwaccel"].cast<std::string>();
+  o.hwaccel = fp::hw_request_named(cfg["hwaccel"].cast<std::string>());
   o.threads = cfg["threads"].cast<int>();
   for (auto item : cfg["rungs"]) o.rungs.push_back(rung_from(item.cast<py::dict>()));
   return o;
@@ -122,7 +125,7 @@ py::dict to_dict(const fp::TranscodeResult& res) {
                                "frames"_a = r.frames, "bytes"_a = r.bytes, "bitrate"_a = r.bitrate,
                                "encode_fps"_a = r.encode_fps, "codec"_a = r.codec, "codec_string"_a = r.codec_string,
                                "playlist"_a = r.playlist, "has_audio"_a = r.has_audio));
-  return py::dict("renditions"_a = renditions, "hwaccel_used"_a = res.hwaccel_used,
+  return py::dict("renditions"_a = renditions, "hwaccel_used"_a = fp::name_of(res.hwaccel_used),
                   "hwaccel_reason"_a = res.hwaccel_reason, "seconds"_a = res.seconds,
                   "decoded_frames"_a = res.decoded_frames, "fps"_a = res.fps, "source"_a = to_dict(res.source),
                   "audio"_a = to_dict(res.audio), "audio_renditions"_a = audio_renditions,
@@ -204,12 +207,14 @@ PYBIND11_MODULE(_engine, m) {
   m.def("choose_hwaccel", [](const std::string& requested, const py::dict& caps, const py::dict& source,
                              const py::dict& config) {
     // As Transcoder::run selects: the rungs the plan keeps for the source's size, then the path.
-    std::vector<std::string> planned_codecs;
+    std::vector<fp::VideoCodec> planned_codecs;
     for (const auto& p : fp::Transcoder::plan(options_from(config).rungs, source["width"].cast<int>(),
                                               source["height"].cast<int>()))
       planned_codecs.push_back(p.rung.codec);
-    auto choice = fp::HwDevice::choose(requested, capabilities_from(caps), source_from(source), planned_codecs);
-    return py::dict("mode"_a = choice.mode, "reason"_a = choice.reason, "nvenc_sessions"_a = choice.nvenc_sessions);
+    auto choice = fp::HwDevice::choose(fp::hw_request_named(requested), capabilities_from(caps), source_from(source),
+                                       planned_codecs);
+    return py::dict("mode"_a = fp::name_of(choice.mode), "reason"_a = choice.reason,
+                    "nvenc_sessions"_a = choice.nvenc_sessions);
   }, "requested"_a, "capabilities"_a, "source"_a, "config"_a,
      "Pure hardware selection, exposed for tests: {mode, reason, nvenc_sessions}.");
 
@@ -224,17 +229,46 @@ PYBIND11_MODULE(_engine, m) {
       width = demuxer.video_stream()->codecpar->width;
       height = demuxer.video_stream()->codecpar->height;
     }
-    return py::dict("codec"_a = s.codec, "profile"_a = s.profile, "pix_fmt"_a = s.pix_fmt, "width"_a = width,
-                    "height"_a = height);
+    return py::dict("codec"_a = s.codec, "profile"_a = s.profile, "pix_fmt"_a = s.pix_fmt, "hdr"_a = s.hdr,
+                    "interlaced"_a = s.interlaced, "width"_a = width, "height"_a = height);
   }, "path"_a, "What hardware selection knows of a file's video when a transcode opens it, for tests.");
 
-  m.def("confirm_hwaccel", [](const std::string& mode, const std::string& requested, const py::dict& source,
+  m.def("describe_first_frame", [](const std::string& path) {
+    fp::SourceVideo s;
+    {
+      py::gil_scoped_release release;
+      fp::Demuxer demuxer(path, nullptr, /*probe=*/false);
+      const AVStream* video = demuxer.video_stream();
+      if (!video) throw fp::Error(fp::ErrorKind::Input, "open", path + " has no video stream");
+      fp::Decoder decoder(video, 1);
+      const fp::SourceVideo header = fp::HwDevice::describe(video->codecpar);
+      s = header;  // while no frame is decoded
+      bool seen = false;
+      auto first = [&](AVFrame* f) {
+        if (!seen) s = fp::HwDevice::as_decoded(header, f);
+        seen = true;
+      };
+      fp::UniquePacket pkt = fp::make_packet();
+      while (!seen && demuxer.read(pkt.get())) {
+        if (pkt->stream_index == demuxer.video_index()) decoder.decode(pkt.get(), first);
+        av_packet_unref(pkt.get());
+      }
+      if (!seen) decoder.decode(nullptr, first);
+    }
+    return py::dict("codec"_a = s.codec, "pix_fmt"_a = s.pix_fmt, "hdr"_a = s.hdr, "interlaced"_a = s.interlaced);
+  }, "path"_a, "What hardware selection knows of a file's video once its first frame is decoded (as the transcoder "
+               "confirms its choice), for tests.");
+
+  m.def("confirm_hwaccel", [](const std::string& mode, const std::string& requested, const py::dict& first,
                               const std::string& decoded_pix_fmt) {
-    auto choice = fp::HwDevice::confirm({mode, "", 0}, requested, source_from(source),
+    const std::map<std::string, fp::DeviceMode> modes = {
+        {"cpu", fp::DeviceMode::Cpu}, {"hybrid", fp::DeviceMode::Hybrid}, {"cuda", fp::DeviceMode::Cuda}};
+    auto choice = fp::HwDevice::confirm({modes.at(mode), "", 0}, fp::hw_request_named(requested), source_from(first),
                                         av_get_pix_fmt(decoded_pix_fmt.c_str()));
-    return py::make_tuple(choice.mode, choice.reason);
-  }, "mode"_a, "requested"_a, "source"_a, "decoded_pix_fmt"_a,
-     "The selection once the decoder's first frame is out in `decoded_pix_fmt`, exposed for tests: (mode, reason).");
+    return py::make_tuple(fp::name_of(choice.mode), choice.reason);
+  }, "mode"_a, "requested"_a, "first"_a, "decoded_pix_fmt"_a,
+     "The selection once the decoder's first frame is out in `decoded_pix_fmt`, `first` saying what that frame "
+     "shows of the source (hdr, interlaced), exposed for tests: (mode, reason).");
 
   m.def("nvenc_options", [](const py::dict& rung) { return fp::Encoder::nvenc_options(rung_from(rung)); },
         "rung"_a, "NVENC private options for a rung (native config form), exposed for tests.");

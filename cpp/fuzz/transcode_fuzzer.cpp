@@ -29,7 +29,7 @@ fp::TranscodeOptions small_ladder(bool hls) {
   options.segment_seconds = 1;
   options.audio_bitrate = 32000;
   options.hls = hls;
-  options.hwaccel = "cpu";
+  options.hwaccel = fp::HwRequest::Cpu;
   options.threads = 1;
   return options;
 }

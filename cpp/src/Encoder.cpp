@@ -105,15 +105,19 @@ std::map<std::string, std::string> Encoder::nvenc_options(const RungOptions& run
   return o;
 }
 
-const char* Encoder::encoder_name(const std::string& codec) {
-  if (codec == "h264") return "libx264";
-  if (codec == "hevc") return "libx265";
-  if (codec == "av1") return "libsvtav1";
-  throw Error(ErrorKind::Encode, "open encoder", "unsupported codec " + codec);
+const char* Encoder::encoder_name(VideoCodec codec) {
+  switch (codec) {
+    case VideoCodec::H264: return "libx264";
+    case VideoCodec::Hevc: return "libx265";
+    case VideoCodec::Av1: return "libsvtav1";
+  }
+  throw Error(ErrorKind::Encode, "open encoder", "unsupported codec");
 }
 
+std::string Encoder::nvenc_encoder_name(VideoCodec codec) { return std::string(name_of(codec)) + "_nvenc"; }
+
 Encoder::Encoder(const RungOptions& rung, const EncoderSetup& s) : codec_(rung.codec) {
-  const std::string nvenc_name = rung.codec + "_nvenc";
+  const std::string nvenc_name = nvenc_encoder_name(rung.codec);
   const char* name = s.nvenc_frames ? nvenc_name.c_str() : encoder_name(rung.codec);
   const AVCodec* codec = avcodec_find_encoder_by_name(name);
   if (!codec) throw Error(ErrorKind::Encode, "open encoder", std::string("encoder ") + name + " is not available");
@@ -156,7 +160,7 @@ Encoder::Encoder(const RungOptions& rung, const EncoderSetup& s) : codec_(rung.c
 
   if (s.nvenc_frames) {
     for (const auto& [key, value] : nvenc_options(rung)) set_private(c, key.c_str(), value);
-  } else if (rung.codec == "h264") {
+  } else if (rung.codec == VideoCodec::H264) {
     set_private(c, "preset", rung.preset);
     set_private(c, "forced-idr", "1");
     // A few threads split each frame into slices rather than encode frames in parallel: x264's
@@ -165,7 +169,7 @@ Encoder::Encoder(const RungOptions& rung, const EncoderSetup& s) : codec_(rung.c
     const bool sliced = s.threads >= 2 && s.threads <= 4;
     set_private(c, "x264-params", std::string("scenecut=0:open-gop=0") + (sliced ? ":sliced-threads=1" : ""));
     if (rung.crf >= 0) set_private(c, "crf", std::to_string(rung.crf));
-  } else if (rung.codec == "hevc") {
+  } else if (rung.codec == VideoCodec::Hevc) {
     set_private(c, "preset", rung.preset);
     set_private(c, "forced-idr", "1");
     std::string params = "scenecut=0:open-gop=0:log-level=error:keyint=" + std::to_string(backstop) +
@@ -213,7 +217,7 @@ bool Encoder::receive(AVPacket* pkt) {
 std::string Encoder::codec_string() const {
   const AVCodecContext* c = ctx_.get();
   char buf[64];
-  if (codec_ == "h264") {
+  if (codec_ == VideoCodec::H264) {
     // Profile, constraint flags and level straight from the SPS in the Annex B extradata.
     const uint8_t* d = c->extradata;
     for (int i = 0; d && i + 7 < c->extradata_size; ++i) {
@@ -224,7 +228,7 @@ std::string Encoder::codec_string() const {
     }
     return "avc1.640028";
   }
-  if (codec_ == "hevc") {
+  if (codec_ == VideoCodec::Hevc) {
     // profile_tier_level from the SPS (NAL type 33): ISO/IEC 14496-15 Annex E's hvc1 string.
     const uint8_t* d = c->extradata;
     for (int i = 0; d && i + 5 < c->extradata_size; ++i) {

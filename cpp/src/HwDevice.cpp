@@ -8,6 +8,8 @@ extern "C" {
 #include <cstdlib>
 #include <mutex>
 
+#include "framepress/Encoder.h"
+#include "framepress/FramePrep.h"
 #include "framepress/error.h"
 
 namespace fp {
@@ -140,6 +142,19 @@ void read_config_record(AVCodecID id, const uint8_t* d, int size, SourceVideo& s
   if (s.pix_fmt.empty()) s.pix_fmt = pix_fmt_name(depth, chroma);
 }
 
+// What FramePrep does to this source on the CPU, for reasons; "" when nothing.
+std::string cpu_preparation(const SourceVideo& s) {
+  if (s.hdr && s.interlaced) return "deinterlacing and HDR tone mapping";
+  if (s.hdr) return "HDR tone mapping";
+  if (s.interlaced) return "deinterlacing";
+  return "";
+}
+
+HwChoice prepared_on_cpu(const SourceVideo& s) {
+  return {DeviceMode::Hybrid, "NVDEC decode; " + cpu_preparation(s) +
+                                  " on the CPU (FFmpeg has no CUDA filter for it), and so scaling and CPU encoders"};
+}
+
 std::string describe_stream(const SourceVideo& s) {
   std::string what = s.codec;
   if (!s.profile.empty()) what += " " + s.profile;
@@ -196,6 +211,15 @@ SourceVideo HwDevice::describe(const AVCodecParameters* par) {
   if (const char* profile = avcodec_profile_name(par->codec_id, par->profile)) s.profile = profile;
   if (const char* fmt = av_get_pix_fmt_name(static_cast<AVPixelFormat>(par->format))) s.pix_fmt = fmt;
   if (s.profile.empty() || s.pix_fmt.empty()) read_config_record(par->codec_id, par->extradata, par->extradata_size, s);
+  s.hdr = FramePrep::hdr_transfer(par->color_trc);
+  s.interlaced = FramePrep::interlaced_order(par->field_order);
+  return s;
+}
+
+SourceVideo HwDevice::as_decoded(const SourceVideo& source, const AVFrame* first) {
+  SourceVideo s = source;
+  s.hdr = s.hdr || FramePrep::hdr_transfer(first->color_trc);
+  s.interlaced = s.interlaced || first->interlaced_frame;
   return s;
 }
 
@@ -216,11 +240,9 @@ std::string HwDevice::nvdec_refusal(const SourceVideo& source) {
   return "";
 }
 
-HwChoice HwDevice::choose(const std::string& requested, const HwCapabilities& caps, const SourceVideo& source,
-                          const std::vector<std::string>& planned_codecs) {
-  if (requested == "cpu") return {"cpu", "cpu requested"};
-  if (requested != "auto" && requested != "cuda")
-    throw Error(ErrorKind::Hardware, "select hardware", "hwaccel must be auto, cpu or cuda, not " + requested);
+HwChoice HwDevice::choose(HwRequest requested, const HwCapabilities& caps, const SourceVideo& source,
+                          const std::vector<VideoCodec>& planned_codecs) {
+  if (requested == HwRequest::Cpu) return {DeviceMode::Cpu, "cpu requested"};
   std::string why;
   if (!caps.cuda)
     why = caps.cuda_error.empty() ? "no CUDA device" : caps.cuda_error;
@@ -231,33 +253,44 @@ HwChoice HwDevice::choose(const std::string& requested, const HwCapabilities& ca
   else
     why = nvdec_refusal(source);
   if (!why.empty()) {
-    if (requested == "cuda") throw Error(ErrorKind::Hardware, "select hardware", "hwaccel=cuda unavailable: " + why);
-    return {"cpu", why};
+    if (requested == HwRequest::Cuda)
+      throw Error(ErrorKind::Hardware, "select hardware", "hwaccel=cuda unavailable: " + why);
+    return {DeviceMode::Cpu, why};
   }
+  if (!cpu_preparation(source).empty()) return prepared_on_cpu(source);
   bool all_nvenc = !planned_codecs.empty() &&
-                   std::all_of(planned_codecs.begin(), planned_codecs.end(),
-                               [&](const std::string& c) { return contains(caps.nvenc_encoders, c + "_nvenc"); });
+                   std::all_of(planned_codecs.begin(), planned_codecs.end(), [&](VideoCodec c) {
+                     return contains(caps.nvenc_encoders, Encoder::nvenc_encoder_name(c));
+                   });
   if (all_nvenc)
-    return {"cuda", "NVDEC decode, scale_cuda, NVENC encode", static_cast<int>(planned_codecs.size())};
-  return {"hybrid", "NVDEC decode and scale_cuda, CPU encoders (no NVENC for the ladder's codecs on this GPU)"};
+    return {DeviceMode::Cuda, "NVDEC decode, scale_cuda, NVENC encode", static_cast<int>(planned_codecs.size())};
+  return {DeviceMode::Hybrid,
+          "NVDEC decode and scale_cuda, CPU encoders (no NVENC for the ladder's codecs on this GPU)"};
 }
 
-HwChoice HwDevice::select(const std::string& requested, const SourceVideo& source,
-                          const std::vector<std::string>& planned_codecs, NvencLease& lease) {
-  HwChoice hw = choose(requested, requested == "cpu" ? HwCapabilities{} : capabilities(), source, planned_codecs);
-  if (hw.mode == "cuda" && !(lease = lease_nvenc(hw.nvenc_sessions)))
-    hw = {"hybrid", "NVENC session limit (" + std::to_string(nvenc_limit()) + ") reached: CPU encoders"};
+HwChoice HwDevice::select(HwRequest requested, const SourceVideo& source, const std::vector<VideoCodec>& planned_codecs,
+                          NvencLease& lease) {
+  HwChoice hw =
+      choose(requested, requested == HwRequest::Cpu ? HwCapabilities{} : capabilities(), source, planned_codecs);
+  if (hw.mode == DeviceMode::Cuda && !(lease = lease_nvenc(hw.nvenc_sessions)))
+    hw = {DeviceMode::Hybrid, "NVENC session limit (" + std::to_string(nvenc_limit()) + ") reached: CPU encoders"};
   return hw;
 }
 
-HwChoice HwDevice::confirm(const HwChoice& chosen, const std::string& requested, const SourceVideo& source,
+HwChoice HwDevice::confirm(const HwChoice& chosen, HwRequest requested, const SourceVideo& first,
                            AVPixelFormat decoded) {
-  if (chosen.mode == "cpu" || decoded == AV_PIX_FMT_CUDA) return chosen;
-  SourceVideo as_decoded = source;
-  if (const char* fmt = av_get_pix_fmt_name(decoded)) as_decoded.pix_fmt = fmt;
-  const std::string what = "NVDEC did not take this " + describe_stream(as_decoded) + " stream";
-  if (requested == "cuda") throw Error(ErrorKind::Hardware, "gpu decode", "hwaccel=cuda unavailable: " + what);
-  return {"cpu", what + ": decoded and encoded on the CPU"};
+  if (chosen.mode == DeviceMode::Cpu) return chosen;
+  if (decoded != AV_PIX_FMT_CUDA) {
+    SourceVideo as_decoded = first;
+    if (const char* fmt = av_get_pix_fmt_name(decoded)) as_decoded.pix_fmt = fmt;
+    const std::string what = "NVDEC did not take this " + describe_stream(as_decoded) + " stream";
+    if (requested == HwRequest::Cuda)
+      throw Error(ErrorKind::Hardware, "gpu decode", "hwaccel=cuda unavailable: " + what);
+    return {DeviceMode::Cpu, what + ": decoded and encoded on the CPU"};
+  }
+  // Frames FramePrep prepares come to system memory, and the rungs scale and encode them there.
+  if (!cpu_preparation(first).empty()) return prepared_on_cpu(first);
+  return chosen;
 }
 
 }  // namespace fp

@@ -12,9 +12,9 @@ using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 }  // namespace
 
-Rung::Rung(RungOptions rung, int width, int height, const RungContext& ctx)
-    : rung_(std::move(rung)), width_(width), height_(height), ctx_(ctx),
-      scaler_(width, height, AV_PIX_FMT_YUV420P), packet_(make_packet()) {}
+Rung::Rung(RungOptions rung, int width, int height, const RungSetup& setup)
+    : rung_(std::move(rung)), width_(width), height_(height), setup_(setup),
+      scaler_(setup.device->rung_scaler(width, height, setup.time_base)), packet_(make_packet()) {}
 
 void Rung::finish() {
   if (!encoder_) return;
@@ -28,39 +28,29 @@ void Rung::finish() {
   mux_s_ += since(t1);
 }
 
-UniqueFrame Rung::scale(const AVFrame* frame) {
-  if (frame->format == AV_PIX_FMT_CUDA) {
-    if (!cuda_scaler_) cuda_scaler_ = std::make_unique<CudaScaler>(width_, height_, ctx_.time_base, !ctx_.nvenc);
-    return cuda_scaler_->scale(frame);
-  }
-  UniqueFrame scaled = scaler_.scale(frame);
-  if (!scaled) throw Error(ErrorKind::Encode, "scale", "out of memory");
-  return scaled;
-}
-
 void Rung::open(const AVFrame* first) {
-  EncoderSetup setup;
-  if (first->format == AV_PIX_FMT_CUDA) setup.nvenc_frames = first->hw_frames_ctx;
-  setup.width = width_;
-  setup.height = height_;
-  setup.sample_aspect = ctx_.sample_aspect;
-  setup.time_base = ctx_.time_base;
-  setup.frame_rate = ctx_.frame_rate;
-  setup.threads = ctx_.encoder_threads;
-  setup.gop_seconds = ctx_.gop_seconds;
-  setup.color_from = first;
-  encoder_ = std::make_unique<Encoder>(rung_, setup);
+  EncoderSetup encoding;
+  encoding.nvenc_frames = setup_.device->encoder_frames(first);
+  encoding.width = width_;
+  encoding.height = height_;
+  encoding.sample_aspect = setup_.sample_aspect;
+  encoding.time_base = setup_.time_base;
+  encoding.frame_rate = setup_.frame_rate;
+  encoding.threads = setup_.encoder_threads;
+  encoding.gop_seconds = setup_.gop_seconds;
+  encoding.color_from = first;
+  encoder_ = std::make_unique<Encoder>(rung_, encoding);
   codec_string_ = encoder_->codec_string();
 
-  mp4_ = std::make_unique<Muxer>(ctx_.out_dir + "/" + rung_.name + ".mp4", "mp4",
+  mp4_ = std::make_unique<Muxer>(setup_.out_dir + "/" + rung_.name + ".mp4", "mp4",
                                  std::map<std::string, std::string>{{"movflags", "+faststart"}});
-  mp4_video_ = mp4_->add_stream(encoder_->ctx(), ctx_.display_matrix);
-  if (ctx_.audio) mp4_audio_ = mp4_->add_stream(ctx_.audio);
+  mp4_video_ = mp4_->add_stream(encoder_->ctx(), setup_.display_matrix);
+  if (setup_.audio) mp4_audio_ = mp4_->add_stream(setup_.audio);
   mp4_->write_header();
-  if (ctx_.hls) {
-    const std::string dir = ctx_.out_dir + "/hls";
+  if (setup_.hls) {
+    const std::string dir = setup_.out_dir + "/hls";
     char seconds[32];
-    std::snprintf(seconds, sizeof(seconds), "%g", ctx_.segment_seconds);
+    std::snprintf(seconds, sizeof(seconds), "%g", setup_.segment_seconds);
     hls_ = std::make_unique<Muxer>(dir + "/" + rung_.name + ".m3u8", "hls",
                                    std::map<std::string, std::string>{
                                        {"hls_time", seconds},
@@ -69,7 +59,7 @@ void Rung::open(const AVFrame* first) {
                                        {"hls_fmp4_init_filename", rung_.name + "_init.mp4"},
                                        {"hls_segment_filename", dir + "/" + rung_.name + "_%05d.m4s"},
                                        {"hls_flags", "independent_segments"}});
-    hls_video_ = hls_->add_stream(encoder_->ctx(), ctx_.display_matrix);
+    hls_video_ = hls_->add_stream(encoder_->ctx(), setup_.display_matrix);
     hls_->write_header();
   }
   for (auto& pkt : pending_audio_) write_audio(pkt.get());
@@ -78,11 +68,11 @@ void Rung::open(const AVFrame* first) {
 
 void Rung::encode(const AVFrame* frame, bool keyframe) {
   auto t0 = Clock::now();
-  UniqueFrame scaled = scale(frame);
+  UniqueFrame scaled = scaler_->scale(frame);
   if (!encoder_) open(scaled.get());
   scaled->pts = frame->pts;
   scaled->pict_type = keyframe ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
-  scaled->sample_aspect_ratio = ctx_.sample_aspect;
+  scaled->sample_aspect_ratio = setup_.sample_aspect;
   auto t1 = Clock::now();
   scale_s_ += std::chrono::duration<double>(t1 - t0).count();
   if (first_pts_ == AV_NOPTS_VALUE) first_pts_ = frame->pts;
@@ -113,29 +103,29 @@ void Rung::write_audio(const AVPacket* pkt) {
     return;
   }
   auto t0 = Clock::now();
-  mp4_->write(pkt, mp4_audio_, ctx_.audio->time_base);
+  mp4_->write(pkt, mp4_audio_, setup_.audio->time_base);
   mux_s_ += since(t0);
 }
 
 RenditionResult Rung::result() const {
   RenditionResult r;
   r.name = rung_.name;
-  r.path = ctx_.out_dir + "/" + rung_.name + ".mp4";
-  if (ctx_.hls) r.playlist = ctx_.out_dir + "/hls/" + rung_.name + ".m3u8";
-  r.codec = rung_.codec;
+  r.path = setup_.out_dir + "/" + rung_.name + ".mp4";
+  if (setup_.hls) r.playlist = setup_.out_dir + "/hls/" + rung_.name + ".m3u8";
+  r.codec = name_of(rung_.codec);
   r.codec_string = codec_string_;
   r.width = width_;
   r.height = height_;
   r.frames = frames_;
-  r.has_audio = ctx_.audio != nullptr;
+  r.has_audio = setup_.audio != nullptr;
   std::error_code ec;
   auto size = std::filesystem::file_size(r.path, ec);
   r.bytes = ec ? 0 : static_cast<int64_t>(size);
   // Duration from the frames' own timestamps plus one nominal frame.
   double duration = 0;
   if (frames_ > 0) {
-    double frame = ctx_.frame_rate.num ? 1.0 / av_q2d(ctx_.frame_rate) : 0;
-    duration = (last_pts_ - first_pts_) * av_q2d(ctx_.time_base) + frame;
+    double frame = setup_.frame_rate.num ? 1.0 / av_q2d(setup_.frame_rate) : 0;
+    duration = (last_pts_ - first_pts_) * av_q2d(setup_.time_base) + frame;
   }
   r.bitrate = duration > 0 ? static_cast<int64_t>(r.bytes * 8 / duration) : 0;
   double busy = scale_s_ + encode_s_ + mux_s_;

@@ -13,10 +13,9 @@
 #include "framepress/AudioTranscoder.h"
 #include "framepress/Decoder.h"
 #include "framepress/Demuxer.h"
+#include "framepress/DeviceBackend.h"
 #include "framepress/FramePrep.h"
-#include "framepress/HwDevice.h"
 #include "framepress/KeyframeGrid.h"
-#include "framepress/RungWorker.h"
 #include "framepress/ThumbnailSink.h"
 #include "framepress/Timeline.h"
 #include "framepress/error.h"
@@ -138,259 +137,301 @@ Transcoder::Transcoder(std::string input, std::string out_dir, TranscodeOptions 
 Transcoder::Transcoder(MediaSource input, std::string out_dir, TranscodeOptions options, ProgressFn progress,
                        CancelFlagPtr cancel)
     : source_(std::move(input)), out_dir_(std::move(out_dir)), options_(std::move(options)),
-      progress_(std::move(progress)), cancel_(cancel ? std::move(cancel) : std::make_shared<CancelFlag>()) {}
+      progress_(std::move(progress)), cancel_(cancel ? std::move(cancel) : std::make_shared<CancelFlag>()),
+      packet_(make_packet()) {}
 
 Transcoder::~Transcoder() = default;
 
 TranscodeResult Transcoder::run() {
-  const auto started = Clock::now();
-  TranscodeResult result;
-  Demuxer demuxer(source_, cancel_, /*probe=*/false);
-  result.source = demuxer.info();
-  AVStream* vst = demuxer.video_stream();
-  if (!vst) throw Error(ErrorKind::Input, "open", input_ + " has no video stream");
-  if (vst->codecpar->width <= 0 || vst->codecpar->height <= 0)
+  if (ran_) throw std::logic_error("Transcoder::run() runs once");
+  ran_ = true;
+  started_ = Clock::now();
+  // Whatever ends the job early (cancel, a decode error, a failed rung), rung threads stop at once,
+  // finishing no file.
+  struct StopRungsOnExit {
+    Transcoder& job;
+    ~StopRungsOnExit() { job.stop_rungs(); }
+  } stop_rungs_on_exit{*this};
+
+  open_source();
+  choose_device();
+  open_decoding();
+  result_.seconds["open"] = since(started_);
+  demux_and_decode();
+  end_of_input();
+  check_enough_decoded();
+  finish_rungs();
+  fill_result();
+  return std::move(result_);
+}
+
+void Transcoder::open_source() {
+  demuxer_ = std::make_unique<Demuxer>(source_, cancel_, /*probe=*/false);
+  result_.source = demuxer_->info();
+  video_ = demuxer_->video_stream();
+  if (!video_) throw Error(ErrorKind::Input, "open", input_ + " has no video stream");
+  if (video_->codecpar->width <= 0 || video_->codecpar->height <= 0)
     throw Error(ErrorKind::Input, "open", input_ + " has a video stream without dimensions");
+  AVRational frame_rate = video_->avg_frame_rate.num ? video_->avg_frame_rate : video_->r_frame_rate;
+  result_.fps = frame_rate.num && frame_rate.den ? av_q2d(frame_rate) : 25.0;
+  sample_aspect_ = video_->sample_aspect_ratio.num ? video_->sample_aspect_ratio : video_->codecpar->sample_aspect_ratio;
+  if (!sample_aspect_.num) sample_aspect_ = AVRational{1, 1};
+}
 
-  // Only the rungs the plan keeps open encoders (and NVENC sessions).
-  const auto plans = plan(options_.rungs, vst->codecpar->width, vst->codecpar->height);
-  std::vector<std::string> planned_codecs;
-  for (const auto& p : plans) planned_codecs.push_back(p.rung.codec);
-  const SourceVideo source_video = HwDevice::describe(vst->codecpar);
-  NvencLease nvenc;
-  HwChoice hw = HwDevice::select(options_.hwaccel, source_video, planned_codecs, nvenc);
-  result.hwaccel_used = hw.mode;
-  result.hwaccel_reason = hw.reason;
+// Only the rungs the plan keeps count: they open encoders (and NVENC sessions).
+void Transcoder::choose_device() {
+  plans_ = plan(options_.rungs, video_->codecpar->width, video_->codecpar->height);
+  std::vector<VideoCodec> planned_codecs;
+  for (const auto& p : plans_) planned_codecs.push_back(p.rung.codec);
+  source_video_ = HwDevice::describe(video_->codecpar);
+  device_choice_ = HwDevice::select(options_.hwaccel, source_video_, planned_codecs, nvenc_);
+  device_ = DeviceBackend::for_mode(device_choice_.mode);
+  result_.hwaccel_used = device_choice_.mode;
+  result_.hwaccel_reason = device_choice_.reason;
+}
 
-  const int threads = options_.threads > 0 ? options_.threads : cores();
-  Decoder decoder(vst, decoder_threads(threads), hw.mode == "cpu" ? nullptr : HwDevice::cuda());
-  Timeline timeline(demuxer.clock_may_jump(), demuxer.video_index());
-  std::unique_ptr<AudioTranscoder> audio;
-  if (demuxer.audio_stream())
-    audio = AudioTranscoder::open(demuxer.audio_stream(), options_.audio_bitrate, result.source, timeline,
-                                  result.audio);
-
+void Transcoder::open_decoding() {
+  threads_ = options_.threads > 0 ? options_.threads : cores();
+  decoder_ = std::make_unique<Decoder>(video_, decoder_threads(threads_), device_->decoder_device());
+  timeline_ = std::make_unique<Timeline>(demuxer_->clock_may_jump(), demuxer_->video_index());
+  keyframes_ = std::make_unique<KeyframeGrid>(options_.gop_seconds);
+  if (demuxer_->audio_stream())
+    audio_ = AudioTranscoder::open(demuxer_->audio_stream(), options_.audio_bitrate, result_.source, *timeline_,
+                                   result_.audio);
+  // Deinterlacing and tone mapping, once per frame for every rung; nothing for ordinary sources.
+  // HDR is tone-mapped no larger than the largest rung (the plans all have the source's aspect).
+  const auto largest = std::max_element(plans_.begin(), plans_.end(),
+                                        [](const Plan& a, const Plan& b) { return a.pixels() < b.pixels(); });
+  prep_ = std::make_unique<FramePrep>(video_, largest != plans_.end() ? largest->width : 0,
+                                      largest != plans_.end() ? largest->height : 0);
   for (const std::string& dir : {out_dir_, out_dir_ + "/hls"}) {
     std::error_code ec;
     if ((dir == out_dir_ || options_.hls) && !std::filesystem::create_directories(dir, ec) && ec)
       throw Error(ErrorKind::Output, "prepare output", "cannot create " + dir + ": " + ec.message());
   }
+  if (audio_ && options_.hls) audio_hls_ = open_audio_rendition(out_dir_ + "/hls", *audio_, result_.audio, options_);
+  if (options_.thumbnails.interval > 0)  // the poster a tenth of the way in, at most 10 s
+    thumbnails_ = std::make_unique<ThumbnailSink>(out_dir_ + "/thumbs", options_.thumbnails, sample_aspect_,
+                                                  std::min(10.0, demuxer_->duration_seconds() / 10));
+}
 
-  std::unique_ptr<AudioRendition> audio_hls;
-  if (audio && options_.hls) audio_hls = open_audio_rendition(out_dir_ + "/hls", *audio, result.audio, options_);
-
-  AVRational frame_rate = vst->avg_frame_rate.num ? vst->avg_frame_rate : vst->r_frame_rate;
-  if (!frame_rate.num || !frame_rate.den) frame_rate = AVRational{25, 1};
-  result.fps = av_q2d(frame_rate);
-  AVRational sar = vst->sample_aspect_ratio.num ? vst->sample_aspect_ratio : vst->codecpar->sample_aspect_ratio;
-  if (!sar.num) sar = AVRational{1, 1};
-  std::unique_ptr<ThumbnailSink> thumbnails;  // the poster a tenth of the way in, at most 10 s
-  if (options_.thumbnails.interval > 0)
-    thumbnails = std::make_unique<ThumbnailSink>(out_dir_ + "/thumbs", options_.thumbnails, sar,
-                                                 std::min(10.0, demuxer.duration_seconds() / 10));
-
-  RungContext ctx;
-  ctx.out_dir = out_dir_;
-  ctx.hls = options_.hls;
-  ctx.gop_seconds = options_.gop_seconds;
-  ctx.segment_seconds = options_.segment_seconds;
-  ctx.time_base = vst->time_base;
-  ctx.frame_rate = frame_rate;
-  ctx.sample_aspect = sar;
-  ctx.display_matrix = Demuxer::display_matrix(vst);
-  ctx.audio = audio ? audio->encoder() : nullptr;
-  ctx.nvenc = hw.mode == "cuda";
-
-  double ladder_pixels = 0;
-  for (const auto& p : plans) ladder_pixels += p.pixels();
-  JobFailure failure;
-  std::vector<const Rung*> renditions(plans.size());  // in ladder order, for the result
-  std::vector<std::unique_ptr<RungWorker>> rung_workers;
-  for (const auto& group : rung_groups(plans, threads)) {
-    std::vector<std::unique_ptr<Rung>> members;
-    for (size_t i : group) {
-      const Plan& p = plans[i];
-      ctx.encoder_threads = encoder_threads(threads, p.pixels() / ladder_pixels, group.size() == 1);
-      members.push_back(std::make_unique<Rung>(p.rung, p.width, p.height, ctx));
-      renditions[i] = members.back().get();
-    }
-    rung_workers.push_back(std::make_unique<RungWorker>(std::move(members), failure));
-  }
-  for (auto& r : rung_workers) r->start();
-  result.seconds["open"] = since(started);
-
-  // Whatever ends the job early (cancel, a decode error, a failed rung), rung threads stop at once,
-  // finishing no file, before this frame's objects go away.
-  struct StopRungs {
-    std::vector<std::unique_ptr<RungWorker>>& workers;
-    ~StopRungs() {
-      for (auto& r : workers) r->stop();
-      for (auto& r : workers) r->join();
-    }
-  } stop_rungs{rung_workers};
-
-  const double duration = demuxer.duration_seconds();
-  KeyframeGrid keyframes(options_.gop_seconds);
-  int64_t last_pts = AV_NOPTS_VALUE;
-  int64_t decoded = 0;
-  double decode_s = 0, audio_s = 0, audio_handoff_s = 0, last_report = -1;
-  UniquePacket pkt = make_packet();
-
-  auto check_stop = [&] {
-    if (cancel_->cancelled.load()) throw Error(ErrorKind::Cancelled, "transcode", "cancelled");
-    if (failure.failed()) std::rethrow_exception(failure.first());
-  };
-
-  // NVDEC frames go to the rungs as they are: each scales on the GPU (and downloads at its own,
-  // smaller size when it encodes on the CPU).
-  auto deliver = [&](AVFrame* src) {
-    int64_t pts = src->best_effort_timestamp;
-    if (!timeline.started()) timeline.start_at(pts != AV_NOPTS_VALUE ? pts : 0, vst->time_base);
-    if (pts != AV_NOPTS_VALUE) pts = timeline.to_output(pts, vst->time_base);
-    if (pts == AV_NOPTS_VALUE) pts = last_pts == AV_NOPTS_VALUE ? 0 : last_pts + 1;
-    if (last_pts != AV_NOPTS_VALUE && pts <= last_pts) pts = last_pts + 1;  // encoders need rising pts
-    last_pts = pts;
-    src->pts = pts;
-    const double t = pts * av_q2d(vst->time_base);
-    const bool key = keyframes.advance_to(pts, vst->time_base);
-    if (thumbnails) thumbnails->push(src, t);
-    if (++decoded == 1) {
-      note_pixel_format(result.source, demuxer.video_index(), src);
-      // What the decoder really did: NVDEC may have refused the stream when it opened.
-      hw = HwDevice::confirm(hw, options_.hwaccel, source_video, decoder.ctx()->pix_fmt);
-      if (hw.mode == "cpu") nvenc = NvencLease();
-      result.hwaccel_used = hw.mode;
-      result.hwaccel_reason = hw.reason;
-    }
-    for (auto& r : rung_workers) {
-      RungItem item;
-      item.frame = ref_frame(src);
-      item.keyframe = key;
-      if (!r->push(std::move(item))) check_stop();
-    }
-    check_stop();
-    double elapsed = since(started);
-    if (progress_ && elapsed - last_report >= 0.1) {
-      last_report = elapsed;
-      double fraction = duration > 0 ? std::clamp(t / duration, 0.0, 1.0) : 0.0;
-      progress_(fraction, decoded, elapsed);
-    }
-  };
-
-  auto broadcast_audio = [&](const AVPacket* p) {
-    if (audio_hls) audio_hls->write(p);
-    const auto t0 = Clock::now();
-    for (auto& r : rung_workers) {
-      RungItem item;
-      item.audio = make_packet();
-      check(av_packet_ref(item.audio.get(), p), ErrorKind::Output, "mux", "out of memory");
-      if (!r->push(std::move(item))) check_stop();
-    }
-    audio_handoff_s += since(t0);  // waiting on busy workers is not audio work
-  };
-
-  auto transcode_audio = [&](const AVPacket* p) {
-    auto t0 = Clock::now();
-    try {
-      audio->push(p, broadcast_audio);
-    } catch (const Error& e) {
-      if (e.kind != ErrorKind::Input) throw;  // a corrupt audio packet is skipped, not fatal
-    }
-    audio_s += since(t0);
-  };
-
-  // Audio is placed on the output timeline, which starts at the first video frame.
-  std::deque<UniquePacket> held_audio;
-  auto release_held_audio = [&] {
-    for (; !held_audio.empty(); held_audio.pop_front()) transcode_audio(held_audio.front().get());
-  };
-
-  // Deinterlacing and tone mapping, once per frame for every rung; nothing for ordinary sources.
-  // HDR is tone-mapped no larger than the largest rung (the plans all have the source's aspect).
-  const auto largest = std::max_element(plans.begin(), plans.end(),
-                                        [](const Plan& a, const Plan& b) { return a.pixels() < b.pixels(); });
-  FramePrep prep(vst, largest != plans.end() ? largest->width : 0, largest != plans.end() ? largest->height : 0);
-  const FramePrep::Sink to_rungs = deliver;
-  auto decode = [&](const AVPacket* p) {
-    const auto t0 = Clock::now();
-    double delivering = 0;
-    decoder.decode(p, [&](AVFrame* f) {
-      const auto t1 = Clock::now();
-      prep.push(f, to_rungs);
-      delivering += since(t1);
-    });
-    decode_s += since(t0) - delivering;
-  };
-
+void Transcoder::demux_and_decode() {
+  AVPacket* pkt = packet_.get();
   while (true) {
     check_stop();
-    if (!demuxer.read(pkt.get())) break;
-    if (pkt->stream_index == demuxer.video_index()) {
-      timeline.remove_jumps(pkt.get(), vst->time_base);
-      decode(pkt.get());
-      if (timeline.started()) release_held_audio();
-    } else if (audio && pkt->stream_index == demuxer.audio_index()) {
-      timeline.remove_jumps(pkt.get(), demuxer.audio_stream()->time_base);
-      if (timeline.started()) {
-        transcode_audio(pkt.get());
-      } else {
-        UniquePacket held = make_packet();
-        av_packet_move_ref(held.get(), pkt.get());
-        if (held_audio.size() == kMaxHeldAudioPackets) held_audio.pop_front();
-        held_audio.push_back(std::move(held));
-      }
+    if (!demuxer_->read(pkt)) break;
+    if (pkt->stream_index == demuxer_->video_index()) {
+      timeline_->remove_jumps(pkt, video_->time_base);
+      decode_video(pkt);
+      if (timeline_->started()) release_held_audio();
+    } else if (audio_ && pkt->stream_index == demuxer_->audio_index()) {
+      on_audio_packet(pkt);
     }
-    av_packet_unref(pkt.get());
+    av_packet_unref(pkt);
   }
-  decode(nullptr);
-  prep.flush(to_rungs);
-  if (audio) {
-    if (timeline.started()) {
-      release_held_audio();
-      audio->push(nullptr, broadcast_audio);
-    }
-    result.audio = audio->report();
-  }
+}
 
-  if (decoded == 0)
+void Transcoder::end_of_input() {
+  decode_video(nullptr);
+  prep_->flush([this](AVFrame* f) { to_rungs(f); });
+  if (!audio_) return;
+  if (timeline_->started()) {
+    release_held_audio();
+    transcode_audio(nullptr);
+  }
+  result_.audio = audio_->report();
+}
+
+void Transcoder::check_enough_decoded() const {
+  if (frames_to_rungs_ == 0)
     throw Error(ErrorKind::Input, "decode",
                 input_ + ": no video frame could be decoded (corrupt or truncated)" +
-                    (decoder.last_error().empty() ? "" : ": " + decoder.last_error()),
-                decoder.last_error());
-  if (mostly_corrupt(decoder.corrupt_packets(), decoded))
+                    (decoder_->last_error().empty() ? "" : ": " + decoder_->last_error()),
+                decoder_->last_error());
+  if (mostly_corrupt(decoder_->corrupt_packets(), frames_to_rungs_))
     throw Error(ErrorKind::Input, "decode",
-                input_ + ": " + std::to_string(decoder.corrupt_packets()) + " corrupt video packets against " +
-                    std::to_string(decoded) + " frames",
-                decoder.last_error());
+                input_ + ": " + std::to_string(decoder_->corrupt_packets()) + " corrupt video packets against " +
+                    std::to_string(frames_to_rungs_) + " frames",
+                decoder_->last_error());
+}
 
-  if (std::string cut = demuxer.truncation(); !cut.empty()) result.warnings.push_back(cut);
-
-  for (auto& r : rung_workers) r->finish_input();
-  for (auto& r : rung_workers) r->join();
+void Transcoder::finish_rungs() {
+  if (std::string cut = demuxer_->truncation(); !cut.empty()) result_.warnings.push_back(cut);
+  for (auto& r : rung_workers_) r->finish_input();
+  for (auto& r : rung_workers_) r->join();
   check_stop();
-
-  if (thumbnails) result.thumbnails = thumbnails->finish();
-  if (audio_hls) {
-    audio_hls->finish();
-    result.audio_renditions.push_back(audio_hls->result());
+  if (thumbnails_) result_.thumbnails = thumbnails_->finish();
+  if (audio_hls_) {
+    audio_hls_->finish();
+    result_.audio_renditions.push_back(audio_hls_->result());
   }
-  result.decoded_frames = decoded;
+}
+
+void Transcoder::fill_result() {
+  result_.decoded_frames = frames_to_rungs_;
   double scale_s = 0, encode_s = 0, mux_s = 0;
-  for (const Rung* r : renditions) {
-    result.renditions.push_back(r->result());
+  for (const Rung* r : renditions_) {
+    result_.renditions.push_back(r->result());
     scale_s += r->scale_seconds();
     encode_s += r->encode_seconds();
     mux_s += r->mux_seconds();
   }
-  result.seconds["decode"] = decode_s;
-  result.seconds["prepare"] = prep.seconds();
-  result.seconds["audio"] = audio_s - audio_handoff_s;
-  result.seconds["scale"] = scale_s;
-  result.seconds["encode"] = encode_s;
-  result.seconds["mux"] = mux_s;
-  result.seconds["total"] = since(started);
-  if (progress_) progress_(1.0, decoded, since(started));
-  return result;
+  result_.seconds["decode"] = decode_s_;
+  result_.seconds["prepare"] = prep_->seconds();
+  result_.seconds["audio"] = audio_s_ - audio_handoff_s_;
+  result_.seconds["scale"] = scale_s;
+  result_.seconds["encode"] = encode_s;
+  result_.seconds["mux"] = mux_s;
+  result_.seconds["total"] = since(started_);
+  if (progress_) progress_(1.0, frames_to_rungs_, since(started_));
+}
+
+// Decoding time leaves out what the frames' delivery (preparation, waiting on the rungs) took.
+void Transcoder::decode_video(const AVPacket* pkt) {
+  const auto t0 = Clock::now();
+  delivering_s_ = 0;
+  decoder_->decode(pkt, [this](AVFrame* f) {
+    const auto t1 = Clock::now();
+    on_decoded(f);
+    delivering_s_ += since(t1);
+  });
+  decode_s_ += since(t0) - delivering_s_;
+}
+
+void Transcoder::on_decoded(AVFrame* frame) {
+  if (!rungs_open_) {
+    confirm_device(frame);
+    open_rungs();
+  }
+  prep_->push(frame, [this](AVFrame* f) { to_rungs(f); });
+}
+
+// What the decoder really did, and what the first frame says of the source: NVDEC may have
+// refused the stream when it opened, and a frame may need preparing on the CPU that the header
+// did not announce. The rungs open after this, on the backend that really runs.
+void Transcoder::confirm_device(const AVFrame* first) {
+  note_pixel_format(result_.source, demuxer_->video_index(), first);
+  const HwChoice confirmed = HwDevice::confirm(device_choice_, options_.hwaccel,
+                                               HwDevice::as_decoded(source_video_, first), decoder_->ctx()->pix_fmt);
+  if (confirmed.mode != device_choice_.mode) device_ = DeviceBackend::for_mode(confirmed.mode);
+  if (confirmed.mode != DeviceMode::Cuda) nvenc_ = NvencLease();
+  device_choice_ = confirmed;
+  result_.hwaccel_used = confirmed.mode;
+  result_.hwaccel_reason = confirmed.reason;
+}
+
+void Transcoder::open_rungs() {
+  AVRational frame_rate = video_->avg_frame_rate.num ? video_->avg_frame_rate : video_->r_frame_rate;
+  if (!frame_rate.num || !frame_rate.den) frame_rate = AVRational{25, 1};
+  RungSetup setup;
+  setup.out_dir = out_dir_;
+  setup.hls = options_.hls;
+  setup.gop_seconds = options_.gop_seconds;
+  setup.segment_seconds = options_.segment_seconds;
+  setup.time_base = video_->time_base;
+  setup.frame_rate = frame_rate;
+  setup.sample_aspect = sample_aspect_;
+  setup.display_matrix = Demuxer::display_matrix(video_);
+  setup.audio = audio_ ? audio_->encoder() : nullptr;
+  setup.device = device_.get();
+
+  double ladder_pixels = 0;
+  for (const auto& p : plans_) ladder_pixels += p.pixels();
+  renditions_.assign(plans_.size(), nullptr);
+  for (const auto& group : rung_groups(plans_, threads_)) {
+    std::vector<std::unique_ptr<Rung>> members;
+    for (size_t i : group) {
+      const Plan& p = plans_[i];
+      setup.encoder_threads = encoder_threads(threads_, p.pixels() / ladder_pixels, group.size() == 1);
+      members.push_back(std::make_unique<Rung>(p.rung, p.width, p.height, setup));
+      renditions_[i] = members.back().get();
+    }
+    rung_workers_.push_back(std::make_unique<RungWorker>(std::move(members), failure_));
+  }
+  for (auto& r : rung_workers_) r->start();
+  rungs_open_ = true;
+}
+
+// Every frame goes to every rung as it is (a new reference, no copy): the rungs scale it on the
+// device it is on (see DeviceBackend).
+void Transcoder::to_rungs(AVFrame* prepared) {
+  prepared->pts = output_pts(prepared);
+  const bool key = keyframes_->advance_to(prepared->pts, video_->time_base);
+  if (thumbnails_) thumbnails_->push(prepared, prepared->pts * av_q2d(video_->time_base));
+  ++frames_to_rungs_;
+  for (auto& r : rung_workers_) {
+    RungItem item;
+    item.frame = ref_frame(prepared);
+    item.keyframe = key;
+    if (!r->push(std::move(item))) check_stop();
+  }
+  check_stop();
+  report_progress(prepared->pts);
+}
+
+int64_t Transcoder::output_pts(const AVFrame* frame) {
+  int64_t pts = frame->best_effort_timestamp;
+  if (!timeline_->started()) timeline_->start_at(pts != AV_NOPTS_VALUE ? pts : 0, video_->time_base);
+  if (pts != AV_NOPTS_VALUE) pts = timeline_->to_output(pts, video_->time_base);
+  if (pts == AV_NOPTS_VALUE) pts = last_pts_ == AV_NOPTS_VALUE ? 0 : last_pts_ + 1;
+  if (last_pts_ != AV_NOPTS_VALUE && pts <= last_pts_) pts = last_pts_ + 1;  // encoders need rising pts
+  last_pts_ = pts;
+  return pts;
+}
+
+void Transcoder::report_progress(int64_t pts) {
+  const double elapsed = since(started_);
+  if (!progress_ || elapsed - last_report_ < 0.1) return;
+  last_report_ = elapsed;
+  const double duration = demuxer_->duration_seconds();
+  const double t = pts * av_q2d(video_->time_base);
+  progress_(duration > 0 ? std::clamp(t / duration, 0.0, 1.0) : 0.0, frames_to_rungs_, elapsed);
+}
+
+// Audio is placed on the output timeline, which starts at the first video frame.
+void Transcoder::on_audio_packet(AVPacket* pkt) {
+  timeline_->remove_jumps(pkt, demuxer_->audio_stream()->time_base);
+  if (timeline_->started()) return transcode_audio(pkt);
+  UniquePacket held = make_packet();
+  av_packet_move_ref(held.get(), pkt);
+  if (held_audio_.size() == kMaxHeldAudioPackets) held_audio_.pop_front();
+  held_audio_.push_back(std::move(held));
+}
+
+void Transcoder::release_held_audio() {
+  for (; !held_audio_.empty(); held_audio_.pop_front()) transcode_audio(held_audio_.front().get());
+}
+
+void Transcoder::transcode_audio(const AVPacket* pkt) {
+  const auto t0 = Clock::now();
+  try {
+    audio_->push(pkt, [this](const AVPacket* aac) { send_audio_to_rungs(aac); });
+  } catch (const Error& e) {
+    if (e.kind != ErrorKind::Input) throw;  // a corrupt audio packet is skipped, not fatal
+  }
+  audio_s_ += since(t0);
+}
+
+void Transcoder::send_audio_to_rungs(const AVPacket* aac) {
+  if (audio_hls_) audio_hls_->write(aac);
+  const auto t0 = Clock::now();
+  for (auto& r : rung_workers_) {
+    RungItem item;
+    item.audio = make_packet();
+    check(av_packet_ref(item.audio.get(), aac), ErrorKind::Output, "mux", "out of memory");
+    if (!r->push(std::move(item))) check_stop();
+  }
+  audio_handoff_s_ += since(t0);  // waiting on busy workers is not audio work
+}
+
+void Transcoder::check_stop() const {
+  if (cancel_->cancelled.load()) throw Error(ErrorKind::Cancelled, "transcode", "cancelled");
+  if (failure_.failed()) std::rethrow_exception(failure_.first());
+}
+
+void Transcoder::stop_rungs() {
+  for (auto& r : rung_workers_) r->stop();
+  for (auto& r : rung_workers_) r->join();
 }
 
 }  // namespace fp

@@ -10,7 +10,7 @@ import framepress
 from conftest import FFMPEG, ffprobe_json
 from framepress import _engine, load_ladder
 from framepress.engine import _native_config
-from framepress.errors import HardwareError
+from framepress.errors import EncodeError, HardwareError
 
 NO_GPU = {"cuda": False, "cuda_error": "no CUDA device", "scale_cuda": True, "nvdec_codecs": [],
           "nvenc_encoders": []}
@@ -165,6 +165,76 @@ def test_decoder_that_fell_back_to_software_makes_the_task_cpu():
     assert _engine.confirm_hwaccel("hybrid", "auto", av1, "cuda")[0] == "hybrid"
     assert _engine.confirm_hwaccel("cuda", "cuda", av1, "cuda")[0] == "cuda"
     assert _engine.confirm_hwaccel("cpu", "auto", av1, "yuv420p")[0] == "cpu"
+
+
+@pytest.mark.parametrize("flags, says", [({"hdr": True}, "HDR tone mapping"), ({"interlaced": True}, "deinterlacing"),
+                                          ({"hdr": True, "interlaced": True}, "deinterlacing and HDR tone mapping")])
+def test_source_prepared_on_the_cpu_is_hybrid_never_cuda(flags, says):
+    # FramePrep deinterlaces and tone-maps on the CPU, and the rungs scale and encode what it made
+    # there: NVDEC decodes, nothing else runs on the GPU, and no NVENC session is taken.
+    source = {**H264_1080P, "codec": "hevc", "profile": "Main 10", "pix_fmt": "yuv420p10le", **flags}
+    for requested, caps in [("auto", L4), ("cuda", L4), ("auto", H200)]:
+        choice = choose(requested, caps, source)
+        assert choice["mode"] == "hybrid" and choice["nvenc_sessions"] == 0, (requested, caps, choice)
+        assert choice["reason"].startswith("NVDEC decode; " + says + " on the CPU"), choice
+    # Without a GPU it stays a CPU task, for the GPU's reason.
+    assert choose("auto", NO_GPU, source)["mode"] == "cpu"
+
+
+def test_first_frame_that_needs_preparing_makes_the_task_hybrid():
+    # The header did not say (an MP4 has no field order for H.264): the first decoded frame is
+    # flagged interlaced, on the GPU. A cuda task (NVENC) goes hybrid, naming what runs on the CPU.
+    first = {"codec": "h264", "profile": "High", "pix_fmt": "yuv420p", "interlaced": True}
+    for chosen in ("cuda", "hybrid"):
+        assert _engine.confirm_hwaccel(chosen, "auto", first, "cuda") == (
+            "hybrid", "NVDEC decode; deinterlacing on the CPU (FFmpeg has no CUDA filter for it), "
+                      "and so scaling and CPU encoders")
+    hdr = {"codec": "hevc", "pix_fmt": "yuv420p10le", "hdr": True}
+    mode, reason = _engine.confirm_hwaccel("cuda", "cuda", hdr, "cuda")
+    assert mode == "hybrid" and "HDR tone mapping" in reason
+    # A plain first frame keeps the choice; a CPU task stays one whatever the frame is.
+    assert _engine.confirm_hwaccel("cuda", "auto", {**first, "interlaced": False}, "cuda")[0] == "cuda"
+    assert _engine.confirm_hwaccel("cpu", "auto", first, "yuv420p")[0] == "cpu"
+
+
+@pytest.mark.parametrize("name, encode, header_says", [
+    ("h264_interlaced.ts", ["-c:v", "libx264", "-flags", "+ildct+ilme", "-x264-params", "tff=1", "-field_order", "tt"],
+     {"interlaced": True}),
+    # An MP4 carries no field order for H.264: only the decoded frames say it.
+    ("h264_interlaced.mp4", ["-c:v", "libx264", "-flags", "+ildct+ilme", "-x264-params", "tff=1", "-field_order", "tt"],
+     {}),
+    ("hevc_pq.mp4", ["-c:v", "libx265", "-pix_fmt", "yuv420p10le", "-color_trc", "smpte2084", "-color_primaries",
+                     "bt2020", "-colorspace", "bt2020nc", "-x265-params", "log-level=error"], {"hdr": True}),
+    ("hevc_hlg.ts", ["-c:v", "libx265", "-pix_fmt", "yuv420p10le", "-color_trc", "arib-std-b67", "-color_primaries",
+                     "bt2020", "-colorspace", "bt2020nc", "-x265-params", "log-level=error"], {"hdr": True}),
+    ("h264_plain.mp4", ["-c:v", "libx264", "-pix_fmt", "yuv420p"], {}),
+])
+def test_sources_prepared_on_the_cpu_are_seen_by_the_selection(media_dir, name, encode, header_says):
+    path = media_dir / f"prep_{name}"
+    subprocess.run([FFMPEG, "-y", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=0.2",
+                    *encode, str(path)], check=True, capture_output=True)
+    probed = ffprobe_json(path, "-select_streams", "v:0", "-show_entries", "stream=field_order,color_transfer")
+    probed = probed["streams"][0]
+    interlaced = probed.get("field_order") in ("tt", "bb", "tb", "bt")
+    hdr = probed.get("color_transfer") in ("smpte2084", "arib-std-b67")
+    # What the header gives the selection, and what the first decoded frame adds for confirm().
+    header = _engine.describe_video(str(path))
+    assert (header["hdr"], header["interlaced"]) == (header_says.get("hdr", False),
+                                                     header_says.get("interlaced", False)), header
+    first = _engine.describe_first_frame(str(path))
+    assert (first["hdr"], first["interlaced"]) == (hdr, interlaced), (first, probed)
+    expected = "hybrid" if "plain" not in name else "cuda"
+    assert choose("auto", L4, header, config(("240p", 240, "h264")))["mode"] == ("hybrid" if header_says else "cuda")
+    assert _engine.confirm_hwaccel("cuda", "auto", first, "cuda")[0] == expected
+
+
+def test_names_outside_the_api_are_refused():
+    with pytest.raises(HardwareError, match="hwaccel must be auto, cpu or cuda, not gpu"):
+        choose("gpu", L4)
+    rung = {"name": "a", "height": 720, "codec": "vp8", "bitrate": 1_000_000, "crf": -1, "preset": "veryfast",
+            "profile": "", "maxrate": 0, "bufsize": 0}
+    with pytest.raises(EncodeError, match="unsupported codec vp8"):
+        _engine.nvenc_options(rung)
 
 
 def test_nvenc_option_mapping():

@@ -35,14 +35,16 @@ class Encoder {
   // RFC 6381 codec string for HLS CODECS, e.g. "avc1.64001f".
   std::string codec_string() const;
 
-  static const char* encoder_name(const std::string& codec);
+  // The CPU encoder (libx264, libx265, libsvtav1) and the NVENC one for a codec.
+  static const char* encoder_name(VideoCodec codec);
+  static std::string nvenc_encoder_name(VideoCodec codec);
   // NVENC private options for a rung: x264-style presets mapped onto p1..p7, VBR with the rung's
   // rate cap (or constant quality), fixed closed GOPs without scene cuts.
   static std::map<std::string, std::string> nvenc_options(const RungOptions& rung);
 
  private:
   UniqueCodecContext ctx_;
-  std::string codec_;
+  VideoCodec codec_;
   std::string step_ = "encode";  // "gpu encode" on NVENC
   ErrorKind failure_kind_ = ErrorKind::Encode;  // Gpu on NVENC: retried on the CPU
 };

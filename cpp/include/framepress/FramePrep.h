@@ -30,6 +30,11 @@ class FramePrep {
   std::string chain_for(const AVFrame* frame) const;
   double seconds() const { return seconds_; }
 
+  // What makes a frame need preparing: an HDR transfer (PQ or HLG) is tone-mapped; a field order
+  // that says interlaced is deinterlaced. Public for the hardware selection, which must know.
+  static bool hdr_transfer(AVColorTransferCharacteristic trc);
+  static bool interlaced_order(AVFieldOrder order);
+
  private:
   void build(const AVFrame* frame, const std::string& chain);
   void finish_graph(const Sink& out);

@@ -22,12 +22,16 @@ struct SourceVideo {
   std::string codec;    // FFmpeg's codec name: h264, hevc, vp9, av1, ...
   std::string profile;  // FFmpeg's profile name: "High 10", "Main 10", "Rext", ...
   std::string pix_fmt;  // the decoded pixel format: yuv420p, yuv420p10le, yuv422p, ...
+  // What FramePrep does on the CPU for every frame: tone mapping (PQ or HLG transfer) and
+  // deinterlacing (a field order); as far as the header says.
+  bool hdr = false;
+  bool interlaced = false;
 };
 
 struct HwChoice {
-  std::string mode;        // "cpu" | "hybrid" (NVDEC, CPU encoders) | "cuda" (NVDEC and NVENC)
+  DeviceMode mode = DeviceMode::Cpu;
   std::string reason;
-  int nvenc_sessions = 0;  // NVENC encoders the task opens: one per planned rung in "cuda" mode
+  int nvenc_sessions = 0;  // NVENC encoders the task opens: one per planned rung in Cuda mode
 };
 
 // NVENC sessions held by one task, returned when it ends. Empty when the limit was reached.
@@ -68,21 +72,26 @@ class HwDevice {
   static std::string nvdec_refusal(const SourceVideo& source);
 
   // Pure selection: requested mode, what the hardware can do, the source and the codecs of the
-  // rungs the task will encode (after the plan skipped those above the source).
-  // Throws HardwareError when "cuda" is requested and cannot be honoured.
-  static HwChoice choose(const std::string& requested, const HwCapabilities& caps, const SourceVideo& source,
-                         const std::vector<std::string>& planned_codecs);
-  // choose() on this process's hardware, with the NVENC sessions a "cuda" task needs taken into
+  // rungs the task will encode (after the plan skipped those above the source). A source that
+  // FramePrep tone-maps or deinterlaces (on the CPU: FFmpeg has no CUDA filters for it) is decoded
+  // by NVDEC and then prepared, scaled and encoded on the CPU: hybrid, never cuda.
+  // Throws HardwareError when cuda is requested and cannot be honoured.
+  static HwChoice choose(HwRequest requested, const HwCapabilities& caps, const SourceVideo& source,
+                         const std::vector<VideoCodec>& planned_codecs);
+  // choose() on this process's hardware, with the NVENC sessions a cuda task needs taken into
   // `lease` (hybrid when the limit is reached).
-  static HwChoice select(const std::string& requested, const SourceVideo& source,
-                         const std::vector<std::string>& planned_codecs, NvencLease& lease);
+  static HwChoice select(HwRequest requested, const SourceVideo& source, const std::vector<VideoCodec>& planned_codecs,
+                         NvencLease& lease);
 
-  // The choice once the decoder's first frame is out in `decoded` format. FFmpeg decodes in
+  // The choice once the decoder's first frame is out, in `decoded` format. FFmpeg decodes in
   // software whatever NVDEC refuses at run time (a chip without AV1 or 4:4:4, a size over its
-  // limits, a profile the header did not name); the task then runs on the CPU and says so.
-  // Throws HardwareError when "cuda" was requested.
-  static HwChoice confirm(const HwChoice& chosen, const std::string& requested, const SourceVideo& source,
+  // limits, a profile the header did not name); the task then runs on the CPU and says so
+  // (HardwareError when cuda was requested). `first`: the source as its first frame shows it
+  // (as_decoded): a frame FramePrep must prepare where the header did not say so makes it hybrid.
+  static HwChoice confirm(const HwChoice& chosen, HwRequest requested, const SourceVideo& first,
                           AVPixelFormat decoded);
+  // `source` with what its first decoded frame adds: flagged interlaced, or an HDR transfer.
+  static SourceVideo as_decoded(const SourceVideo& source, const AVFrame* first);
 };
 
 }  // namespace fp

@@ -6,16 +6,17 @@
 #include <string>
 #include <vector>
 
-#include "framepress/CudaScaler.h"
+#include "framepress/DeviceBackend.h"
 #include "framepress/Encoder.h"
+#include "framepress/FrameScaler.h"
 #include "framepress/Muxer.h"
-#include "framepress/Scaler.h"
 #include "framepress/ffmpeg.h"
 #include "framepress/options.h"
 
 namespace fp {
 
-struct RungContext {
+// What the rungs of one task share, and the threads each rung's encoder gets.
+struct RungSetup {
   std::string out_dir;
   bool hls = false;
   double gop_seconds = 2.0;
@@ -26,12 +27,12 @@ struct RungContext {
   AVRational sample_aspect{0, 1};
   const uint8_t* display_matrix = nullptr;
   const AVCodecContext* audio = nullptr;   // AAC encoder whose packets every rung muxes
-  bool nvenc = false;                      // GPU frames stay on the GPU and NVENC encodes them
+  const DeviceBackend* device = nullptr;   // where the rung scales and what its encoder takes
 };
 
 class Rung {
  public:
-  Rung(RungOptions rung, int width, int height, const RungContext& ctx);
+  Rung(RungOptions rung, int width, int height, const RungSetup& setup);
 
   // `keyframe` marks the frames on which every rung starts a closed GOP.
   void encode(const AVFrame* frame, bool keyframe);
@@ -45,16 +46,14 @@ class Rung {
   double mux_seconds() const { return mux_s_; }
 
  private:
-  UniqueFrame scale(const AVFrame* frame);
   void open(const AVFrame* first_scaled);
   void drain();
 
   RungOptions rung_;
   int width_, height_;
-  RungContext ctx_;
+  RungSetup setup_;
 
-  Scaler scaler_;
-  std::unique_ptr<CudaScaler> cuda_scaler_;  // for NVDEC frames
+  std::unique_ptr<FrameScaler> scaler_;
   std::unique_ptr<Encoder> encoder_;
   std::unique_ptr<Muxer> mp4_, hls_;
   int mp4_video_ = 0, mp4_audio_ = -1, hls_video_ = 0;  // HLS audio has playlists of its own

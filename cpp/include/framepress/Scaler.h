@@ -6,19 +6,20 @@
 
 #include <memory>
 
+#include "framepress/FrameScaler.h"
 #include "framepress/ZimgScaler.h"
 #include "framepress/ffmpeg.h"
 
 namespace fp {
 
-class Scaler {
+class Scaler : public FrameScaler {
  public:
   Scaler(int width, int height, AVPixelFormat format);
 
   // A frame of the target size and format in limited range; the source itself (a new reference,
   // no copy) when it already matches. Timestamps and colour properties are carried over, the range
   // (and an RGB source's matrix) set to what the pixels now are.
-  UniqueFrame scale(const AVFrame* src);
+  UniqueFrame scale(const AVFrame* src) override;
 
   static bool full_range(const AVFrame* frame);
 

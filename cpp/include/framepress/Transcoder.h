@@ -1,18 +1,28 @@
 // The ladder pipeline: one demux and one decode feeding every rung, rungs encoding in parallel.
 #pragma once
 
-#include <atomic>
-#include <exception>
+#include <chrono>
+#include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "framepress/HwDevice.h"
+#include "framepress/RungWorker.h"
+#include "framepress/ffmpeg.h"
 #include "framepress/options.h"
 
 namespace fp {
 
-class RungWorker;
+class AudioRendition;
+class AudioTranscoder;
+class Decoder;
+class Demuxer;
+class DeviceBackend;
+class FramePrep;
+class KeyframeGrid;
+class ThumbnailSink;
+class Timeline;
 
 class Transcoder {
  public:
@@ -21,8 +31,11 @@ class Transcoder {
   Transcoder(MediaSource input, std::string out_dir, TranscodeOptions options, ProgressFn progress,
              CancelFlagPtr cancel);
   ~Transcoder();
+  Transcoder(const Transcoder&) = delete;
+  Transcoder& operator=(const Transcoder&) = delete;
 
-  // Runs the whole job on the calling thread plus one thread per rung. Throws fp::Error.
+  // Runs the whole job on the calling thread plus one thread per rung group; once per Transcoder.
+  // Throws fp::Error.
   TranscodeResult run();
 
   // Output sizes for a source of `width`x`height`: rungs above the source's short side are skipped;
@@ -37,12 +50,80 @@ class Transcoder {
   static std::vector<std::vector<size_t>> rung_groups(const std::vector<Plan>& plans, int cores);
 
  private:
+  using Clock = std::chrono::steady_clock;
+
+  // The steps of run(), in order.
+  void open_source();         // the demuxer and its video stream
+  void choose_device();       // the plans, and the device they run on (HwDevice::select)
+  void open_decoding();       // video decoder, frame preparation, audio, output directories
+  void demux_and_decode();    // every packet: video to the decoder, audio to the AAC encoder
+  void end_of_input();        // flushes the decoder, the frame preparation and the audio
+  void check_enough_decoded() const;
+  void finish_rungs();        // the rungs flush their encoders and finish their files
+  void fill_result();
+
+  // The video path, per packet and per frame.
+  void decode_video(const AVPacket* pkt);  // nullptr: end of stream
+  void on_decoded(AVFrame* frame);         // the first frame confirms the device and opens the rungs
+  void confirm_device(const AVFrame* first);
+  void open_rungs();
+  void to_rungs(AVFrame* prepared);        // every frame that leaves the frame preparation
+  int64_t output_pts(const AVFrame* frame);  // on the output timeline, rising from frame to frame
+  void report_progress(int64_t pts);
+
+  // The audio path: held until the first video frame fixes output zero, then encoded once and
+  // sent on.
+  void on_audio_packet(AVPacket* pkt);
+  void release_held_audio();
+  void transcode_audio(const AVPacket* pkt);  // nullptr: end of stream
+  void send_audio_to_rungs(const AVPacket* aac);  // and to the HLS audio rendition
+
+  // Throws when the job must end early: a cancel, or a rung that failed.
+  void check_stop() const;
+  // Stops the rung threads at once, finishing no file.
+  void stop_rungs();
+
+  // What the job was asked to do.
   MediaSource source_;
   const std::string& input_ = source_.path;  // names the source in messages
   std::string out_dir_;
   TranscodeOptions options_;
   ProgressFn progress_;
   CancelFlagPtr cancel_;
+  bool ran_ = false;
+
+  // The job's state, set up by the steps in order.
+  Clock::time_point started_;
+  TranscodeResult result_;
+  std::unique_ptr<Demuxer> demuxer_;
+  AVStream* video_ = nullptr;  // owned by demuxer_
+  AVRational sample_aspect_{1, 1};
+  int threads_ = 1;
+  std::vector<Plan> plans_;
+  SourceVideo source_video_;
+  HwChoice device_choice_;
+  NvencLease nvenc_;
+  std::unique_ptr<DeviceBackend> device_;
+  std::unique_ptr<Decoder> decoder_;
+  std::unique_ptr<Timeline> timeline_;
+  std::unique_ptr<AudioTranscoder> audio_;
+  std::unique_ptr<AudioRendition> audio_hls_;  // with HLS, the audio in segments of its own
+  std::unique_ptr<ThumbnailSink> thumbnails_;   // poster and sprite sheets, when asked for
+  std::unique_ptr<FramePrep> prep_;
+  std::unique_ptr<KeyframeGrid> keyframes_;
+  std::deque<UniquePacket> held_audio_;  // audio packets before the first video frame
+  UniquePacket packet_;
+
+  bool rungs_open_ = false;
+  int64_t frames_to_rungs_ = 0;
+  int64_t last_pts_ = AV_NOPTS_VALUE;  // of the last frame handed to the rungs, output timeline
+  double decode_s_ = 0, delivering_s_ = 0, audio_s_ = 0, audio_handoff_s_ = 0, last_report_ = -1;
+
+  // The rungs, opened at the first decoded frame; declared last, so their threads stop and their
+  // rungs go before anything they use (device, audio encoder, failure record).
+  JobFailure failure_;
+  std::vector<const Rung*> renditions_;  // in ladder order, for the result
+  std::vector<std::unique_ptr<RungWorker>> rung_workers_;
 };
 
 }  // namespace fp

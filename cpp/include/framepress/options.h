@@ -11,10 +11,26 @@
 
 namespace fp {
 
+// The video codecs a rung encodes.
+enum class VideoCodec { H264, Hevc, Av1 };
+// What a task asks of the hardware: the GPU where it can (auto), never (cpu), or else fail (cuda).
+enum class HwRequest { Auto, Cpu, Cuda };
+// Where a task runs: all on the CPU; NVDEC decode with CPU encoders (hybrid); NVDEC and NVENC (cuda).
+enum class DeviceMode { Cpu, Hybrid, Cuda };
+
+// The names the API and FFmpeg use: "h264", "hevc", "av1"; "auto", "cpu", "cuda"; "cpu", "hybrid", "cuda".
+const char* name_of(VideoCodec codec);
+const char* name_of(HwRequest request);
+const char* name_of(DeviceMode mode);
+// From those names; anything else is an fp::Error (EncodeError for a codec, HardwareError for a
+// request).
+VideoCodec video_codec_named(const std::string& name);
+HwRequest hw_request_named(const std::string& name);
+
 struct RungOptions {
   std::string name;
   int height = 0;                 // target short side of the picture
-  std::string codec = "h264";     // h264 | hevc | av1
+  VideoCodec codec = VideoCodec::H264;
   int64_t bitrate = 0;            // bits/s; 0 with crf >= 0 means constant quality
   int crf = -1;
   std::string preset = "veryfast";
@@ -47,7 +63,7 @@ struct TranscodeOptions {
   int64_t audio_bitrate = 128000;
   bool hls = false;
   ThumbnailOptions thumbnails;
-  std::string hwaccel = "auto";   // auto | cpu | cuda
+  HwRequest hwaccel = HwRequest::Auto;
   int threads = 0;                // 0: all cores
 };
 
@@ -104,7 +120,8 @@ struct TranscodeResult {
   ThumbnailResult thumbnails;
   // What the outputs lack that a user would expect (a truncated source, say), one sentence each.
   std::vector<std::string> warnings;
-  std::string hwaccel_used, hwaccel_reason;
+  DeviceMode hwaccel_used = DeviceMode::Cpu;
+  std::string hwaccel_reason;
   std::map<std::string, double> seconds;
   int64_t decoded_frames = 0;
   double fps = 0;                 // source frame rate (average), for playlists
