@@ -13,9 +13,7 @@ namespace {
 // not even hold a value outside its range.
 template <typename Enum>
 void keep_if_known(Enum& tag, int count, Enum unspecified) {
-  static_assert(sizeof(Enum) == sizeof(int), "FFmpeg's colour enums are int-sized");
-  int value;
-  std::memcpy(&value, &tag, sizeof(value));
+  const int value = enum_value(tag);
   if (value < 0 || value >= count) tag = unspecified;
 }
 

@@ -22,7 +22,7 @@ bool hdr(const AVFrame* f) { return FramePrep::hdr_transfer(f->color_trc); }
 // One output frame per input frame. When only the container says the video is interlaced, every
 // frame is deinterlaced in the field order it gives; otherwise only the frames flagged
 // interlaced, in their own field order (a broadcast stream can mix both kinds).
-std::string deinterlacer(AVFieldOrder container) {
+std::string deinterlacer(int container) {
   if (!FramePrep::interlaced_order(container)) return "bwdif=mode=send_frame:parity=auto:deint=interlaced";
   // TB and BT: coded in one order, displayed in the other; what counts is the displayed first field.
   const bool top_first = container == AV_FIELD_TT || container == AV_FIELD_BT;
@@ -67,16 +67,16 @@ std::string missing_filters(const std::string& chain) {
 
 }  // namespace
 
-bool FramePrep::hdr_transfer(AVColorTransferCharacteristic trc) {
+bool FramePrep::hdr_transfer(int trc) {
   return trc == AVCOL_TRC_SMPTE2084 || trc == AVCOL_TRC_ARIB_STD_B67;
 }
 
-bool FramePrep::interlaced_order(AVFieldOrder order) {
+bool FramePrep::interlaced_order(int order) {
   return order == AV_FIELD_TT || order == AV_FIELD_BB || order == AV_FIELD_TB || order == AV_FIELD_BT;
 }
 
 FramePrep::FramePrep(const AVStream* stream, int max_width, int max_height)
-    : time_base_(stream->time_base), container_field_order_(stream->codecpar->field_order),
+    : time_base_(stream->time_base), container_field_order_(enum_value(stream->codecpar->field_order)),
       max_width_(max_width), max_height_(max_height) {}
 
 std::string FramePrep::chain_for(const AVFrame* frame) const {

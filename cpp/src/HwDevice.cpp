@@ -211,14 +211,14 @@ SourceVideo HwDevice::describe(const AVCodecParameters* par) {
   if (const char* profile = avcodec_profile_name(par->codec_id, par->profile)) s.profile = profile;
   if (const char* fmt = av_get_pix_fmt_name(static_cast<AVPixelFormat>(par->format))) s.pix_fmt = fmt;
   if (s.profile.empty() || s.pix_fmt.empty()) read_config_record(par->codec_id, par->extradata, par->extradata_size, s);
-  s.hdr = FramePrep::hdr_transfer(par->color_trc);
-  s.interlaced = FramePrep::interlaced_order(par->field_order);
+  s.hdr = FramePrep::hdr_transfer(enum_value(par->color_trc));
+  s.interlaced = FramePrep::interlaced_order(enum_value(par->field_order));
   return s;
 }
 
 SourceVideo HwDevice::as_decoded(const SourceVideo& source, const AVFrame* first) {
   SourceVideo s = source;
-  s.hdr = s.hdr || FramePrep::hdr_transfer(first->color_trc);
+  s.hdr = s.hdr || FramePrep::hdr_transfer(enum_value(first->color_trc));
   s.interlaced = s.interlaced || first->interlaced_frame;
   return s;
 }

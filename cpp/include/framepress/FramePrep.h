@@ -32,8 +32,9 @@ class FramePrep {
 
   // What makes a frame need preparing: an HDR transfer (PQ or HLG) is tone-mapped; a field order
   // that says interlaced is deinterlaced. Public for the hardware selection, which must know.
-  static bool hdr_transfer(AVColorTransferCharacteristic trc);
-  static bool interlaced_order(AVFieldOrder order);
+  // Ints: header fields hold whatever the container says (read them with enum_value).
+  static bool hdr_transfer(int trc);
+  static bool interlaced_order(int field_order);
 
  private:
   void build(const AVFrame* frame, const std::string& chain);
@@ -41,7 +42,7 @@ class FramePrep {
   void drain(const Sink& out);
 
   AVRational time_base_;
-  AVFieldOrder container_field_order_;
+  int container_field_order_;
   int max_width_, max_height_;
   bool interlaced_ = false;  // set once a frame says so: the deinterlacer stays on from then on
 

@@ -21,6 +21,7 @@ extern "C" {
 #include <zimg.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <string>
@@ -126,6 +127,16 @@ inline UniqueFrame ref_frame(const AVFrame* src) {
   UniqueFrame f = make_frame();
   if (av_frame_ref(f.get(), src) < 0) throw std::bad_alloc();
   return f;
+}
+
+// An FFmpeg enum field read as the int it holds: a container or bitstream may put any value there
+// (transfer 255, say), and a C++ enum need not hold a value outside its range.
+template <typename Enum>
+int enum_value(const Enum& field) {
+  static_assert(sizeof(Enum) == sizeof(int), "FFmpeg's enums are int-sized");
+  int value;
+  std::memcpy(&value, &field, sizeof(value));
+  return value;
 }
 
 inline std::string av_error_text(int err) {
