@@ -172,8 +172,9 @@ void Transcoder::open_source() {
   if (!video_) throw Error(ErrorKind::Input, "open", input_ + " has no video stream");
   if (video_->codecpar->width <= 0 || video_->codecpar->height <= 0)
     throw Error(ErrorKind::Input, "open", input_ + " has a video stream without dimensions");
-  AVRational frame_rate = video_->avg_frame_rate.num ? video_->avg_frame_rate : video_->r_frame_rate;
-  result_.fps = frame_rate.num && frame_rate.den ? av_q2d(frame_rate) : 25.0;
+  frame_rate_ = video_->avg_frame_rate.num ? video_->avg_frame_rate : video_->r_frame_rate;
+  if (!frame_rate_.num || !frame_rate_.den) frame_rate_ = AVRational{25, 1};
+  result_.fps = av_q2d(frame_rate_);
   sample_aspect_ = video_->sample_aspect_ratio.num ? video_->sample_aspect_ratio : video_->codecpar->sample_aspect_ratio;
   if (!sample_aspect_.num) sample_aspect_ = AVRational{1, 1};
 }
@@ -321,15 +322,13 @@ void Transcoder::confirm_device(const AVFrame* first) {
 }
 
 void Transcoder::open_rungs() {
-  AVRational frame_rate = video_->avg_frame_rate.num ? video_->avg_frame_rate : video_->r_frame_rate;
-  if (!frame_rate.num || !frame_rate.den) frame_rate = AVRational{25, 1};
   RungSetup setup;
   setup.out_dir = out_dir_;
   setup.hls = options_.hls;
   setup.gop_seconds = options_.gop_seconds;
   setup.segment_seconds = options_.segment_seconds;
   setup.time_base = video_->time_base;
-  setup.frame_rate = frame_rate;
+  setup.frame_rate = frame_rate_;
   setup.sample_aspect = sample_aspect_;
   setup.display_matrix = Demuxer::display_matrix(video_);
   setup.audio = audio_ ? audio_->encoder() : nullptr;

@@ -97,6 +97,7 @@ class Transcoder {
   TranscodeResult result_;
   std::unique_ptr<Demuxer> demuxer_;
   AVStream* video_ = nullptr;  // owned by demuxer_
+  AVRational frame_rate_{25, 1};  // the video's average (or, failing that, its base) rate
   AVRational sample_aspect_{1, 1};
   int threads_ = 1;
   std::vector<Plan> plans_;
