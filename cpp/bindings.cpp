@@ -4,11 +4,15 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "framepress/AudioRendition.h"
 #include "framepress/CudaScaler.h"
 #include "framepress/Decoder.h"
+#include "framepress/Demuxer.h"
 #include "framepress/Encoder.h"
 #include "framepress/HwDevice.h"
-#include "framepress/Demuxer.h"
+#include "framepress/PartJoiner.h"
+#include "framepress/SourceSpan.h"
+#include "framepress/StandaloneAudio.h"
 #include "framepress/Transcoder.h"
 #include "framepress/error.h"
 #include "framepress/log.h"
@@ -96,6 +100,11 @@ fp::TranscodeOptions options_from(const py::dict& cfg) {
   }
   o.hwaccel = fp::hw_request_named(cfg["hwaccel"].cast<std::string>());
   o.threads = cfg["threads"].cast<int>();
+  if (cfg.contains("start")) {
+    o.ranged = true;
+    o.start = cfg["start"].cast<double>();
+    o.end = cfg["end"].cast<double>();
+  }
   for (auto item : cfg["rungs"]) o.rungs.push_back(rung_from(item.cast<py::dict>()));
   return o;
 }
@@ -194,6 +203,31 @@ PYBIND11_MODULE(_engine, m) {
     }
     return to_dict(result);
   }, "input"_a, "out_dir"_a, "config"_a, "on_progress"_a, "cancel"_a);
+
+  // For a source transcoded in parts (time ranges) by several workers, and the parts' stitching.
+  m.def("range_span", [](const std::string& path, double start, double end) {
+    fp::ByteSpan span;
+    {
+      py::gil_scoped_release release;
+      span = fp::SourceSpan::of_range(path, start, end);
+    }
+    return py::dict("first"_a = span.first, "end"_a = span.end, "packets"_a = span.packets);
+  }, "path"_a, "start"_a, "end"_a);
+
+  m.def("write_audio", [](const std::string& source, const std::string& out_dir, int64_t bitrate,
+                          double segment_seconds) {
+    fp::AudioResult audio;
+    {
+      py::gil_scoped_release release;
+      audio = fp::StandaloneAudio::write(source, out_dir, bitrate, segment_seconds);
+    }
+    return to_dict(audio);
+  }, "source"_a, "out_dir"_a, "bitrate"_a, "segment_seconds"_a);
+
+  m.def("join_parts", [](const std::vector<std::string>& parts, const std::string& audio, const std::string& out) {
+    py::gil_scoped_release release;
+    return fp::PartJoiner::join(parts, audio, out);
+  }, "parts"_a, "audio"_a, "out"_a);
 
   m.def("hw_capabilities", [] {
     fp::HwCapabilities caps;

@@ -162,7 +162,46 @@ bool Demuxer::read(AVPacket* pkt) {
   return true;
 }
 
+void Demuxer::drop_audio() {
+  if (audio_index_ >= 0) format_->streams[audio_index_]->discard = AVDISCARD_ALL;
+  audio_index_ = -1;
+}
+
+int64_t Demuxer::video_start() const {
+  const AVStream* st = video_stream();
+  return st && st->start_time != AV_NOPTS_VALUE ? st->start_time : 0;
+}
+
+void Demuxer::seek_video(int64_t ts) {
+  sought_ = true;
+  const AVStream* st = video_stream();
+  UniquePacket pkt = make_packet();
+  int64_t target = ts;
+  // Each step back lands on an earlier keyframe, down to the first one.
+  while (true) {
+    check(av_seek_frame(format_.get(), video_index_, target, AVSEEK_FLAG_BACKWARD), ErrorKind::Input, "seek",
+          "cannot seek in the source");
+    int64_t first_pts = AV_NOPTS_VALUE, first_dts = AV_NOPTS_VALUE;
+    while (av_read_frame(format_.get(), pkt.get()) >= 0) {
+      const bool video = pkt->stream_index == video_index_;
+      if (video) {
+        first_pts = pkt->pts;
+        first_dts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
+      }
+      av_packet_unref(pkt.get());
+      if (video) break;
+    }
+    if (first_pts == AV_NOPTS_VALUE || first_pts <= ts || first_dts == AV_NOPTS_VALUE || first_dts <= video_start()) {
+      check(av_seek_frame(format_.get(), video_index_, target, AVSEEK_FLAG_BACKWARD), ErrorKind::Input, "seek",
+            "cannot seek in the source");
+      return;
+    }
+    target = std::min(target, first_dts) - std::max<int64_t>(1, av_rescale_q(1, AVRational{1, 1000}, st->time_base));
+  }
+}
+
 std::string Demuxer::truncation() const {
+  if (sought_) return "";
   std::string why;
   const AVStream* st = video_stream();
   if (is_mp4() && st && st->nb_frames > 0 && video_packets_ < st->nb_frames) {

@@ -154,6 +154,7 @@ TranscodeResult Transcoder::run() {
   } stop_rungs_on_exit{*this};
 
   open_source();
+  seek_to_range();
   choose_device();
   open_decoding();
   result_.seconds["open"] = since(started_);
@@ -179,6 +180,15 @@ void Transcoder::open_source() {
   if (!sample_aspect_.num) sample_aspect_ = AVRational{1, 1};
 }
 
+// Output zero stays the source's first video frame, and the keyframe grid the source's, so a range's
+// outputs continue those of the range before it.
+void Transcoder::seek_to_range() {
+  if (!options_.ranged) return;
+  demuxer_->drop_audio();
+  range_ = TimeRange::of_seconds(demuxer_->video_start(), video_->time_base, options_.start, options_.end);
+  demuxer_->seek_video(range_->start());
+}
+
 // Only the rungs the plan keeps count: they open encoders (and NVENC sessions).
 void Transcoder::choose_device() {
   plans_ = plan(options_.rungs, video_->codecpar->width, video_->codecpar->height);
@@ -196,6 +206,10 @@ void Transcoder::open_decoding() {
   decoder_ = std::make_unique<Decoder>(video_, decoder_threads(threads_), device_->decoder_device());
   timeline_ = std::make_unique<Timeline>(demuxer_->clock_may_jump(), demuxer_->video_index());
   keyframes_ = std::make_unique<KeyframeGrid>(options_.gop_seconds);
+  if (range_) {
+    timeline_->start_at(demuxer_->video_start(), video_->time_base);
+    keyframes_->anchor_at(0);
+  }
   if (demuxer_->audio_stream())
     audio_ = AudioTranscoder::open(demuxer_->audio_stream(), options_.audio_bitrate, result_.source, *timeline_,
                                    result_.audio);
@@ -223,6 +237,7 @@ void Transcoder::demux_and_decode() {
     if (!demuxer_->read(pkt)) break;
     if (pkt->stream_index == demuxer_->video_index()) {
       timeline_->remove_jumps(pkt, video_->time_base);
+      if (range_ && range_->past_end(pkt)) break;
       decode_video(pkt);
       if (timeline_->started()) release_held_audio();
     } else if (audio_ && pkt->stream_index == demuxer_->audio_index()) {
@@ -244,6 +259,8 @@ void Transcoder::end_of_input() {
 }
 
 void Transcoder::check_enough_decoded() const {
+  if (range_ && frames_to_rungs_ == 0 && decoder_->corrupt_packets() == 0)
+    throw Error(ErrorKind::Input, "decode", input_ + " has no video frame in the range asked for");
   if (frames_to_rungs_ == 0)
     throw Error(ErrorKind::Input, "decode",
                 input_ + ": no video frame could be decoded (corrupt or truncated)" +
@@ -354,6 +371,7 @@ void Transcoder::open_rungs() {
 // Every frame goes to every rung as it is (a new reference, no copy): the rungs scale it on the
 // device it is on (see DeviceBackend).
 void Transcoder::to_rungs(AVFrame* prepared) {
+  if (range_ && !range_->contains(prepared->best_effort_timestamp)) return;
   prepared->pts = output_pts(prepared);
   const bool key = keyframes_->advance_to(prepared->pts, video_->time_base);
   if (thumbnails_) thumbnails_->push(prepared, prepared->pts * av_q2d(video_->time_base));
@@ -382,8 +400,12 @@ void Transcoder::report_progress(int64_t pts) {
   const double elapsed = since(started_);
   if (!progress_ || elapsed - last_report_ < 0.1) return;
   last_report_ = elapsed;
-  const double duration = demuxer_->duration_seconds();
-  const double t = pts * av_q2d(video_->time_base);
+  double duration = demuxer_->duration_seconds();
+  double t = pts * av_q2d(video_->time_base);
+  if (range_) {  // the part of the range done
+    t -= options_.start;
+    duration = (options_.end > options_.start ? std::min(options_.end, duration) : duration) - options_.start;
+  }
   progress_(duration > 0 ? std::clamp(t / duration, 0.0, 1.0) : 0.0, frames_to_rungs_, elapsed);
 }
 

@@ -179,8 +179,8 @@ def _throttled(cb: Optional[Callable[[Progress], None]]):
 
 
 def _native_config(ladder: Ladder, hls: bool, hwaccel: str, threads: int,
-                   thumbnails: float = 0.0) -> dict[str, Any]:
-    return {
+                   thumbnails: float = 0.0, span: Optional[tuple[float, float]] = None) -> dict[str, Any]:
+    config = {
         "thumbnails": native_options(thumbnails),
         "gop_seconds": ladder.gop_seconds,
         "segment_seconds": ladder.segment_seconds,
@@ -192,6 +192,19 @@ def _native_config(ladder: Ladder, hls: bool, hwaccel: str, threads: int,
                    "crf": -1 if r.crf is None else r.crf, "preset": r.preset, "profile": r.profile,
                    "maxrate": r.maxrate, "bufsize": r.bufsize} for r in ladder.rungs],
     }
+    if span is not None:
+        config["start"], config["end"] = span
+    return config
+
+
+def _time_range(start: Optional[float], end: Optional[float]) -> Optional[tuple[float, float]]:
+    """(start, end) for the engine, end 0 meaning the source's end; None for the whole source."""
+    if start is None and end is None:
+        return None
+    first = float(start or 0.0)
+    if first < 0 or (end is not None and end <= first):
+        raise ValueError(f"a time range needs 0 <= start < end, not start={start}, end={end}")
+    return first, float(end) if end is not None else 0.0
 
 
 def _prepare_output_dir(out_dir: Path) -> Path:
@@ -217,9 +230,10 @@ def _move_into_place(staging: Path, out_dir: Path) -> None:
 
 
 def _run_native(src: str, staging: Path, lad: Ladder, hls: bool, hwaccel: str, threads: int,
-                progress, token: CancelToken, thumbnails: float) -> dict[str, Any]:
+                progress, token: CancelToken, thumbnails: float,
+                span: Optional[tuple[float, float]] = None) -> dict[str, Any]:
     def run(mode: str) -> dict[str, Any]:
-        return _engine.transcode(src, str(staging), _native_config(lad, hls, mode, threads, thumbnails), progress,
+        return _engine.transcode(src, str(staging), _native_config(lad, hls, mode, threads, thumbnails, span), progress,
                                  token._flag)
 
     try:
@@ -249,16 +263,21 @@ def _dash_audios(audio: list[AudioRendition]) -> list[AudioStream]:
 def transcode(source: str | os.PathLike, out_dir: str | os.PathLike, ladder: LadderLike = "default",
               *, hls: bool = False, dash: bool = False, thumbnails: float = 0.0, hwaccel: str = "auto",
               on_progress: Optional[Callable[[Progress], None]] = None,
-              cancel: Optional[CancelToken] = None, threads: int = 0) -> TranscodeResult:
+              cancel: Optional[CancelToken] = None, threads: int = 0,
+              start: Optional[float] = None, end: Optional[float] = None) -> TranscodeResult:
     """Transcode `source` to every rung of `ladder` under `out_dir` (see DESIGN §2).
 
     `dash=True` adds `dash/manifest.mpd` over the same CMAF segments as HLS, so it writes HLS too.
     `thumbnails=N` (seconds) writes `thumbs/`: a poster, sprite sheets of a tile every N seconds
     and `thumbnails.vtt`, from the frames decoded for the rungs.
+    With `start` and/or `end` (seconds from the source's first video frame), only the frames whose
+    timestamps fall in [start, end) are encoded, video only, on the source's own timeline and
+    keyframe grid: the outputs of adjacent ranges line up segment for segment.
     """
     if thumbnails < 0:
         raise ValueError(f"thumbnails must be seconds between tiles (0: none), not {thumbnails!r}")
     hls = hls or dash
+    span = _time_range(start, end)
     if hwaccel not in HWACCEL_MODES:
         raise HardwareError(f"hwaccel must be one of {', '.join(HWACCEL_MODES)}, not {hwaccel!r}")
     lad = load_ladder(ladder)
@@ -274,7 +293,8 @@ def transcode(source: str | os.PathLike, out_dir: str | os.PathLike, ladder: Lad
         per_title["seconds"] = round(time.monotonic() - started, 4)
     staging = _prepare_output_dir(out)
     try:
-        raw = _run_native(src, staging, lad, hls, hwaccel, threads, _throttled(on_progress), token, thumbnails)
+        raw = _run_native(src, staging, lad, hls, hwaccel, threads, _throttled(on_progress), token, thumbnails,
+                          span)
         started = time.monotonic()
         renditions = [Rendition(**r) for r in raw["renditions"]]
         audio_renditions = [AudioRendition(**a) for a in raw["audio_renditions"]]

@@ -24,9 +24,19 @@ class Demuxer {
   // or well short of the duration its header declares), as a sentence; empty when it does not.
   std::string truncation() const;
 
+  // For a time range: reads video only from here on (the audio's bytes are never read).
+  void drop_audio();
+  // Moves reading to the video keyframe at or before `ts` (video time base) whose frames all come
+  // at or after it: in decode order a keyframe's timestamp can be below its presentation time, so
+  // the search steps back until the keyframe found presents no later than `ts`.
+  void seek_video(int64_t ts);
+  // The video stream's first presentation timestamp (its time base), 0 when the container has none.
+  int64_t video_start() const;
+
   int video_index() const { return video_index_; }
   int audio_index() const { return audio_index_; }
   AVStream* video_stream() const { return video_index_ >= 0 ? format_->streams[video_index_] : nullptr; }
+  AVStream* stream(int index) const { return format_->streams[index]; }
   AVStream* audio_stream() const { return audio_index_ >= 0 ? format_->streams[audio_index_] : nullptr; }
   double duration_seconds() const;
   // Whether the container's clock may jump (MPEG-TS and PS, Ogg).
@@ -58,6 +68,7 @@ class Demuxer {
   int audio_index_ = -1;
   int64_t video_packets_ = 0;
   double read_until_ = 0;         // seconds of video and audio read, from their start
+  bool sought_ = false;           // a part was read on purpose: not a truncation
 };
 
 }  // namespace fp

@@ -27,6 +27,12 @@ class KeyframeGrid {
   explicit KeyframeGrid(double gop_seconds)
       : gop_us_(std::max<int64_t>(1, std::llround(gop_seconds * AV_TIME_BASE))) {}
 
+  // Anchors the grid at `pts` before any frame: a part of a source keeps the whole source's grid.
+  void anchor_at(int64_t pts) {
+    anchor_ = pts;
+    next_us_ = 0;
+  }
+
   // Moves the grid on to the frame at `pts` (rising from call to call) and says whether that frame
   // starts a GOP. The first frame always does and anchors the grid, at any timestamp.
   bool advance_to(int64_t pts, AVRational time_base) {

@@ -4,12 +4,14 @@
 #include <chrono>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "framepress/HwDevice.h"
 #include "framepress/RungWorker.h"
 #include "framepress/ffmpeg.h"
+#include "framepress/TimeRange.h"
 #include "framepress/options.h"
 
 namespace fp {
@@ -54,6 +56,7 @@ class Transcoder {
 
   // The steps of run(), in order.
   void open_source();         // the demuxer and its video stream
+  void seek_to_range();       // for a time range: video only, from the keyframe before its start
   void choose_device();       // the plans, and the device they run on (HwDevice::select)
   void open_decoding();       // video decoder, frame preparation, audio, output directories
   void demux_and_decode();    // every packet: video to the decoder, audio to the AAC encoder
@@ -112,6 +115,7 @@ class Transcoder {
   std::unique_ptr<ThumbnailSink> thumbnails_;   // poster and sprite sheets, when asked for
   std::unique_ptr<FramePrep> prep_;
   std::unique_ptr<KeyframeGrid> keyframes_;
+  std::optional<TimeRange> range_;     // when only a part of the source is transcoded
   std::deque<UniquePacket> held_audio_;  // audio packets before the first video frame
   UniquePacket packet_;
 

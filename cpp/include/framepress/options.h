@@ -65,6 +65,13 @@ struct TranscodeOptions {
   ThumbnailOptions thumbnails;
   HwRequest hwaccel = HwRequest::Auto;
   int threads = 0;                // 0: all cores
+  // A time range of the source, in seconds from its first video frame: only the frames whose
+  // timestamps fall in [start, end) are encoded (adjacent ranges partition the frames), video only,
+  // on the source's own timeline and keyframe grid, so the outputs of adjacent ranges line up.
+  // end <= start (or unset) runs to the end of the source.
+  bool ranged = false;
+  double start = 0;
+  double end = 0;
 };
 
 struct StreamInfo {

@@ -53,20 +53,23 @@ def probe(input: str, as_json: bool) -> None:
 @click.option("--thumbnails", type=click.FloatRange(min=0), default=0, metavar="SECONDS",
               help="Write a poster, sprite sheets with a tile every SECONDS and their WebVTT (0: none).")
 @click.option("--hwaccel", type=click.Choice(engine.HWACCEL_MODES), default="auto", show_default=True)
+@click.option("--start", type=float, default=None, help="Seconds from the first frame: encode from here (video only).")
+@click.option("--end", type=float, default=None, help="Seconds from the first frame: encode the frames before this.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def transcode(input: str, out_dir: str, ladder: str, hls: bool, dash: bool, thumbnails: float, hwaccel: str,
-              as_json: bool) -> None:
-    """Transcode INPUT to every rung of a ladder."""
+              start: float | None, end: float | None, as_json: bool) -> None:
+    """Transcode INPUT to every rung of a ladder (or only the part from --start to --end)."""
     show_bar = not as_json and sys.stderr.isatty()
     if show_bar:
         with Progress(TextColumn("transcoding"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
                       TextColumn("{task.fields[fps]:.0f} fps"), console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("transcode", total=1.0, fps=0.0)
             result = engine.transcode(input, out_dir, ladder, hls=hls, dash=dash, thumbnails=thumbnails,
-                                      hwaccel=hwaccel, on_progress=lambda p: bar.update(task, completed=p.fraction, fps=p.fps))
+                                      hwaccel=hwaccel, start=start, end=end,
+                                      on_progress=lambda p: bar.update(task, completed=p.fraction, fps=p.fps))
     else:
         result = engine.transcode(input, out_dir, ladder, hls=hls, dash=dash, thumbnails=thumbnails,
-                                  hwaccel=hwaccel)
+                                  hwaccel=hwaccel, start=start, end=end)
     if as_json:
         click.echo(json.dumps(result.to_dict()))
         return

@@ -1,0 +1,119 @@
+#include "framepress/PartJoiner.h"
+
+#include <cstring>
+#include <memory>
+
+#include "framepress/Demuxer.h"
+#include "framepress/error.h"
+#include "framepress/ffmpeg.h"
+
+namespace fp {
+
+namespace {
+
+// The packets of one stream kind, file after file, each with its decode time in seconds.
+class PacketReader {
+ public:
+  PacketReader(std::vector<std::string> files, bool video) : files_(std::move(files)), video_(video) {}
+
+  // The next packet, or nullptr at the end of the last file.
+  AVPacket* next() {
+    while (true) {
+      if (!demuxer_) {
+        if (index_ == files_.size()) return nullptr;
+        demuxer_ = std::make_unique<Demuxer>(files_[index_++], nullptr, /*probe=*/false);
+        if (!stream()) throw Error(ErrorKind::Input, "join", files_[index_ - 1] + " has no stream to join");
+      }
+      av_packet_unref(pkt_.get());
+      if (demuxer_->read(pkt_.get())) {
+        if (pkt_->stream_index == stream()->index) return pkt_.get();
+        continue;
+      }
+      demuxer_.reset();
+    }
+  }
+  AVStream* stream() const { return video_ ? demuxer_->video_stream() : demuxer_->audio_stream(); }
+  double dts_seconds() const {
+    const int64_t ts = pkt_->dts != AV_NOPTS_VALUE ? pkt_->dts : pkt_->pts;
+    return ts == AV_NOPTS_VALUE ? 0 : ts * av_q2d(stream()->time_base);
+  }
+  const std::string& file() const { return files_[index_ - 1]; }
+
+ private:
+  std::vector<std::string> files_;
+  bool video_;
+  size_t index_ = 0;
+  std::unique_ptr<Demuxer> demuxer_;
+  UniquePacket pkt_ = make_packet();
+};
+
+}  // namespace
+
+int64_t PartJoiner::join(const std::vector<std::string>& video_parts, const std::string& audio, const std::string& out) {
+  if (video_parts.empty()) throw Error(ErrorKind::Output, "join", "no parts to join into " + out);
+  PacketReader video(video_parts, true);
+  std::unique_ptr<PacketReader> sound = audio.empty() ? nullptr : std::make_unique<PacketReader>(std::vector{audio}, false);
+
+  AVPacket* v = video.next();
+  AVPacket* a = sound ? sound->next() : nullptr;
+  if (!v) throw Error(ErrorKind::Output, "join", video_parts.front() + " has no video packets");
+
+  AVFormatContext* raw = nullptr;
+  check(avformat_alloc_output_context2(&raw, nullptr, "mp4", out.c_str()), ErrorKind::Output, "join",
+        "cannot create " + out);
+  UniqueFormatOutput format(raw);
+  auto add = [&](const AVStream* in) {
+    AVStream* st = avformat_new_stream(format.get(), nullptr);
+    if (!st) throw std::bad_alloc();
+    check(avcodec_parameters_copy(st->codecpar, in->codecpar), ErrorKind::Output, "join", "out of memory");
+    st->codecpar->codec_tag = 0;
+    st->time_base = in->time_base;
+    st->avg_frame_rate = in->avg_frame_rate;
+    st->sample_aspect_ratio = in->sample_aspect_ratio;
+    return st;
+  };
+  const AVStream* video_in = video.stream();
+  AVStream* video_out = add(video_in);
+  AVStream* audio_out = a ? add(sound->stream()) : nullptr;
+#if LIBAVFORMAT_VERSION_INT < AV_VERSION_INT(60, 15, 100)
+  // Rotation: since FFmpeg 6.1 the codec parameters copied above carry it; before, the stream does.
+  if (const uint8_t* matrix = Demuxer::display_matrix(video_in)) {
+    uint8_t* data = av_stream_new_side_data(video_out, AV_PKT_DATA_DISPLAYMATRIX, kDisplayMatrixSize);
+    if (!data) throw std::bad_alloc();
+    std::memcpy(data, matrix, kDisplayMatrixSize);
+  }
+#endif
+  check(avio_open(&format->pb, out.c_str(), AVIO_FLAG_WRITE), ErrorKind::Output, "join", "cannot write " + out);
+  Options opts;
+  opts.set("movflags", "+faststart");
+  check(avformat_write_header(format.get(), opts.ptr()), ErrorKind::Output, "join", "cannot write header of " + out);
+
+  int64_t written = 0, last_dts = AV_NOPTS_VALUE;
+  // Both streams in decode-time order, so the file interleaves as the muxer would.
+  while (v || a) {
+    const bool take_video = v && (!a || video.dts_seconds() <= sound->dts_seconds());
+    PacketReader& from = take_video ? video : *sound;
+    AVPacket* pkt = take_video ? v : a;
+    AVStream* to = take_video ? video_out : audio_out;
+    if (take_video) {
+      const int64_t dts = av_rescale_q(pkt->dts, from.stream()->time_base, to->time_base);
+      if (last_dts != AV_NOPTS_VALUE && dts <= last_dts)
+        throw Error(ErrorKind::Output, "join", from.file() + " overlaps the part before it (decode time " +
+                                                   std::to_string(pkt->dts * av_q2d(from.stream()->time_base)) +
+                                                   " s)");
+      last_dts = dts;
+      ++written;
+    }
+    av_packet_rescale_ts(pkt, from.stream()->time_base, to->time_base);
+    pkt->stream_index = to->index;
+    pkt->pos = -1;
+    check(av_interleaved_write_frame(format.get(), pkt), ErrorKind::Output, "join", "cannot write to " + out);
+    if (take_video) v = video.next();
+    else a = sound->next();
+  }
+  check(av_write_trailer(format.get()), ErrorKind::Output, "join", "cannot finish " + out);
+  check(avio_closep(&format->pb), ErrorKind::Output, "join", "cannot close " + out);
+  return written;
+}
+
+}  // namespace fp
