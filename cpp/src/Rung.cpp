@@ -51,14 +51,14 @@ void Rung::open(const AVFrame* first) {
     const std::string dir = setup_.out_dir + "/hls";
     char seconds[32];
     std::snprintf(seconds, sizeof(seconds), "%g", setup_.segment_seconds);
-    hls_ = std::make_unique<Muxer>(dir + "/" + rung_.name + ".m3u8", "hls",
-                                   std::map<std::string, std::string>{
-                                       {"hls_time", seconds},
-                                       {"hls_playlist_type", "vod"},
-                                       {"hls_segment_type", "fmp4"},
-                                       {"hls_fmp4_init_filename", rung_.name + "_init.mp4"},
-                                       {"hls_segment_filename", dir + "/" + rung_.name + "_%05d.m4s"},
-                                       {"hls_flags", "independent_segments"}});
+    std::map<std::string, std::string> options{{"hls_time", seconds},
+                                               {"hls_playlist_type", "vod"},
+                                               {"hls_segment_type", "fmp4"},
+                                               {"hls_fmp4_init_filename", rung_.name + "_init.mp4"},
+                                               {"hls_segment_filename", dir + "/" + rung_.name + "_%05d.m4s"},
+                                               {"hls_flags", "independent_segments"}};
+    if (setup_.times_in_segments) options["hls_segment_options"] = "movflags=+frag_discont";
+    hls_ = std::make_unique<Muxer>(dir + "/" + rung_.name + ".m3u8", "hls", options);
     hls_video_ = hls_->add_stream(encoder_->ctx(), setup_.display_matrix);
     hls_->write_header();
   }

@@ -93,6 +93,12 @@ class Settings:
     web_port: Optional[int] = _opt("Port of `framepress web`", type=int)
     web_open_reads: Optional[bool] = _opt("Let the console's pages and GET API answer without the "
                                           "admin credential (actions still need it)", type=bool)
+    # Split tasks (framepress.service.split).
+    split_seconds: Optional[float] = _opt("Split sources longer than this many seconds into chunk "
+                                          "tasks that workers transcode in parallel (0: never)",
+                                          type=float)
+    chunk_seconds: Optional[float] = _opt("About how long each chunk of a split task is, seconds "
+                                          "(rounded to whole HLS segments)", type=float)
 
     # ---- construction -------------------------------------------------------------------------
 
@@ -148,6 +154,8 @@ class Settings:
             webhook_retry_max=_given(self.webhook_retry_max, 600.0),
             web_port=_given(self.web_port, 8080),
             web_open_reads=_given(self.web_open_reads, False),
+            split_seconds=_given(self.split_seconds, 0.0),
+            chunk_seconds=_given(self.chunk_seconds, 30.0),
         )
 
     def with_(self, **changes: Any) -> "Settings":

@@ -5,12 +5,14 @@
 - `fail_gets_containing`: GETs whose path contains this string get a 409 OperationAborted, an
   S3 error that is transient ("try again") and that botocore itself does not retry.
 - `slow_down = True`: every request gets 503 SlowDown (S3 overloaded), until set back.
+- `got_bytes[path]`: the body bytes GETs of each object path have received through it.
 """
 from __future__ import annotations
 
 import http.client
 import socket
 import threading
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Optional
 
@@ -35,6 +37,7 @@ class S3FaultProxy:
         self.failed_gets = 0
         self.slow_down = False
         self.slowed_down = 0            # requests answered 503
+        self.got_bytes: Counter[str] = Counter()  # GET body bytes by object path
         self._server: Optional[ThreadingHTTPServer] = None
         self._conns: set[socket.socket] = set()
         self._lock = threading.Lock()
@@ -98,6 +101,9 @@ class S3FaultProxy:
                     conn.request(self.command, self.path, body=body, headers=headers)
                     resp = conn.getresponse()
                     data = resp.read()
+                    if self.command == "GET" and resp.status in (200, 206):
+                        with proxy._lock:
+                            proxy.got_bytes[self.path.split("?", 1)[0]] += len(data)
                     self.send_response(resp.status, resp.reason)
                     head = self.command == "HEAD"   # HEAD keeps the object's Content-Length
                     for k, v in resp.getheaders():

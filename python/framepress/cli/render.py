@@ -42,6 +42,16 @@ def render_status(data: dict[str, Any], console: Console | None = None) -> None:
         events.add_row((e["at"] or "")[11:23], e["kind"], e["stage"] or "", str(e["attempt"] or ""),
                        _event_summary(e))
     console.print(events)
+    if data.get("chunks"):
+        chunks = Table(title="chunks", show_edge=False)
+        for col in ("id", "range", "status", "progress", "attempts", "worker"):
+            chunks.add_column(col)
+        for c in data["chunks"]:
+            start, end = c["range"]
+            style = STATUS_STYLE.get(c["status"], "white")
+            chunks.add_row(c["id"], f"{start:g}–{'end' if end is None else f'{end:g}'} s", f"[{style}]{c['status']}[/]",
+                           f"{(c['progress'] or 0) * 100:.0f}%", str(c["attempts"]), c["worker_id"] or "")
+        console.print(chunks)
     if data["renditions"]:
         rends = Table(title="renditions", show_edge=False)
         for col in ("name", "size", "frames", "bytes", "bitrate", "uri"):

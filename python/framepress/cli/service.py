@@ -74,14 +74,22 @@ def worker(settings: Settings, max_tasks: Optional[int]) -> None:
 @click.option("--priority", type=int, default=0, show_default=True)
 @click.option("--webhook", default=None, help="A URL that gets this task's events (succeeded, "
               "escalated, failed, cancelled), signed with FRAMEPRESS_WEBHOOK_SECRET.")
+@click.option("--split-after", "split_after", type=float, default=None,
+              help="Split this task into chunks if its source is longer than this many seconds (0: never); "
+                   "default: the worker's FRAMEPRESS_SPLIT_SECONDS.")
+@click.option("--chunk-length", "chunk_length", type=float, default=None,
+              help="About how long each chunk is, seconds; default: the worker's FRAMEPRESS_CHUNK_SECONDS.")
 @click.option("--json", "as_json", is_flag=True, help="Print {\"task_id\": ...}.")
 @settings_options
 def submit(settings: Settings, source: str, output: Optional[str], ladder: str, priority: int,
-           webhook: Optional[str], as_json: bool) -> None:
+           webhook: Optional[str], split_after: Optional[float], chunk_length: Optional[float],
+           as_json: bool) -> None:
     """Queue SOURCE (s3://bucket/key, or file:///path in embedded mode) for transcoding."""
     from framepress.client import Client
+    options = {k: v for k, v in (("split_seconds", split_after), ("chunk_seconds", chunk_length)) if v is not None}
     with Client(settings) as c:
-        task_id = c.submit(source, output, ladder=ladder, priority=priority, webhook=webhook)
+        task_id = c.submit(source, output, ladder=ladder, priority=priority, webhook=webhook,
+                           options=options or None)
     if as_json:
         _print_json({"task_id": task_id})
     else:

@@ -25,7 +25,10 @@ from framepress.thumbnails import DEFAULT_INTERVAL_S
 from framepress.service.failure.stage_writes import retry_stage_write
 from framepress.service.outbox import Outgoing
 from framepress.service.scratch import scratch_dir
-from framepress.service.storage import StorageRouter, join_uri
+from framepress.service.split import chunks, source_ranges, splitting, stitching
+from framepress.service.split.plan import SplitRule
+from framepress.service.db import TaskKind
+from framepress.service.storage import StorageRouter, Transfer, join_uri
 from framepress.service.tasks import EventKind, Lease, TaskSpec, TaskStore
 
 log = logging.getLogger("framepress.worker")
@@ -36,7 +39,8 @@ class TaskRun:
                  scratch_root: str, hwaccel: str, upload_concurrency: int, cancel_token: Any,
                  on_progress: Callable[[float], None], received_at: float,
                  publish_output: Callable[[str], Any] = lambda task_id: None,
-                 on_engine: Callable[[bool], None] = lambda running: None):
+                 on_engine: Callable[[bool], None] = lambda running: None,
+                 split_rule: SplitRule = SplitRule()):
         """`publish_output(task_id)` runs the publish job staged with the success (the
         worker's outbox relay); if it does not, a relay runs it later. `on_engine` is told when
         the engine stage starts and ends (liveness times only that stage)."""
@@ -52,6 +56,7 @@ class TaskRun:
         self.received_at = received_at
         self.stage = "details"
         self.seconds: dict[str, float] = {}
+        self.split_rule = split_rule   # whether a long source is split into chunk tasks
 
     def _event(self, kind: str, message: str = "", **data: Any) -> None:
         # A finished stage's record survives a database blip (see `stage_writes`).
@@ -71,15 +76,27 @@ class TaskRun:
         self.seconds["details"] = time.monotonic() - t
         try:
             with scratch_dir(self.scratch_root, self.spec.id) as scratch:
-                source = self._pull(scratch)
-                result = self._transcode(source, scratch / "out", ladder)
-                uploaded = self._upload(scratch / "out")
+                if self.spec.kind == TaskKind.PARENT:   # its chunks have all succeeded
+                    out, result, stitched = stitching.stitch(self, scratch)
+                    self._event(EventKind.STITCHED, f"{stitched['chunks']} chunks in {stitched['seconds']} s",
+                                **stitched)
+                else:
+                    source = self._pull(scratch)
+                    if self.spec.kind == TaskKind.WHOLE:
+                        split = splitting.split(self, source, scratch, ladder, self.split_rule)
+                        if split is not None:
+                            return split
+                    out = scratch / "out"
+                    result = self._transcode(source, out, ladder)
+                uploaded = self._upload(out)
             self.stage = "succeed"
             data = self._succeed(result, uploaded)
         except BaseException:
             self._discard_attempt()
             raise
         self.publish_output(self.spec.id)
+        if self.spec.parent_id:
+            self.publish_output(self.spec.parent_id)   # queued to stitch if this was the last chunk
         return data
 
     def _discard_attempt(self) -> None:
@@ -99,7 +116,14 @@ class TaskRun:
         t = time.monotonic()
         suffix = PurePosixPath(self.spec.source_uri).suffix[:8]
         dest = scratch / f"source{suffix}"
-        transfer = self.storage.for_uri(self.spec.source_uri).download(self.spec.source_uri, dest)
+        storage = self.storage.for_uri(self.spec.source_uri)
+        reads = self.spec.options.get("source_ranges") if self.spec.kind == TaskKind.CHUNK else None
+        if reads:   # only the bytes of this chunk's range, and the header
+            got = source_ranges.fetch(storage, self.spec.source_uri, dest, int(self.spec.options["source_size"]),
+                                      reads)
+            transfer = Transfer(self.spec.source_uri, got)
+        else:
+            transfer = storage.download(self.spec.source_uri, dest)
         self.seconds["pull"] = time.monotonic() - t
         self._event(EventKind.PULLED, f"{transfer.bytes} bytes in {self.seconds['pull']:.3f} s",
                     uri=transfer.uri, bytes=transfer.bytes, seconds=round(self.seconds["pull"], 4))
@@ -111,12 +135,14 @@ class TaskRun:
         t = time.monotonic()
         self.on_engine(True)
         try:
-            result = framepress.transcode(source, out_dir, ladder, hls=True, dash=True,
-                                          thumbnails=float(self.spec.options.get("thumbnail_seconds",
-                                                                                 DEFAULT_INTERVAL_S)),
+            chunk = self.spec.kind == TaskKind.CHUNK   # video only, no manifest nor thumbnails of its own
+            thumbnails = 0.0 if chunk else float(self.spec.options.get("thumbnail_seconds", DEFAULT_INTERVAL_S))
+            result = framepress.transcode(source, out_dir, ladder, hls=True, dash=not chunk, thumbnails=thumbnails,
                                           hwaccel=self.spec.options.get("hwaccel", self.hwaccel),
                                           on_progress=lambda p: self.on_progress(p.fraction),
-                                          cancel=self.cancel_token)
+                                          cancel=self.cancel_token,
+                                          start=self.spec.range_start if chunk else None,
+                                          end=self.spec.range_end if chunk else None)
         finally:
             self.on_engine(False)
         self.seconds["transcode"] = time.monotonic() - t
@@ -181,9 +207,13 @@ class TaskRun:
                 "renditions": [r["uri"] for r in rows]}
         # The lease guard and the publish job in one transaction: only the attempt that commits
         # success ever writes the task's output keys.
+        outgoing = [Outgoing.publish_objects(self.attempt_prefix, prefix)]
+        if self.spec.kind == TaskKind.PARENT:   # the chunks' outputs and the audio: scratch
+            outgoing.append(Outgoing.delete_objects(chunks.chunks_root(self.spec)))
+        then = (chunks.queue_parent_when_done(self.split_rule.queue, self.spec)
+                if self.spec.kind == TaskKind.CHUNK else None)
         retry_stage_write(
-            lambda: self.store.succeed(self.lease, rows, data, outgoing=[
-                Outgoing.publish_objects(self.attempt_prefix, prefix)]),
+            lambda: self.store.succeed(self.lease, rows, data, outgoing=outgoing, then=then),
             already_done=lambda: self.store.succeeded_under(self.lease))
         log.info("succeeded in %.3f s (engine %.3f s)", wall, engine,
                  extra={"task_id": self.lease.task_id, "worker_id": self.lease.worker_id,

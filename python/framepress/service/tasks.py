@@ -8,16 +8,17 @@ meanwhile the guard matches no row and `StaleLease` is raised, so a stale worker
 from __future__ import annotations
 
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from framepress.service import outbox
-from framepress.service.db import (Database, RenditionRow, Task, TaskEvent, TaskStatus, Worker, aware, db_now, iso,
-                 now_of)
+from framepress.service.db import (Database, RenditionRow, Task, TaskEvent, TaskKind, TaskStatus, Worker, aware,
+                 db_now, iso, now_of)
 from framepress.service.errors import StaleLease
 from framepress.webhooks import Subscriptions
 from framepress.webhooks.staging import stage_status as stage_webhooks
@@ -39,6 +40,8 @@ class EventKind:
     REQUEUED = "requeued"
     DUPLICATE_DELIVERY = "duplicate_delivery"
     CANCELLED = "cancelled"
+    SPLIT = "split"          # a parent task was split into chunk tasks
+    STITCHED = "stitched"    # a parent's outputs were put together from its chunks'
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,10 @@ class TaskSpec:
     priority: int = 0
     attempts: int = 0
     max_attempts: int = 5
+    kind: str = TaskKind.WHOLE
+    parent_id: Optional[str] = None
+    range_start: Optional[float] = None
+    range_end: Optional[float] = None
 
 
 class TaskStore:
@@ -143,6 +150,11 @@ class TaskStore:
                        attempt=t.attempts, message=f"retry not due for {due_in:.1f} s",
                        data={"status": t.status, "due_in_s": round(due_in, 3)})
                 return TakeResult("not_due", status=t.status, due_in_s=due_in, spec=_spec(t))
+            if t.kind == TaskKind.PARENT and t.status == TaskStatus.RUNNING and t.worker_id is None:
+                # Split: its chunks are running, and the last of them to succeed queues it again.
+                _event(s, t.id, EventKind.DUPLICATE_DELIVERY, worker_id=worker_id, attempt=t.attempts,
+                       message="its chunks are running; nothing to do", data={"status": t.status})
+                return TakeResult("settled", status=t.status)
             took_over_from = None
             if t.status == TaskStatus.RUNNING:
                 # Our own earlier attempt (we run one task at a time) died before recording
@@ -230,6 +242,14 @@ class TaskStore:
         with self.db.session() as s:
             self._guard(s, lease, progress=float(min(max(fraction, 0.0), 1.0)))
 
+    @contextmanager
+    def guarded(self, lease: Lease, **values: Any) -> Iterator[Session]:
+        """A transaction that first updates the task row under `lease` (with `values`), for
+        writes of several rows that must stand or fall with the lease."""
+        with self.db.session() as s:
+            self._guard(s, lease, **values)
+            yield s
+
     def renew(self, lease: Lease) -> None:
         with self.db.session() as s:
             self._guard(s, lease)
@@ -239,9 +259,11 @@ class TaskStore:
         self.renew(lease)
 
     def succeed(self, lease: Lease, renditions: Iterable[dict[str, Any]], data: dict[str, Any],
-                outgoing: Iterable[outbox.Outgoing] = ()) -> None:
+                outgoing: Iterable[outbox.Outgoing] = (),
+                then: Optional[Callable[[Session], None]] = None) -> None:
         """Renditions, status, the `succeeded` event and `outgoing` (the job publishing the
-        attempt's objects) in one transaction (one outcome, once)."""
+        attempt's objects) in one transaction (one outcome, once); `then(session)` adds to it
+        (a chunk's success may queue its parent)."""
         with self.db.session() as s:
             now = now_of(s)
             self._guard(s, lease, status=TaskStatus.SUCCEEDED, progress=1.0, finished_at=now,
@@ -253,6 +275,8 @@ class TaskStore:
                    attempt=lease.attempt, data=data)
             outbox.stage_all(s, lease.task_id, outgoing)
             stage_webhooks(s, lease.task_id, self.webhooks)
+            if then is not None:
+                then(s)
 
     def succeeded_under(self, lease: Lease) -> bool:
         """Whether `lease`'s success is committed (a retried commit may have landed before)."""
@@ -336,7 +360,8 @@ class TaskStore:
 def _spec(t: Task) -> TaskSpec:
     return TaskSpec(id=t.id, source_uri=t.source_uri, output_uri=t.output_uri, ladder=t.ladder,
                     options=t.options or {}, priority=t.priority, attempts=t.attempts,
-                    max_attempts=t.max_attempts)
+                    max_attempts=t.max_attempts, kind=t.kind or TaskKind.WHOLE, parent_id=t.parent_id,
+                    range_start=t.range_start, range_end=t.range_end)
 
 
 def status_json(s: Session, t: Task) -> dict[str, Any]:
@@ -346,6 +371,9 @@ def status_json(s: Session, t: Task) -> dict[str, Any]:
     rends = s.scalars(select(RenditionRow).where(RenditionRow.task_id == t.id)
                       .order_by(RenditionRow.height.desc())).all()
     out = task_summary(t)
+    if t.kind == TaskKind.PARENT:
+        from framepress.service.split import chunks
+        out.update(chunks.summaries(s, t))
     out["events"] = [{"kind": e.kind, "at": iso(e.at), "stage": e.stage,
                       "worker_id": e.worker_id, "attempt": e.attempt, "message": e.message,
                       "data": e.data or {}} for e in events]
@@ -363,7 +391,9 @@ def task_summary(t: Task) -> dict[str, Any]:
             "last_error": t.last_error, "worker_id": t.worker_id, "source_uri": t.source_uri,
             "output_uri": t.output_uri, "ladder": (t.ladder or {}).get("name"),
             "created_at": iso(t.created_at), "updated_at": iso(t.updated_at),
-            "started_at": iso(t.started_at), "finished_at": iso(t.finished_at)}
+            "started_at": iso(t.started_at), "finished_at": iso(t.finished_at),
+            "kind": t.kind or TaskKind.WHOLE, "parent_id": t.parent_id,
+            "range": None if t.range_start is None else [t.range_start, t.range_end]}
 
 
 def stage_leftover_cleanup(s: Session, task_id: str) -> None:

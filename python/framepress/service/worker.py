@@ -24,6 +24,7 @@ from framepress.service.failure.heartbeat import Heartbeat
 from framepress.scaling.hostinfo import worker_details
 from framepress.service.outbox import Outgoing, Relay, start_thread as start_relay
 from framepress.service.pipeline import TaskRun
+from framepress.service.split.plan import DEFAULT_CHUNK_SECONDS, SplitRule
 from framepress.service.scratch import sweep_stale
 from framepress.service.failure.backoff import RetryPolicy
 from framepress.service.failure.dependencies import Dependencies
@@ -342,7 +343,10 @@ class Worker:
                       upload_concurrency=self.settings.upload_concurrency or 8,
                       cancel_token=interruption.token, on_progress=self.heartbeat.report_progress,
                       received_at=received, publish_output=self.relay.flush,
-                      on_engine=self.heartbeat.engine_stage)
+                      on_engine=self.heartbeat.engine_stage,
+                      split_rule=SplitRule(self.settings.split_seconds or 0.0,
+                                           self.settings.chunk_seconds or DEFAULT_CHUNK_SECONDS,
+                                           self.broker.tasks_queue))
         metrics.task_started()
         self.heartbeat.begin_task(lease, interruption.canceller(LeaseLost))
         self.drainer.task_started()

@@ -19,7 +19,7 @@ from framepress.config import Settings
 from framepress.service.db.clock import aware, db_now, now_of
 from framepress.service.db.migrate import upgrade
 from framepress.service.db.models import (Base, OutboxRow, QueueMessage, RenditionRow, Task, TaskEvent,
-                                          TaskStatus, WebhookAttempt, WebhookDelivery, Worker, utcnow)
+                                          TaskKind, TaskStatus, WebhookAttempt, WebhookDelivery, Worker, utcnow)
 
 
 @dataclass
@@ -111,4 +111,4 @@ def iso(dt: Optional[datetime]) -> Optional[str]:
 
 __all__ = ["Database", "connect", "make_engine", "upgrade", "iso", "db_now", "now_of", "aware",
            "Base", "Task", "TaskEvent", "Worker", "RenditionRow", "QueueMessage", "OutboxRow",
-           "WebhookDelivery", "WebhookAttempt", "TaskStatus", "utcnow"]
+           "WebhookDelivery", "WebhookAttempt", "TaskKind", "TaskStatus", "utcnow"]

@@ -39,6 +39,12 @@ class TaskStatus:
     SETTLED = (SUCCEEDED, ESCALATED, FAILED, CANCELLED)
 
 
+class TaskKind:
+    WHOLE = "whole"      # one worker transcodes the whole source
+    PARENT = "parent"    # split into chunks; stitched from them once they all succeed
+    CHUNK = "chunk"      # a time range of its parent's source, video only
+
+
 class Task(Base):
     __tablename__ = "tasks"
 
@@ -62,6 +68,12 @@ class Task(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[Optional[datetime]] = mapped_column(DateTime(timezone=True))
+    # Split tasks (DESIGN §6): a chunk names its parent and its time range of the parent's source.
+    kind: Mapped[str] = mapped_column(String(16), default=TaskKind.WHOLE, server_default=TaskKind.WHOLE)
+    parent_id: Mapped[Optional[str]] = mapped_column(String(36), ForeignKey("tasks.id", ondelete="CASCADE"),
+                                                     index=True)
+    range_start: Mapped[Optional[float]] = mapped_column(Float)
+    range_end: Mapped[Optional[float]] = mapped_column(Float)
 
 
 class TaskEvent(Base):
@@ -199,4 +211,4 @@ class WebhookAttempt(Base):
 
 
 __all__ = ["Base", "Task", "TaskEvent", "Worker", "RenditionRow", "QueueMessage", "OutboxRow",
-           "WebhookDelivery", "WebhookAttempt", "TaskStatus", "utcnow"]
+           "WebhookDelivery", "WebhookAttempt", "TaskKind", "TaskStatus", "utcnow"]

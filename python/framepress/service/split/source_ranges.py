@@ -79,4 +79,13 @@ def file_reader(src: BinaryIO) -> Callable[[int, int], bytes]:
     return read
 
 
-__all__ = ["INDEXED_FORMATS", "header_ranges", "merge", "total", "write_sparse", "file_reader"]
+
+
+def fetch(storage, uri: str, dest: Path, size: int, ranges: list[tuple[int, int]]) -> int:
+    """A sparse copy of the object at `uri` (`size` bytes) at `dest` holding only `ranges`, read
+    with ranged GETs. Returns the bytes read."""
+    return write_sparse(dest, size, [(int(a), int(b)) for a, b in ranges],
+                        lambda start, end: storage.read_range(uri, start, end))
+
+
+__all__ = ["INDEXED_FORMATS", "header_ranges", "merge", "total", "write_sparse", "file_reader", "fetch"]

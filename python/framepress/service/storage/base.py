@@ -20,6 +20,11 @@ class Storage(abc.ABC):
         """Copy the object at `uri` to `dest`; `SourceMissing` when it does not exist, size verified."""
 
     @abc.abstractmethod
+    def read_range(self, uri: str, start: int, end: int) -> bytes:
+        """Bytes [start, end) of the object at `uri` (a ranged GET for S3); `SourceMissing` when
+        it does not exist, a `StorageError` when fewer come back."""
+
+    @abc.abstractmethod
     def upload(self, src: Path, uri: str) -> Transfer:
         """Copy the file `src` to `uri` (overwriting), size verified."""
 

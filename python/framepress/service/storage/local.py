@@ -30,6 +30,17 @@ class LocalStorage(Storage):
             raise StorageError(f"cannot read {uri}: {exc.strerror}", step="pull") from None
         return Transfer(uri, _verified_size(dest, src.stat().st_size, uri))
 
+    def read_range(self, uri: str, start: int, end: int) -> bytes:
+        src = file_path(uri)
+        if not src.is_file():
+            raise SourceMissing(f"source {uri} does not exist", step="pull")
+        with open(src, "rb") as f:
+            f.seek(start)
+            data = f.read(end - start)
+        if len(data) != end - start:
+            raise StorageError(f"{uri}: read {len(data)} bytes of the {end - start} at {start}", step="pull")
+        return data
+
     def upload(self, src: Path, uri: str) -> Transfer:
         dest = file_path(uri)
         try:

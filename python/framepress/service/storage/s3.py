@@ -77,6 +77,21 @@ class S3Storage(Storage):
             raise StorageError(f"{uri}: downloaded {size} bytes, object has {expected}", step="pull")
         return Transfer(uri, size)
 
+    def read_range(self, uri: str, start: int, end: int) -> bytes:
+        bucket, key = split_s3_uri(uri)
+        try:
+            resp = self.client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}")
+            data = resp["Body"].read()
+        except ClientError as exc:
+            if _missing(exc):
+                raise SourceMissing(f"source {uri} does not exist", step="pull") from exc
+            raise StorageError(f"cannot read {uri}: {exc}", step="pull") from exc
+        except (BotoCoreError, OSError) as exc:
+            raise StorageError(f"cannot read {uri}: {exc}", step="pull") from exc
+        if len(data) != end - start:
+            raise StorageError(f"{uri}: read {len(data)} bytes of the {end - start} at {start}", step="pull")
+        return data
+
     def upload(self, src: Path, uri: str) -> Transfer:
         bucket, key = split_s3_uri(uri)
         size = src.stat().st_size

@@ -1,0 +1,62 @@
+"""The split step: a task whose source is long enough becomes a parent of chunk tasks.
+
+Run by the worker that took the task, after pulling the source: it plans the chunks, finds the
+bytes each chunk's range reads (the MP4 header and the range's span, so a chunk worker pulls
+only those), encodes the audio once for the whole source (chunks are video only) into the
+parent's scratch prefix, and commits the chunks with their messages (`chunks.create`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from framepress.service.split import chunks
+from framepress.service.split.plan import SplitRule, chunk_ranges
+from framepress.service.split.source_ranges import header_ranges, merge, total
+from framepress.service.storage import join_uri
+
+
+def split(run: Any, source: Path, scratch: Path, ladder: Any, rule: SplitRule) -> Optional[dict[str, Any]]:
+    """Split `run`'s task if `rule` says so; the `split` event's data then, else None (the
+    worker transcodes it whole)."""
+    import framepress
+    from framepress import parts
+    rule = rule.for_task(run.spec.options)
+    if rule.split_seconds <= 0:
+        return None
+    info = framepress.probe(source)
+    ranges = chunk_ranges(info.duration, rule.chunk_seconds, ladder.segment_seconds, ladder.gop_seconds)
+    if rule.why_not(info.duration, info.format) or len(ranges) < 2:
+        return None
+    run.stage = "split"
+    t = time.monotonic()
+    size = source.stat().st_size
+    header = header_ranges(source)
+    planned = []
+    for start, end in ranges:
+        span = parts.range_span(source, start, end)
+        reads = merge(header + [(span.first, span.end)])
+        planned.append({"start": start, "end": end,
+                        "options": {"source_size": size, "source_ranges": [list(r) for r in reads]},
+                        "plan": {"bytes": total(reads)}})
+    audio = parts.write_audio(source, scratch / "audio", bitrate=ladder.audio.bitrate,
+                              segment_seconds=ladder.segment_seconds)
+    run.store.check(run.lease)
+    prefix = chunks.audio_prefix(run.spec)
+    storage = run.storage.for_uri(prefix)
+    audio_files = sorted(p for p in (scratch / "audio").rglob("*") if p.is_file())
+    for p in audio_files:
+        storage.upload(p, join_uri(prefix, p.relative_to(scratch / "audio").as_posix()))
+    run.seconds["split"] = time.monotonic() - t
+    data = {"duration": info.duration, "source_bytes": size, "chunk_seconds": rule.chunk_seconds,
+            "split_seconds": rule.split_seconds, "audio": dataclasses.asdict(audio),
+            "audio_prefix": prefix if audio_files else None, "seconds": round(run.seconds["split"], 4)}
+    ids = chunks.create(run.store, run.lease, run.spec, planned, rule.queue, data)
+    for chunk_id in ids:
+        run.publish_output(chunk_id)  # the chunks' messages, staged with them, go out now
+    return {**data, "chunks": ids}
+
+
+__all__ = ["split"]

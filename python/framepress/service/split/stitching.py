@@ -1,0 +1,140 @@
+"""The stitch step: a parent's outputs put together from its chunks', encoding nothing again.
+
+Under the parent's lease, once every chunk has succeeded: each rung's MP4 is the chunks' video
+joined with the audio encoded once by the split (`parts.join_parts`, faststart); each rung's HLS
+media playlist lists every chunk's fMP4 segments in order (renamed into one sequence) after one
+init segment, the first chunk's (written as a whole source's is; the later chunks carry the
+source's times in their segments, so they play on under it). The audio track is the one the split
+encoded, as a whole source's HLS has it; the master playlist and the DASH manifest are written
+over them as for a whole source.
+"""
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from framepress.dash import write_dash_manifest
+from framepress.engine import AudioRendition, Rendition, _dash_audios, _dash_videos
+from framepress.hls import write_master_playlist
+from framepress.service.attempt_output import ATTEMPTS_DIR, task_prefix
+from framepress.service.db import RenditionRow, TaskEvent, TaskStatus
+from framepress.service.tasks import EventKind
+from framepress.service.split import chunks
+from framepress.service.storage import join_uri
+
+_EXTINF = re.compile(r"#EXTINF:([0-9.]+)")
+
+
+class StitchResult:
+    """What `TaskRun._succeed` reads of a transcode, for the stitched outputs."""
+
+    def __init__(self, renditions: list[Rendition], hls_master: str, dash_manifest: str) -> None:
+        self.renditions, self.hls_master, self.dash_manifest = renditions, hls_master, dash_manifest
+
+
+def stitch(run: Any, scratch: Path) -> tuple[Path, StitchResult, dict[str, Any]]:
+    """Pull the chunks' outputs and the audio, stitch them under `scratch/out`. Returns the
+    output directory, the result for the success and the `stitched` event's data."""
+    from framepress import parts, probe
+    run.stage = "stitch"
+    t = time.monotonic()
+    with run.store.db.session() as s:
+        rows = chunks.of_parent(s, run.spec.id)
+        pending = [c.id for c in rows if c.status != TaskStatus.SUCCEEDED]
+        chunk_ids = [c.id for c in rows]
+        first_rungs = {r.name: (r.width, r.height, r.codec or "", r.codec_string or "")
+                       for r in s.scalars(select(RenditionRow).where(RenditionRow.task_id == chunk_ids[0]))} \
+            if chunk_ids else {}
+        split = s.scalars(select(TaskEvent.data).where(TaskEvent.task_id == run.spec.id,
+                                                       TaskEvent.kind == EventKind.SPLIT)
+                          .order_by(TaskEvent.id.desc()).limit(1)).first() or {}
+    if not chunk_ids or pending:
+        raise RuntimeError(f"cannot stitch: chunks {pending or 'none'} have not succeeded")
+    root = chunks.chunks_root(run.spec)
+    pulled = sum(_pull_prefix(run.storage, task_prefix(root, cid), scratch / "chunks" / str(i))
+                 for i, cid in enumerate(chunk_ids))
+    pulled += _pull_prefix(run.storage, chunks.audio_prefix(run.spec), scratch / "audio")
+    parts_dirs = [scratch / "chunks" / str(i) for i in range(len(chunk_ids))]
+    audio_mp4 = scratch / "audio" / "audio.mp4"
+    has_audio = audio_mp4.is_file()
+    out = scratch / "out"
+    (out / "hls").mkdir(parents=True)
+
+    renditions = []
+    for name, (width, height, codec, codec_string) in first_rungs.items():
+        mp4 = out / f"{name}.mp4"
+        frames = parts.join_parts([d / f"{name}.mp4" for d in parts_dirs], audio_mp4 if has_audio else None, mp4)
+        playlist = join_playlists([d / "hls" / f"{name}.m3u8" for d in parts_dirs], out / "hls", name)
+        info = probe(mp4)
+        duration = info.duration or 1.0
+        renditions.append(Rendition(name=name, path=str(mp4), width=width, height=height, frames=frames,
+                                    bytes=mp4.stat().st_size, bitrate=int(mp4.stat().st_size * 8 / duration),
+                                    encode_fps=0.0, codec=codec, codec_string=codec_string,
+                                    playlist=str(playlist), has_audio=has_audio))
+    tracks = []
+    if has_audio:
+        for p in (scratch / "audio" / "hls").iterdir():
+            shutil.copyfile(p, out / "hls" / p.name)
+        audio = split.get("audio", {})
+        tracks = [AudioRendition(name="audio_0", playlist=str(out / "hls" / "audio_0.m3u8"), index=audio.get("index", 0),
+                                 language=audio.get("language", ""), default=True,
+                                 sample_rate=audio.get("sample_rate", 0), channels=audio.get("channels", 0))]
+    fps = next((st.fps for st in probe(renditions[0].path).streams if st.type == "video"), 0.0) if renditions else 0.0
+    master = write_master_playlist(out / "hls", renditions, fps, tracks)
+    dash = write_dash_manifest(out / "dash", out / "hls", _dash_videos(renditions), _dash_audios(tracks), fps)
+    run.seconds["stitch"] = time.monotonic() - t
+    data = {"chunks": len(chunk_ids), "renditions": {r.name: r.frames for r in renditions},
+            "audio": has_audio, "pulled_bytes": pulled,
+            "seconds": round(run.seconds["stitch"], 4)}
+    return out, StitchResult(renditions, str(master), str(dash)), data
+
+
+def _pull_prefix(storage_router: Any, prefix: str, dest: Path) -> int:
+    """Download the objects under `prefix` (not its attempts') into `dest`; returns the bytes."""
+    storage = storage_router.for_uri(prefix)
+    base = prefix.rstrip("/") + "/"
+    got = 0
+    for obj in storage.list(base):
+        rel = obj.uri[len(base):]
+        if rel.startswith(ATTEMPTS_DIR + "/"):
+            continue
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        got += storage.download(obj.uri, target).bytes
+    return got
+
+
+def join_playlists(playlists: list[Path], out_dir: Path, rung: str) -> Path:
+    """One VOD media playlist of every segment of `playlists` in order, renamed
+    `<rung>_<n>.m4s` into `out_dir`, after the first playlist's init segment."""
+    init_name = f"{rung}_init.mp4"
+    shutil.copyfile(playlists[0].parent / init_name, out_dir / init_name)
+    body, longest, n = [], 0.0, 0
+    for playlist in playlists:
+        duration = None
+        for line in playlist.read_text().splitlines():
+            m = _EXTINF.match(line)
+            if m:
+                duration = float(m.group(1))
+            elif line and not line.startswith("#") and duration is not None:
+                name = f"{rung}_{n:05d}.m4s"
+                shutil.copyfile(playlist.parent / line, out_dir / name)
+                body += [f"#EXTINF:{duration:.6f},", name]
+                longest = max(longest, duration)
+                n += 1
+                duration = None
+    head = ["#EXTM3U", "#EXT-X-VERSION:7", f"#EXT-X-TARGETDURATION:{math.ceil(longest - 1e-3)}",
+            "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-INDEPENDENT-SEGMENTS",
+            f'#EXT-X-MAP:URI="{init_name}"']
+    out = out_dir / f"{rung}.m3u8"
+    out.write_text("\n".join(head + body + ["#EXT-X-ENDLIST"]) + "\n")
+    return out
+
+
+__all__ = ["stitch", "join_playlists", "StitchResult"]
