@@ -34,14 +34,15 @@ _EXTINF = re.compile(r"#EXTINF:([0-9.]+)")
 class StitchResult:
     """What `TaskRun._succeed` reads of a transcode, for the stitched outputs."""
 
-    def __init__(self, renditions: list[Rendition], hls_master: str, dash_manifest: str) -> None:
+    def __init__(self, renditions: list[Rendition], hls_master: str, dash_manifest: str,
+                 audio: list[AudioRendition]) -> None:
         self.renditions, self.hls_master, self.dash_manifest = renditions, hls_master, dash_manifest
+        self.audio = audio
 
 
 def stitch(run: Any, scratch: Path) -> tuple[Path, StitchResult, dict[str, Any]]:
     """Pull the chunks' outputs and the audio, stitch them under `scratch/out`. Returns the
     output directory, the result for the success and the `stitched` event's data."""
-    from framepress import parts, probe
     run.stage = "stitch"
     t = time.monotonic()
     with run.store.db.session() as s:
@@ -61,38 +62,44 @@ def stitch(run: Any, scratch: Path) -> tuple[Path, StitchResult, dict[str, Any]]
                  for i, cid in enumerate(chunk_ids))
     pulled += _pull_prefix(run.storage, chunks.audio_prefix(run.spec), scratch / "audio")
     parts_dirs = [scratch / "chunks" / str(i) for i in range(len(chunk_ids))]
-    audio_mp4 = scratch / "audio" / "audio.mp4"
-    has_audio = audio_mp4.is_file()
-    out = scratch / "out"
-    (out / "hls").mkdir(parents=True)
+    audio_dir = scratch / "audio"
+    result = assemble(parts_dirs, audio_dir if (audio_dir / "audio.mp4").is_file() else None, scratch / "out",
+                      first_rungs, split.get("audio", {}))
+    run.seconds["stitch"] = time.monotonic() - t
+    data = {"chunks": len(chunk_ids), "renditions": {r.name: r.frames for r in result.renditions},
+            "audio": bool(result.audio), "pulled_bytes": pulled, "seconds": round(run.seconds["stitch"], 4)}
+    return scratch / "out", result, data
 
+
+def assemble(parts_dirs: list[Path], audio_dir: Path | None, out: Path,
+             rungs: dict[str, tuple[int, int, str, str]], audio: dict[str, Any]) -> StitchResult:
+    """The stitched outputs under `out` from the parts' output directories (in order) and the
+    audio written by `parts.write_audio` (None: no audio). `rungs`: name -> (width, height, codec,
+    codec string); `audio`: the source audio's `AudioTrack` fields (index, language ...)."""
+    from framepress import parts, probe
+    (out / "hls").mkdir(parents=True)
     renditions = []
-    for name, (width, height, codec, codec_string) in first_rungs.items():
+    for name, (width, height, codec, codec_string) in rungs.items():
         mp4 = out / f"{name}.mp4"
-        frames = parts.join_parts([d / f"{name}.mp4" for d in parts_dirs], audio_mp4 if has_audio else None, mp4)
+        frames = parts.join_parts([d / f"{name}.mp4" for d in parts_dirs],
+                                  audio_dir / "audio.mp4" if audio_dir else None, mp4)
         playlist = join_playlists([d / "hls" / f"{name}.m3u8" for d in parts_dirs], out / "hls", name)
-        info = probe(mp4)
-        duration = info.duration or 1.0
+        duration = probe(mp4).duration or 1.0
         renditions.append(Rendition(name=name, path=str(mp4), width=width, height=height, frames=frames,
                                     bytes=mp4.stat().st_size, bitrate=int(mp4.stat().st_size * 8 / duration),
                                     encode_fps=0.0, codec=codec, codec_string=codec_string,
-                                    playlist=str(playlist), has_audio=has_audio))
+                                    playlist=str(playlist), has_audio=audio_dir is not None))
     tracks = []
-    if has_audio:
-        for p in (scratch / "audio" / "hls").iterdir():
+    if audio_dir is not None:
+        for p in (audio_dir / "hls").iterdir():
             shutil.copyfile(p, out / "hls" / p.name)
-        audio = split.get("audio", {})
-        tracks = [AudioRendition(name="audio_0", playlist=str(out / "hls" / "audio_0.m3u8"), index=audio.get("index", 0),
-                                 language=audio.get("language", ""), default=True,
+        tracks = [AudioRendition(name="audio_0", playlist=str(out / "hls" / "audio_0.m3u8"),
+                                 index=audio.get("index", 0), language=audio.get("language", ""), default=True,
                                  sample_rate=audio.get("sample_rate", 0), channels=audio.get("channels", 0))]
-    fps = next((st.fps for st in probe(renditions[0].path).streams if st.type == "video"), 0.0) if renditions else 0.0
+    fps = next((st.fps for st in probe(renditions[0].path).streams if st.type == "video"), 0.0)
     master = write_master_playlist(out / "hls", renditions, fps, tracks)
     dash = write_dash_manifest(out / "dash", out / "hls", _dash_videos(renditions), _dash_audios(tracks), fps)
-    run.seconds["stitch"] = time.monotonic() - t
-    data = {"chunks": len(chunk_ids), "renditions": {r.name: r.frames for r in renditions},
-            "audio": has_audio, "pulled_bytes": pulled,
-            "seconds": round(run.seconds["stitch"], 4)}
-    return out, StitchResult(renditions, str(master), str(dash)), data
+    return StitchResult(renditions, str(master), str(dash), tracks)
 
 
 def _pull_prefix(storage_router: Any, prefix: str, dest: Path) -> int:
@@ -137,4 +144,4 @@ def join_playlists(playlists: list[Path], out_dir: Path, rung: str) -> Path:
     return out
 
 
-__all__ = ["stitch", "join_playlists", "StitchResult"]
+__all__ = ["stitch", "assemble", "join_playlists", "StitchResult"]

@@ -1,0 +1,70 @@
+"""Real players over outputs stitched from parts (time ranges encoded apart, the audio once): hls.js
+plays and seeks across every part's edge without stalling, dash.js plays the manifest to the end."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import framepress
+from conftest import make_clip
+from framepress.parts import write_audio
+from framepress.service.split.stitching import assemble
+from support.browser import chromium, http_server, player_script, wait_js
+
+HERE = Path(__file__).parent
+SECONDS = 8
+EDGES = [0.0, 2.0, 4.0, 6.0, None]
+LADDER = {"name": "t", "gop_seconds": 1, "segment_seconds": 2, "rungs": [
+    {"name": "240p", "height": 240, "bitrate": 400_000, "preset": "ultrafast"},
+    {"name": "144p", "height": 144, "bitrate": 120_000, "preset": "ultrafast"}]}
+
+
+@pytest.fixture(scope="module")
+def site(media_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("stitched_site")
+    src = make_clip(media_dir / "stitch_src.mp4", seconds=SECONDS, size="426x240",
+                    extra_video=["-x264-params", "bframes=3:keyint=48:scenecut=0"])
+    parts = [framepress.transcode(src, root / "parts" / str(i), LADDER, hls=True, start=a, end=b)
+             for i, (a, b) in enumerate(zip(EDGES, EDGES[1:]))]
+    audio = write_audio(src, root / "audio", bitrate=64_000, segment_seconds=2)
+    rungs = {r.name: (r.width, r.height, r.codec, r.codec_string) for r in parts[0].renditions}
+    result = assemble([root / "parts" / str(i) for i in range(len(parts))], root / "audio", root / "out", rungs,
+                      {"index": audio.index, "sample_rate": audio.sample_rate, "channels": audio.channels})
+    for page in ("dash.html", "hls.html"):
+        shutil.copy(HERE / page, root / page)
+    modules = player_script("dashjs/dist/dash.all.min.js").parents[2]
+    player_script("hls.js/dist/hls.min.js")
+    (root / "node_modules").symlink_to(modules, target_is_directory=True)
+    with http_server(root) as url, chromium() as browser:
+        yield url, browser, result
+
+
+def test_hlsjs_plays_and_seeks_across_every_edge_without_stalling(site):
+    url, browser, result = site
+    browser.get(f"{url}/hls.html?src=/out/hls/master.m3u8")
+    wait_js(browser, "log.parsed && document.getElementById('video').currentTime > 0.3", "HLS playback")
+    browser.execute_script("window.stalls = []; hls.on(Hls.Events.ERROR, (_, d) => { "
+                           "if (d.details === 'bufferStalledError') stalls.push(video.currentTime); });")
+    assert browser.execute_script("return hls.audioTracks.length") == 1
+    for edge in (2.0, 4.0, 6.0):   # just before each part's edge, then played across it
+        browser.execute_script(f"document.getElementById('video').currentTime = {edge - 0.2};")
+        wait_js(browser, f"document.getElementById('video').currentTime > {edge + 0.3}", f"playback across {edge} s")
+    wait_js(browser, "document.getElementById('video').ended", "the end of the stream", timeout=SECONDS * 4)
+    video = browser.execute_script("const v = document.getElementById('video'); "
+                                   "return [v.currentTime, v.duration, v.videoHeight];")
+    assert video[0] == pytest.approx(SECONDS, abs=0.1) and video[1] == pytest.approx(SECONDS, abs=0.1)
+    assert browser.execute_script("return log.errors") == []
+    assert browser.execute_script("return window.stalls") == []
+
+
+def test_dashjs_plays_the_stitched_manifest_to_the_end(site):
+    url, browser, result = site
+    browser.get(f"{url}/dash.html?src=/out/dash/manifest.mpd")
+    wait_js(browser, "log.initialized && document.getElementById('video').currentTime > 0.3", "DASH playback")
+    assert browser.execute_script("return player.getTracksFor('audio').length") == 1
+    wait_js(browser, "document.getElementById('video').ended", "the end of the stream", timeout=SECONDS * 4)
+    assert browser.execute_script("return document.getElementById('video').currentTime") == pytest.approx(
+        SECONDS, abs=0.1)
+    assert browser.execute_script("return log.errors") == []
