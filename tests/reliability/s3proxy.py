@@ -5,6 +5,7 @@
 - `fail_gets_containing`: GETs whose path contains this string get a 409 OperationAborted, an
   S3 error that is transient ("try again") and that botocore itself does not retry.
 - `slow_down = True`: every request gets 503 SlowDown (S3 overloaded), until set back.
+- `fail_gets_where(path, headers)`: GETs for which it says True get the same 409.
 - `got_bytes[path]`: the body bytes GETs of each object path have received through it.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ import socket
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Optional
+from typing import Any, Callable, Optional
 
 from support.services import free_port
 
@@ -35,6 +36,7 @@ class S3FaultProxy:
         self.target_port = target_port
         self.fail_gets_containing: Optional[str] = None
         self.failed_gets = 0
+        self.fail_gets_where: Optional[Callable[[str, Any], bool]] = None
         self.slow_down = False
         self.slowed_down = 0            # requests answered 503
         self.got_bytes: Counter[str] = Counter()  # GET body bytes by object path
@@ -89,7 +91,9 @@ class S3FaultProxy:
                     self._error(503, SLOW_DOWN)
                     return
                 pattern = proxy.fail_gets_containing
-                if self.command == "GET" and pattern and pattern in self.path:
+                where = proxy.fail_gets_where
+                if self.command == "GET" and ((pattern and pattern in self.path)
+                                              or (where and where(self.path, self.headers))):
                     proxy.failed_gets += 1
                     self._error(409, OPERATION_ABORTED)
                     return

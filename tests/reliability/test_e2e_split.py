@@ -153,3 +153,62 @@ def test_a_chunk_whose_worker_is_killed_is_taken_over(service, client, long_sour
     assert {r["name"]: r["frames"] for r in st["renditions"]} == {"180p": FRAMES, "144p": FRAMES}
     assert [c["status"] for c in st["chunks"]] == ["succeeded"] * 3
     check_outputs(service, tid, tmp_path / "out")
+
+
+@pytest.mark.timeout(300)
+def test_a_chunk_that_escalates_escalates_its_parent_and_a_retry_redoes_only_what_failed(
+        service, client, long_source, spawn, tmp_path):
+    """Reads of the last chunk's bytes fail (an S3 error that is worth retrying) until it has used
+    its attempts: the parent escalates with it, and no other chunk is left running. Once S3
+    answers again, an operator's retry of the parent redoes only that chunk, then stitches."""
+    proxy = service["proxy"]
+    size = long_source["bytes"]
+
+    def last_chunks_bytes(path: str, headers) -> bool:
+        ranged = headers.get("Range", "")
+        # The last third's media data (the index, read by every chunk, lies after it)
+        return path == long_source["path"] and ranged.startswith("bytes=") and \
+            0.6 * size < int(ranged[6:].split("-")[0]) < 0.95 * size
+    proxy.fail_gets_where = last_chunks_bytes
+    try:
+        spawn("a"), spawn("b")
+        tid = client.submit(long_source["uri"], ladder=LADDER)
+        st = wait_status(client, tid, timeout=180)
+        assert st["status"] == "escalated" and "chunk 8 s to end escalated" in st["last_error"]
+        assert [c["status"] for c in st["chunks"]][2] == "escalated"
+        assert all(c["status"] in ("succeeded", "cancelled") for c in st["chunks"][:2]), st["chunks"]
+        escalated = next(e for e in st["events"] if e["kind"] == "escalated")
+        assert escalated["data"]["chunk_id"] == st["chunks"][2]["id"]
+    finally:
+        proxy.fail_gets_where = None
+    done = {c["id"] for c in st["chunks"] if c["status"] == "succeeded"}
+    takes_before = {c["id"]: kinds(client.status(c["id"])).count("taken") for c in st["chunks"]}
+    cli(service["env"], "tasks", "retry", tid)
+    st = wait_status(client, tid, timeout=180)
+    assert st["status"] == "succeeded", st["last_error"]
+    for c in st["chunks"]:
+        takes = kinds(client.status(c["id"])).count("taken")
+        assert takes == takes_before[c["id"]] if c["id"] in done else takes > takes_before[c["id"]], c
+    assert {r["name"]: r["frames"] for r in st["renditions"]} == {"180p": FRAMES, "144p": FRAMES}
+    check_outputs(service, tid, tmp_path / "out")
+
+
+def test_cancelling_a_parent_cancels_its_chunks(service, client, long_source, spawn):
+    spawn("a")
+    slow = {**LADDER, "name": "split-slow", "rungs": [{**r, "preset": "slower"} for r in LADDER["rungs"]]}
+    tid = client.submit(long_source["uri"], ladder=slow)
+    wait_for(lambda: any(c["status"] == "running" and (c["progress"] or 0) > 0.05
+                         for c in client.status(tid).get("chunks", [])), 120, "a chunk to run")
+    cli(service["env"], "tasks", "cancel", tid)
+    st = client.status(tid)
+    assert st["status"] == "cancelled" and st["chunks"][-1]["status"] == "cancelled"
+    assert all(c["status"] in ("succeeded", "cancelled") for c in st["chunks"]), st["chunks"]
+    running = next(c for c in st["chunks"] if c["status"] == "cancelled" and c["worker_id"])
+    # The worker on it is fenced off: it stops within a heartbeat or two, recording nothing more.
+    from framepress.service.db import Worker
+
+    def moved_on() -> bool:
+        with service["db"].session() as s:
+            return s.get(Worker, running["worker_id"]).current_task_id != running["id"]
+    wait_for(moved_on, 30, "the chunk's worker to stop it")
+    assert "succeeded" not in kinds(client.status(running["id"]))

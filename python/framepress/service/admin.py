@@ -13,7 +13,7 @@ from typing import Any, Optional
 from sqlalchemy import select
 
 from framepress.service import outbox
-from framepress.service.db import Database, Task, TaskStatus, db_now
+from framepress.service.db import Database, Task, TaskKind, TaskStatus, db_now
 from framepress.errors import FramepressError
 from framepress.service.errors import TaskNotFound
 from framepress.service.tasks import EventKind, _event, stage_leftover_cleanup
@@ -125,6 +125,9 @@ def cancel(db: Database, task_id: str, *, reason: str = "", actor: Optional[str]
         # A worker's relay deletes what its attempts uploaded; a running attempt, fenced off by
         # the token bump above, deletes its own when it stops.
         stage_leftover_cleanup(s, t.id)
+        if t.kind == TaskKind.PARENT:
+            from framepress.service.split import chunks
+            chunks.cancel_unsettled(s, t.id, "its parent was cancelled", actor)
         stage_webhooks(s, t.id, webhooks)
         return {"id": t.id, "status": t.status, "previous_status": previous,
                 "running_on": running_on}

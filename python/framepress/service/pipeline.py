@@ -76,7 +76,9 @@ class TaskRun:
         self.seconds["details"] = time.monotonic() - t
         try:
             with scratch_dir(self.scratch_root, self.spec.id) as scratch:
-                if self.spec.kind == TaskKind.PARENT:   # its chunks have all succeeded
+                if self.spec.kind == TaskKind.PARENT:   # its chunks are done, or it was retried
+                    if chunks.unfinished(self.store, self.spec.id):
+                        return self._requeue_chunks()
                     out, result, stitched = stitching.stitch(self, scratch)
                     self._event(EventKind.STITCHED, f"{stitched['chunks']} chunks in {stitched['seconds']} s",
                                 **stitched)
@@ -98,6 +100,14 @@ class TaskRun:
         if self.spec.parent_id:
             self.publish_output(self.spec.parent_id)   # queued to stitch if this was the last chunk
         return data
+
+    def _requeue_chunks(self) -> dict[str, Any]:
+        """A retried parent: its chunks that did not succeed run again, and it waits for them."""
+        self.stage = "chunks"
+        ids = chunks.requeue_unfinished(self.store, self.lease, self.spec, self.split_rule.queue)
+        for chunk_id in ids:
+            self.publish_output(chunk_id)
+        return {"requeued_chunks": ids}
 
     def _discard_attempt(self) -> None:
         """This attempt will not be the output: remove what it uploaded. Best effort: leftovers

@@ -309,6 +309,9 @@ class TaskStore:
             if status in TaskStatus.SETTLED:
                 stage_leftover_cleanup(s, lease.task_id)
                 stage_webhooks(s, lease.task_id, self.webhooks)
+            if status == TaskStatus.ESCALATED and s.get(Task, lease.task_id).kind == TaskKind.CHUNK:
+                from framepress.service.split import chunks
+                chunks.escalate_parent(self, s, lease.task_id, error_event.get("message", ""))
             if status == TaskStatus.ESCALATED:
                 follow = follow_up or {}
                 self._stage_notices(s, s.get(Task, lease.task_id), stage=error_event.get("stage"),

@@ -5,6 +5,11 @@ the parent's `split` event, and the parent is left `running` with no holder whil
 (a copy of its message meanwhile is a duplicate). The chunk whose success completes the set
 queues the parent again in that same transaction, the parent row locked so that two chunks
 finishing together cannot both miss it; the parent's next take stitches.
+
+Failures: a chunk retries alone (it is a task like any other). One that escalates escalates its
+parent and cancels its unsettled siblings (fencing any worker still on one); cancelling a parent
+cancels its chunks. An operator's retry of an escalated parent requeues only the chunks that did
+not succeed, with a fresh budget of attempts, and the parent waits for them again.
 """
 from __future__ import annotations
 
@@ -18,9 +23,11 @@ from framepress.service import outbox
 from framepress.service.attempt_output import task_prefix
 from framepress.service.db import Task, TaskKind, TaskStatus, iso, now_of
 from framepress.service.storage import join_uri
-from framepress.service.tasks import EventKind, Lease, TaskSpec, TaskStore, _event
+from framepress.service.tasks import EventKind, Lease, TaskSpec, TaskStore, _event, stage_leftover_cleanup
+from framepress.webhooks.staging import stage_status as stage_webhooks
 
 CHUNKS_DIR = ".chunks"
+UNSETTLED = (TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.RETRY_WAIT, TaskStatus.INCOMPLETE)
 
 
 def chunks_root(parent: TaskSpec) -> str:
@@ -83,6 +90,78 @@ def queue_parent_when_done(queue: str, chunk: TaskSpec):
     return then
 
 
+def escalate_parent(store: TaskStore, s: Session, chunk_id: str, error: str) -> None:
+    """In the transaction that escalates chunk `chunk_id`: escalate its parent (notices staged as
+    for any escalation) and cancel the parent's other unsettled chunks."""
+    chunk = s.get(Task, chunk_id)
+    parent = s.execute(select(Task).where(Task.id == chunk.parent_id).with_for_update()).scalar_one_or_none()
+    if parent is None or parent.status != TaskStatus.RUNNING or parent.worker_id is not None:
+        return  # already settled, or stitching
+    end = "end" if chunk.range_end is None else f"{chunk.range_end:g} s"
+    message = f"chunk {chunk.range_start:g} s to {end} escalated: {error}"
+    now = now_of(s)
+    parent.status = TaskStatus.ESCALATED
+    parent.lease_token += 1
+    parent.last_error = message
+    parent.finished_at = parent.updated_at = now
+    _event(s, parent.id, EventKind.ESCALATED, stage="chunk", attempt=parent.attempts, message=message,
+           data={"escalation": "chunk", "chunk_id": chunk.id})
+    cancel_unsettled(s, parent.id, f"chunk {chunk.id} escalated: its parent is escalated")
+    store._stage_notices(s, parent, stage="chunk", error=message, kind="chunk", reason="a chunk escalated",
+                         worker_id=None)
+    stage_webhooks(s, parent.id, store.webhooks)
+
+
+def cancel_unsettled(s: Session, parent_id: str, reason: str, actor: Optional[str] = None) -> list[str]:
+    """Cancel the parent's chunks that have not settled; a worker still on one is fenced off (the
+    token moves on) and stops within a heartbeat."""
+    now = now_of(s)
+    ids = []
+    for c in s.scalars(select(Task).where(Task.parent_id == parent_id, Task.status.in_(UNSETTLED))
+                       .with_for_update()).all():
+        previous = c.status
+        c.status = TaskStatus.CANCELLED
+        c.lease_token += 1
+        c.lease_expires_at = None
+        c.finished_at = c.updated_at = now
+        _event(s, c.id, EventKind.CANCELLED, worker_id=actor, attempt=c.attempts, message=reason,
+               data={"previous_status": previous, "parent_id": parent_id})
+        stage_leftover_cleanup(s, c.id)
+        ids.append(c.id)
+    return ids
+
+
+def unfinished(store: TaskStore, parent_id: str) -> list[str]:
+    with store.db.session() as s:
+        return list(s.scalars(select(Task.id).where(Task.parent_id == parent_id,
+                                                    Task.status != TaskStatus.SUCCEEDED)).all())
+
+
+def requeue_unfinished(store: TaskStore, lease: Lease, parent: TaskSpec, queue: str) -> list[str]:
+    """The parent, retried, waits again for the chunks that did not succeed: they are requeued
+    with a fresh budget of attempts (and fenced from any old holder); succeeded ones are kept."""
+    with store.guarded(lease, progress=0.0, worker_id=None, lease_expires_at=None) as s:
+        now = now_of(s)
+        ids = []
+        for c in s.scalars(select(Task).where(Task.parent_id == parent.id, Task.status != TaskStatus.SUCCEEDED)
+                           .order_by(Task.range_start).with_for_update()).all():
+            previous = c.status
+            c.status = TaskStatus.QUEUED
+            c.lease_token += 1
+            c.attempts = 0
+            c.worker_id = c.next_attempt_at = c.lease_expires_at = c.finished_at = None
+            c.progress = 0.0
+            c.updated_at = now
+            _event(s, c.id, EventKind.RESUMED, attempt=0, message="requeued by its parent's retry",
+                   data={"previous_status": previous, "parent_id": parent.id})
+            outbox.stage_task(s, queue, c.id, priority=c.priority)
+            ids.append(c.id)
+        _event(s, parent.id, EventKind.REQUEUED, stage="chunks", worker_id=lease.worker_id, attempt=lease.attempt,
+               message=f"{len(ids)} chunks that had not succeeded requeued; the others are kept",
+               data={"chunks": ids})
+    return ids
+
+
 def of_parent(s: Session, parent_id: str) -> list[Task]:
     return list(s.scalars(select(Task).where(Task.parent_id == parent_id).order_by(Task.range_start)).all())
 
@@ -99,5 +178,5 @@ def summaries(s: Session, parent: Task) -> dict[str, Any]:
     return out
 
 
-__all__ = ["CHUNKS_DIR", "chunks_root", "audio_prefix", "create", "queue_parent_when_done", "of_parent",
-           "summaries"]
+__all__ = ["CHUNKS_DIR", "chunks_root", "audio_prefix", "create", "queue_parent_when_done", "escalate_parent",
+           "cancel_unsettled", "unfinished", "requeue_unfinished", "of_parent", "summaries"]

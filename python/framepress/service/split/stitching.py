@@ -23,7 +23,7 @@ from framepress.dash import write_dash_manifest
 from framepress.engine import AudioRendition, Rendition, _dash_audios, _dash_videos
 from framepress.hls import write_master_playlist
 from framepress.service.attempt_output import ATTEMPTS_DIR, task_prefix
-from framepress.service.db import RenditionRow, TaskEvent, TaskStatus
+from framepress.service.db import RenditionRow, TaskEvent
 from framepress.service.tasks import EventKind
 from framepress.service.split import chunks
 from framepress.service.storage import join_uri
@@ -47,16 +47,12 @@ def stitch(run: Any, scratch: Path) -> tuple[Path, StitchResult, dict[str, Any]]
     t = time.monotonic()
     with run.store.db.session() as s:
         rows = chunks.of_parent(s, run.spec.id)
-        pending = [c.id for c in rows if c.status != TaskStatus.SUCCEEDED]
-        chunk_ids = [c.id for c in rows]
+        chunk_ids = [c.id for c in rows]   # every one succeeded (see TaskRun)
         first_rungs = {r.name: (r.width, r.height, r.codec or "", r.codec_string or "")
-                       for r in s.scalars(select(RenditionRow).where(RenditionRow.task_id == chunk_ids[0]))} \
-            if chunk_ids else {}
+                       for r in s.scalars(select(RenditionRow).where(RenditionRow.task_id == chunk_ids[0]))}
         split = s.scalars(select(TaskEvent.data).where(TaskEvent.task_id == run.spec.id,
                                                        TaskEvent.kind == EventKind.SPLIT)
                           .order_by(TaskEvent.id.desc()).limit(1)).first() or {}
-    if not chunk_ids or pending:
-        raise RuntimeError(f"cannot stitch: chunks {pending or 'none'} have not succeeded")
     root = chunks.chunks_root(run.spec)
     pulled = sum(_pull_prefix(run.storage, task_prefix(root, cid), scratch / "chunks" / str(i))
                  for i, cid in enumerate(chunk_ids))
