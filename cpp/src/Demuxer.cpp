@@ -175,29 +175,39 @@ int64_t Demuxer::video_start() const {
 void Demuxer::seek_video(int64_t ts) {
   sought_ = true;
   const AVStream* st = video_stream();
+  const int64_t step = std::max<int64_t>(1, av_rescale_q(1, AVRational{1, 1000}, st->time_base));
   UniquePacket pkt = make_packet();
-  int64_t target = ts;
-  // Each step back lands on an earlier keyframe, down to the first one.
+  int64_t target = ts, landed_before = AV_NOPTS_VALUE;
+  // Each step back lands earlier, down to the first packet.
   while (true) {
-    check(av_seek_frame(format_.get(), video_index_, target, AVSEEK_FLAG_BACKWARD), ErrorKind::Input, "seek",
-          "cannot seek in the source");
-    int64_t first_pts = AV_NOPTS_VALUE, first_dts = AV_NOPTS_VALUE;
+    const int ret = av_seek_frame(format_.get(), video_index_, target, AVSEEK_FLAG_BACKWARD);
+    if (ret < 0 && landed_before == AV_NOPTS_VALUE)
+      check(ret, ErrorKind::Input, "seek", "cannot seek in the source");
+    if (ret < 0) {  // nothing before where the last step landed: read from there
+      target += step;
+      break;
+    }
+    int64_t pts = AV_NOPTS_VALUE, dts = AV_NOPTS_VALUE;
+    bool key = false;
     while (av_read_frame(format_.get(), pkt.get()) >= 0) {
       const bool video = pkt->stream_index == video_index_;
       if (video) {
-        first_pts = pkt->pts;
-        first_dts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
+        pts = pkt->pts;
+        dts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
+        key = pkt->flags & AV_PKT_FLAG_KEY;
       }
       av_packet_unref(pkt.get());
       if (video) break;
     }
-    if (first_pts == AV_NOPTS_VALUE || first_pts <= ts || first_dts == AV_NOPTS_VALUE || first_dts <= video_start()) {
-      check(av_seek_frame(format_.get(), video_index_, target, AVSEEK_FLAG_BACKWARD), ErrorKind::Input, "seek",
-            "cannot seek in the source");
-      return;
-    }
-    target = std::min(target, first_dts) - std::max<int64_t>(1, av_rescale_q(1, AVRational{1, 1000}, st->time_base));
+    // Containers without an index (MPEG-TS) land on whatever packet is nearest, keyframe or not.
+    const bool usable = key && (pts == AV_NOPTS_VALUE || pts <= ts);
+    const bool earliest = dts == AV_NOPTS_VALUE || dts == landed_before;  // a step back lands no earlier
+    if (usable || earliest) break;
+    landed_before = dts;
+    target = std::min(target, dts) - step;
   }
+  check(av_seek_frame(format_.get(), video_index_, target, AVSEEK_FLAG_BACKWARD), ErrorKind::Input, "seek",
+        "cannot seek in the source");
 }
 
 std::string Demuxer::truncation() const {

@@ -106,3 +106,24 @@ def test_cli_start_and_end(open_gop, tmp_path):
     rendition = json.loads(out)["renditions"][0]
     assert rendition["frames"] == 30
     assert times(rendition["path"])[0] == 2.5
+
+
+@pytest.mark.parametrize("container", ["ts", "mkv"])
+def test_ranges_partition_a_source_without_a_sample_index(media_dir, tmp_path, container):
+    # MPEG-TS has no index (a seek lands on any packet); Matroska's cues hold keyframes only.
+    src = make_clip(media_dir / f"open_gop.{container}", seconds=6, size="256x144", audio=False,
+                    extra_video=["-x264-params", "keyint=45:min-keyint=45:scenecut=0:bframes=3:open-gop=1"])
+    source = times(src)
+    counts, joined = [], []
+    for i, (a, b) in enumerate(zip(EDGES, EDGES[1:])):
+        r = framepress.transcode(src, tmp_path / f"p{i}", LADDER, hwaccel="cpu", start=a, end=b)
+        counts.append(r.renditions[0].frames)
+        joined += times(r.renditions[0].path)
+    assert counts == [60, 60, 60] and len(joined) == len(source) == 180
+    assert joined == sorted(joined) and len(set(joined)) == 180
+
+
+def test_a_source_that_cannot_seek_is_an_input_error(media_dir, tmp_path):
+    raw = make_clip(media_dir / "raw.h264", seconds=1, size="128x72", audio=False, extra_out=["-f", "h264"])
+    with pytest.raises(InputError, match="cannot seek in the source"):
+        framepress.transcode(raw, tmp_path / "out", LADDER, hwaccel="cpu", start=0.5)

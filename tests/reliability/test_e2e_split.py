@@ -155,6 +155,7 @@ def test_a_chunk_whose_worker_is_killed_is_taken_over(service, client, long_sour
     check_outputs(service, tid, tmp_path / "out")
 
 
+@pytest.mark.faults
 @pytest.mark.timeout(300)
 def test_a_chunk_that_escalates_escalates_its_parent_and_a_retry_redoes_only_what_failed(
         service, client, long_source, spawn, tmp_path):

@@ -27,8 +27,9 @@ class Demuxer {
   // For a time range: reads video only from here on (the audio's bytes are never read).
   void drop_audio();
   // Moves reading to the video keyframe at or before `ts` (video time base) whose frames all come
-  // at or after it: in decode order a keyframe's timestamp can be below its presentation time, so
-  // the search steps back until the keyframe found presents no later than `ts`.
+  // at or after it: in decode order a keyframe's timestamp can be below its presentation time, and
+  // a container without an index may land on any packet, so the search steps back until it lands
+  // on a keyframe that presents no later than `ts`.
   void seek_video(int64_t ts);
   // The video stream's first presentation timestamp (its time base), 0 when the container has none.
   int64_t video_start() const;
