@@ -42,14 +42,14 @@ def audio_prefix(parent: TaskSpec) -> str:
 
 def create(store: TaskStore, lease: Lease, parent: TaskSpec, chunks: list[dict[str, Any]], queue: str,
            event: dict[str, Any]) -> list[str]:
-    """Commit the chunk tasks (each `{"start", "end", "options"}`), their messages and the parent's
+    """Commit the chunk tasks (each `{"start", "end", "ladder", "options"}`), their messages and the parent's
     `split` event under the parent's lease, which it gives up: the chunks hold the work now."""
     ids = [str(uuid.uuid4()) for _ in chunks]
     with store.guarded(lease, progress=0.0, worker_id=None, lease_expires_at=None) as s:
         now = now_of(s)
         for chunk_id, c in zip(ids, chunks):
             s.add(Task(id=chunk_id, source_uri=parent.source_uri, output_uri=chunks_root(parent),
-                       ladder=parent.ladder, options={**_inherited(parent.options), **c["options"]},
+                       ladder=c["ladder"], options={**_inherited(parent.options), **c["options"]},
                        status=TaskStatus.QUEUED, attempts=0, max_attempts=parent.max_attempts,
                        priority=parent.priority, progress=0.0, lease_token=0, created_at=now,
                        updated_at=now, kind=TaskKind.CHUNK, parent_id=parent.id, range_start=c["start"],

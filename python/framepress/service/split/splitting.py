@@ -32,6 +32,11 @@ def split(run: Any, source: Path, scratch: Path, ladder: Any, rule: SplitRule) -
         return None
     run.stage = "split"
     t = time.monotonic()
+    per_title: dict[str, Any] = {}
+    if ladder.per_title:   # chosen once, from the whole source: every chunk encodes the same ladder
+        from framepress.pertitle import choose_ladder
+        choice = choose_ladder(source, ladder, cancel=run.cancel_token)
+        ladder, per_title = choice.ladder, choice.to_dict()
     size = source.stat().st_size
     header = header_ranges(source)
     planned = []
@@ -40,6 +45,7 @@ def split(run: Any, source: Path, scratch: Path, ladder: Any, rule: SplitRule) -
         reads = merge(header + [(span.first, span.end)])
         planned.append({"start": start, "end": end,
                         "options": {"source_size": size, "source_ranges": [list(r) for r in reads]},
+                        "ladder": ladder.to_dict(),
                         "plan": {"bytes": total(reads)}})
     audio = parts.write_audio(source, scratch / "audio", bitrate=ladder.audio.bitrate,
                               segment_seconds=ladder.segment_seconds)
@@ -52,7 +58,8 @@ def split(run: Any, source: Path, scratch: Path, ladder: Any, rule: SplitRule) -
     run.seconds["split"] = time.monotonic() - t
     data = {"duration": info.duration, "source_bytes": size, "chunk_seconds": rule.chunk_seconds,
             "split_seconds": rule.split_seconds, "audio": dataclasses.asdict(audio),
-            "audio_prefix": prefix if audio_files else None, "seconds": round(run.seconds["split"], 4)}
+            "audio_prefix": prefix if audio_files else None, "seconds": round(run.seconds["split"], 4),
+            **({"per_title": per_title} if per_title else {})}
     ids = chunks.create(run.store, run.lease, run.spec, planned, rule.queue, data)
     for chunk_id in ids:
         run.publish_output(chunk_id)  # the chunks' messages, staged with them, go out now

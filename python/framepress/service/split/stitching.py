@@ -38,6 +38,8 @@ class StitchResult:
                  audio: list[AudioRendition]) -> None:
         self.renditions, self.hls_master, self.dash_manifest = renditions, hls_master, dash_manifest
         self.audio = audio
+        self.thumbnails = None              # not made for split tasks (no chunk sees the whole)
+        self.per_title: dict[str, Any] = {}  # the ladder chosen by the split, when per-title
 
 
 def stitch(run: Any, scratch: Path) -> tuple[Path, StitchResult, dict[str, Any]]:
@@ -61,6 +63,7 @@ def stitch(run: Any, scratch: Path) -> tuple[Path, StitchResult, dict[str, Any]]
     audio_dir = scratch / "audio"
     result = assemble(parts_dirs, audio_dir if (audio_dir / "audio.mp4").is_file() else None, scratch / "out",
                       first_rungs, split.get("audio", {}))
+    result.per_title = split.get("per_title", {})
     run.seconds["stitch"] = time.monotonic() - t
     data = {"chunks": len(chunk_ids), "renditions": {r.name: r.frames for r in result.renditions},
             "audio": bool(result.audio), "pulled_bytes": pulled, "seconds": round(run.seconds["stitch"], 4)}

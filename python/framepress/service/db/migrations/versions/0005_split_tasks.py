@@ -1,14 +1,14 @@
 """Split tasks: a parent task and its chunk tasks, each chunk a time range of the parent's source.
 
-Revision ID: 0004_split_tasks
-Revises: 0003_webhooks
+Revision ID: 0005_split_tasks
+Revises: 0004_rendition_choice
 Create Date: 2026-12-01
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_split_tasks"
-down_revision = "0003_webhooks"
+revision = "0005_split_tasks"
+down_revision = "0004_rendition_choice"
 branch_labels = None
 depends_on = None
 
