@@ -120,6 +120,11 @@ def test_a_long_source_is_split_over_two_workers_and_stitched(service, client, l
     pulled = proxy.got_bytes[long_source["path"]]
     print(f"source bytes pulled: {pulled} of {long_source['bytes']} ({pulled / long_source['bytes']:.2f}x)")
     assert pulled <= 2.2 * long_source["bytes"]
+    stitched = next(e for e in st["events"] if e["kind"] == "stitched")["data"]
+    chunk_runs = [next(e for e in client.status(c["id"])["events"] if e["kind"] == "succeeded")["data"]
+                  for c in st["chunks"]]
+    print(f"split {split['seconds']} s, stitch {stitched['seconds']} s, per chunk: wall "
+          f"{[c['wall_seconds'] for c in chunk_runs]} s, engine {[c['engine_seconds'] for c in chunk_runs]} s")
     # `framepress status` lists the chunks.
     shown = cli(service["env"], "status", tid, "--json")
     assert [c["id"] for c in shown["chunks"]] == [c["id"] for c in st["chunks"]]

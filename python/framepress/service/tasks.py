@@ -182,6 +182,9 @@ class TaskStore:
                 self._stage_notices(s, t, stage="taken", error=message, kind="exhausted",
                                     reason="attempts exhausted", worker_id=worker_id)
                 stage_webhooks(s, t.id, self.webhooks)
+                if t.kind == TaskKind.CHUNK:
+                    from framepress.service.split import chunks
+                    chunks.escalate_parent(self, s, t.id, message)
                 return TakeResult("exhausted", status=t.status, took_over_from=took_over_from)
             t.lease_token += 1
             t.attempts += 1
