@@ -26,7 +26,6 @@ from framepress.service.attempt_output import ATTEMPTS_DIR, task_prefix
 from framepress.service.db import RenditionRow, TaskEvent
 from framepress.service.tasks import EventKind
 from framepress.service.split import chunks
-from framepress.service.storage import join_uri
 
 _EXTINF = re.compile(r"#EXTINF:([0-9.]+)")
 
