@@ -33,6 +33,7 @@ from framepress.service.failure.escalation import escalations_queue_for, notices
 from framepress.webhooks import Subscriptions
 from framepress.webhooks.dispatcher import Dispatcher, start_thread as start_webhooks
 from framepress.service.failure.policy import DEFER, ESCALATE, BackoffPolicy, Failure, error_details
+from framepress.service.failure.startup import when_reachable
 from framepress.service.failure.timeout import TaskWatch
 from framepress.service.outcomes import (ACK, REJECT, Deferred, Duplicate, Escalated,
                                EscalatedWithoutAttempt, LeaseLost, Outcome, Postponed, Rejected,
@@ -477,4 +478,4 @@ class Worker:
         self.relay.flush(task_id)
 
 def run_worker(settings: Settings, **kwargs: Any) -> int:
-    return Worker(settings, **kwargs).run()
+    return when_reachable(lambda: Worker(settings, **kwargs)).run()
