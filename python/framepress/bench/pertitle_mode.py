@@ -35,7 +35,8 @@ class PerTitleOptions:
 
 
 class Timer:
-    """Wall and CPU seconds (user + system, every thread of this process) of a block."""
+    """Wall and CPU seconds (user + system: every thread of this process, and the children it
+    waited for, e.g. the FFmpeg that copies stretches out) of a block."""
 
     def __enter__(self) -> "Timer":
         self._wall, self._cpu = time.perf_counter(), self._cpu_now()
@@ -47,8 +48,8 @@ class Timer:
 
     @staticmethod
     def _cpu_now() -> float:
-        ru = resource.getrusage(resource.RUSAGE_SELF)
-        return ru.ru_utime + ru.ru_stime
+        return sum(ru.ru_utime + ru.ru_stime for ru in (resource.getrusage(resource.RUSAGE_SELF),
+                                                        resource.getrusage(resource.RUSAGE_CHILDREN)))
 
 
 def _rungs(result, source: Path) -> list[dict]:

@@ -10,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
 HEADING = "## Per-title ladders"
 
@@ -27,6 +28,8 @@ def plot_source(s: dict, out: Path) -> Path:
             ax.annotate(r["name"], (r["bitrate"] / 1e6, r["psnr"]), textcoords="offset points",
                         xytext=(4, -10), fontsize=7)
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("video bitrate, Mb/s (log)")
     ax.set_ylabel("PSNR against the source, dB")
     bd = s["bd_rate_pct"]

@@ -54,9 +54,6 @@ class LadderChoice:
     rungs: list[RungChoice]
     trials: dict[str, Any] = field(default_factory=dict)
 
-    def reason_for(self, rung_name: str) -> str:
-        return next((r.reason for r in self.rungs if r.name == rung_name), "")
-
     def to_dict(self) -> dict[str, Any]:
         return {"template": self.template, "target_crf": self.target_crf,
                 "exponent": round(self.exponent, 3), "ladder": self.ladder.to_dict(),
