@@ -143,8 +143,6 @@ Transcoder::Transcoder(MediaSource input, std::string out_dir, TranscodeOptions 
 Transcoder::~Transcoder() = default;
 
 TranscodeResult Transcoder::run() {
-  if (ran_) throw std::logic_error("Transcoder::run() runs once");
-  ran_ = true;
   started_ = Clock::now();
   // Whatever ends the job early (cancel, a decode error, a failed rung), rung threads stop at once,
   // finishing no file.

@@ -36,8 +36,8 @@ class Transcoder {
   Transcoder(const Transcoder&) = delete;
   Transcoder& operator=(const Transcoder&) = delete;
 
-  // Runs the whole job on the calling thread plus one thread per rung group; once per Transcoder.
-  // Throws fp::Error.
+  // Runs the whole job on the calling thread plus one thread per rung group. Call it once: the
+  // job's state lives in the Transcoder. Throws fp::Error.
   TranscodeResult run();
 
   // Output sizes for a source of `width`x`height`: rungs above the source's short side are skipped;
@@ -93,7 +93,6 @@ class Transcoder {
   TranscodeOptions options_;
   ProgressFn progress_;
   CancelFlagPtr cancel_;
-  bool ran_ = false;
 
   // The job's state, set up by the steps in order.
   Clock::time_point started_;
