@@ -8,7 +8,7 @@ import pytest
 
 from framepress.cli import main
 
-SYSTEMS = {"engine", "ffmpeg", "ffmpeg-new", "pyav", "ffmpeg-x4"}
+SYSTEMS = {"engine", "engine-outputs", "ffmpeg", "ffmpeg-new", "pyav", "ffmpeg-x4"}
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

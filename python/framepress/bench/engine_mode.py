@@ -53,7 +53,10 @@ def _source(opts: EngineBenchOptions) -> Path:
 
 
 def _select(opts: EngineBenchOptions) -> list[System]:
-    every = opts.system_list or [engine_system(opts.hwaccel)] + peer_systems()
+    # engine-outputs: the engine's ratio to it is the cost of the player outputs.
+    every = opts.system_list or [engine_system(opts.hwaccel),
+                                 engine_system(opts.hwaccel, name="engine-outputs", is_engine=False, outputs=True)
+                                 ] + peer_systems()
     every = every + list(opts.extra_systems)
     if opts.systems:
         unknown = set(opts.systems) - {s.name for s in every}

@@ -22,7 +22,9 @@ ENGINE_SNIPPET = """
 import json, sys
 import framepress
 src, out, ladder, hwaccel = sys.argv[1:5]
-result = framepress.transcode(src, out, ladder=ladder, hls=False, hwaccel=hwaccel)
+players = sys.argv[5:] == ["outputs"]  # what players and CDNs get: HLS, DASH, trick play, thumbnails
+result = framepress.transcode(src, out, ladder=ladder, hls=players, dash=players, thumbnails=10 if players else 0,
+                              hwaccel=hwaccel)
 json.dump(result.to_dict(), sys.stdout)
 """
 
@@ -93,10 +95,13 @@ class System:
 
 
 def engine_system(hwaccel: str = "cpu", python: str = sys.executable, *, name: str = "engine",
-                  is_engine: bool = True) -> System:
+                  is_engine: bool = True, outputs: bool = False) -> System:
+    """The engine writing MP4s; with `outputs`, also HLS, DASH, I-frame playlists and thumbnails."""
     def commands(source: str, plan: Plan, out: Path) -> list[list[str]]:
-        return [[python, "-c", ENGINE_SNIPPET, source, str(out), plan.ladder.to_json(), hwaccel]]
-    return System(name, f"framepress engine (hwaccel={hwaccel})", commands, is_engine=is_engine,
+        return [[python, "-c", ENGINE_SNIPPET, source, str(out), plan.ladder.to_json(), hwaccel]
+                + (["outputs"] if outputs else [])]
+    what = "MP4s, HLS, DASH, I-frame playlists and thumbnails" if outputs else "MP4s"
+    return System(name, f"framepress engine (hwaccel={hwaccel}): {what}", commands, is_engine=is_engine,
                   prints_result=True)
 
 
