@@ -22,9 +22,11 @@ struct FileCloser {
 }  // namespace
 
 ThumbnailSink::ThumbnailSink(std::string dir, const ThumbnailOptions& options, AVRational sample_aspect,
-                             double poster_at)
+                             double poster_at, double rotation)
     : dir_(std::move(dir)), options_(options), sample_aspect_(sample_aspect.num > 0 ? sample_aspect : AVRational{1, 1}),
       poster_at_(poster_at) {
+  // FFmpeg's rotation is counter-clockwise; showing the picture turns it back clockwise.
+  turns_ = ((static_cast<int>(std::lround(-rotation / 90.0)) % 4) + 4) % 4;
   std::error_code ec;
   if (!std::filesystem::create_directories(dir_, ec) && ec)
     throw Error(ErrorKind::Output, "prepare output", "cannot create " + dir_ + ": " + ec.message());
@@ -32,7 +34,42 @@ ThumbnailSink::ThumbnailSink(std::string dir, const ThumbnailOptions& options, A
   result_.rows = options_.rows;
 }
 
+namespace {
+
+// Turns a 4:2:0 picture by quarter turns clockwise, plane by plane.
+UniqueFrame rotated(const AVFrame* src, int turns) {
+  UniqueFrame dst = make_frame();
+  dst->format = src->format;
+  dst->color_range = src->color_range;
+  dst->width = turns % 2 ? src->height : src->width;
+  dst->height = turns % 2 ? src->width : src->height;
+  check(av_frame_get_buffer(dst.get(), 0), ErrorKind::Encode, "thumbnails", "out of memory");
+  for (int plane = 0; plane < 3; ++plane) {
+    const int shift = plane ? 1 : 0;
+    const int w = src->width >> shift, h = src->height >> shift;  // the source plane
+    const uint8_t* in = src->data[plane];
+    uint8_t* out = dst->data[plane];
+    const int is = src->linesize[plane], os = dst->linesize[plane];
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) {
+        const uint8_t v = in[y * is + x];
+        if (turns == 1) out[x * os + (h - 1 - y)] = v;
+        else if (turns == 2) out[(h - 1 - y) * os + (w - 1 - x)] = v;
+        else out[(w - 1 - x) * os + y] = v;
+      }
+  }
+  return dst;
+}
+
+}  // namespace
+
 UniqueFrame ThumbnailSink::convert(const AVFrame* frame, int width, int height) {
+  if (turns_ % 2) std::swap(width, height);
+  UniqueFrame upright = scale(frame, width, height);
+  return turns_ ? rotated(upright.get(), turns_) : std::move(upright);
+}
+
+UniqueFrame ThumbnailSink::scale(const AVFrame* frame, int width, int height) {
   UniqueFrame sw;
   if (frame->hw_frames_ctx) {  // a GPU frame: only the few frames kept here come down
     sw = make_frame();
@@ -69,17 +106,18 @@ UniqueFrame ThumbnailSink::convert(const AVFrame* frame, int width, int height) 
 void ThumbnailSink::push(const AVFrame* frame, double seconds) {
   if (last_seconds_ >= 0 && seconds > last_seconds_) frame_seconds_ = seconds - last_seconds_;
   last_seconds_ = seconds;
-  const double display_width = frame->width * av_q2d(sample_aspect_);
+  double display_width = frame->width * av_q2d(sample_aspect_), display_height = frame->height;
+  if (turns_ % 2) std::swap(display_width, display_height);
   if (!poster_final_ && (!poster_ || seconds >= poster_at_)) {
     const int width = even(std::min(display_width, static_cast<double>(options_.poster_width)));
-    poster_ = convert(frame, width, even(width * frame->height / display_width));
+    poster_ = convert(frame, width, even(width * display_height / display_width));
     poster_final_ = seconds >= poster_at_;
   }
   // A gap in the video longer than the interval: its slots show the frame after it.
   for (; seconds >= next_tile_; next_tile_ += options_.interval) {
     if (!result_.tile_width) {
       result_.tile_width = even(options_.tile_width);
-      result_.tile_height = even(result_.tile_width * frame->height / display_width);
+      result_.tile_height = even(result_.tile_width * display_height / display_width);
     }
     tiles_.push_back(convert(frame, result_.tile_width, result_.tile_height));
     result_.times.push_back(next_tile_);

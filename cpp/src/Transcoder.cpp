@@ -225,7 +225,8 @@ void Transcoder::open_decoding() {
   if (audio_ && options_.hls) audio_hls_ = open_audio_rendition(out_dir_ + "/hls", *audio_, result_.audio, options_);
   if (options_.thumbnails.interval > 0)  // the poster a tenth of the way in, at most 10 s
     thumbnails_ = std::make_unique<ThumbnailSink>(out_dir_ + "/thumbs", options_.thumbnails, sample_aspect_,
-                                                  std::min(10.0, demuxer_->duration_seconds() / 10));
+                                                  std::min(10.0, demuxer_->duration_seconds() / 10),
+                                                  Demuxer::rotation(video_));
 }
 
 void Transcoder::demux_and_decode() {

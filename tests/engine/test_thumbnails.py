@@ -92,3 +92,21 @@ def test_no_thumbnails_unless_asked_and_a_negative_interval_is_refused(src, tmp_
     assert plain.thumbnails is None and not (tmp_path / "plain" / "thumbs").exists()
     with pytest.raises(ValueError, match="seconds between tiles"):
         framepress.transcode(src, tmp_path / "bad", LADDER, thumbnails=-1)
+
+
+def test_a_rotated_source_gives_upright_images(media_dir, tmp_path):
+    """A phone video stored 320x180 with a 90° display matrix is shown 180x320: so are its images."""
+    plain = make_clip(media_dir / "thumbs_unrotated.mp4", seconds=2, size="320x180", rate=RATE)
+    src = media_dir / "thumbs_rotated.mp4"  # FFmpeg 5 writes the display matrix when copying
+    subprocess.run([FFMPEG, "-y", "-loglevel", "error", "-i", str(plain), "-metadata:s:v:0", "rotate=90",
+                    "-c", "copy", str(src)], check=True)
+    thumbs = framepress.transcode(src, tmp_path, LADDER, thumbnails=1).thumbnails
+    assert (thumbs.tile_width, thumbs.tile_height) == (160, 284)
+    poster = ffprobe_json(thumbs.poster, "-show_streams")["streams"][0]
+    assert (poster["width"], poster["height"]) == (180, 320)
+    frames = rgb(src, 180, 320)  # the ffmpeg CLI turns the frames as players do
+    assert len(frames) == 2 * RATE
+    errors = ((frames - rgb(Path(thumbs.poster), 180, 320)[0]) ** 2).mean(axis=(1, 2, 3))
+    assert int(errors.argmin()) == math.ceil(2 / 10 * RATE)
+    turned_wrong = ((np.rot90(frames[6], 2) - rgb(Path(thumbs.poster), 180, 320)[0]) ** 2).mean()
+    assert errors.min() * 10 < turned_wrong

@@ -14,8 +14,10 @@ namespace fp {
 class ThumbnailSink {
  public:
   // `sample_aspect` keeps the pictures' display shape; `poster_at` is when the poster is taken
-  // (the first frame stands in when the video is shorter).
-  ThumbnailSink(std::string dir, const ThumbnailOptions& options, AVRational sample_aspect, double poster_at);
+  // (the first frame stands in when the video is shorter); `rotation` (degrees counter-clockwise,
+  // as FFmpeg reports a display matrix) turns the images upright, as players show the video.
+  ThumbnailSink(std::string dir, const ThumbnailOptions& options, AVRational sample_aspect, double poster_at,
+                double rotation = 0);
 
   // A decoded frame (any software format, or a CUDA frame) at `seconds` on the output timeline.
   void push(const AVFrame* frame, double seconds);
@@ -23,8 +25,9 @@ class ThumbnailSink {
   ThumbnailResult finish();
 
  private:
-  // `frame` converted to full-range 4:2:0 (what JPEG means) at `width` x `height`.
+  // `frame` converted to full-range 4:2:0 (what JPEG means), upright, `width` x `height` as shown.
   UniqueFrame convert(const AVFrame* frame, int width, int height);
+  UniqueFrame scale(const AVFrame* frame, int width, int height);
   void write_sprite();
   void write_jpeg(const AVFrame* picture, const std::string& path);
 
@@ -32,6 +35,7 @@ class ThumbnailSink {
   ThumbnailOptions options_;
   AVRational sample_aspect_;
   double poster_at_;
+  int turns_ = 0;                       // quarter turns clockwise that make the pictures upright
   ThumbnailResult result_;
   UniqueFrame poster_;                  // the candidate so far (full size, converted)
   bool poster_final_ = false;
