@@ -71,19 +71,21 @@ def _template(timed: _Timed) -> ET.Element:
     for i, seg in enumerate(timed.segments):
         if not first or seg.name != f"{prefix}{start + i:0{len(digits)}d}{ext}":
             raise ValueError(f"segment {seg.name} breaks the numbering a SegmentTemplate needs")
+    # Times are presentation times; the offset puts the first segment's earliest one at the period's
+    # start, as the engine starts video and audio together (B-frames delay the first video picture).
     template = ET.Element("SegmentTemplate", timescale=str(timed.track.timescale), initialization=timed.init,
                           media=f"{prefix}$Number%0{len(digits)}d${ext}", startNumber=str(start),
-                          presentationTimeOffset="0")
+                          presentationTimeOffset=str(timed.segments[0].presentation_time))
     timeline = ET.SubElement(template, "SegmentTimeline")
     last, expected = None, None
     for seg in timed.segments:
-        if last is not None and seg.duration == int(last.get("d")) and seg.decode_time == expected:
+        if last is not None and seg.duration == int(last.get("d")) and seg.presentation_time == expected:
             last.set("r", str(int(last.get("r", "0")) + 1))
         else:
             last = ET.SubElement(timeline, "S", d=str(seg.duration))
-            if seg.decode_time != expected:
-                last.set("t", str(seg.decode_time))
-        expected = seg.decode_time + seg.duration
+            if seg.presentation_time != expected:
+                last.set("t", str(seg.presentation_time))
+        expected = seg.presentation_time + seg.duration
     return template
 
 

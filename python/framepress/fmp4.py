@@ -73,6 +73,7 @@ class Sample:
     size: int
     duration: int
     sync: bool
+    composition_offset: int = 0   # presentation minus decode time (B-frames)
 
 
 @dataclass
@@ -162,7 +163,7 @@ def _traf_samples(data: bytes, moof: Box, traf: Box, tracks: dict[int, Track]) -
         decode_time = struct.unpack_from(">Q" if version == 1 else ">I", data, q)[0]
     samples: list[Sample] = []
     for trun in traf.all("trun"):
-        _, tr_flags, q = _fullbox(data, trun)
+        tr_version, tr_flags, q = _fullbox(data, trun)
         count = struct.unpack_from(">I", data, q)[0]
         q += 4
         offset = base
@@ -186,11 +187,13 @@ def _traf_samples(data: bytes, moof: Box, traf: Box, tracks: dict[int, Track]) -
             if tr_flags & 0x400:
                 f = struct.unpack_from(">I", data, q)[0]
                 q += 4
+            cts = 0
             if tr_flags & 0x800:
+                cts = struct.unpack_from(">i" if tr_version == 1 else ">I", data, q)[0]
                 q += 4
             if i == 0 and first_flags is not None:
                 f = first_flags
-            samples.append(Sample(offset, s, d, not f & _NON_SYNC))
+            samples.append(Sample(offset, s, d, not f & _NON_SYNC, cts))
             offset += s
     return Fragment(track_id, moof.start, decode_time, samples)
 
@@ -210,6 +213,7 @@ class SegmentInfo:
     bytes: int
     decode_time: int     # in the track's timescale
     duration: int
+    presentation_time: int   # the earliest of its samples' presentation times
     keyframe_end: int    # bytes from the file's start to the end of its first sync sample (0: none)
 
 
@@ -218,5 +222,11 @@ def segment_info(path: Path, tracks: dict[int, Track], track_id: int) -> Segment
     if not fragments:
         raise Fmp4Error(f"{Path(path).name} has no samples of track {track_id}")
     key = next((s for f in fragments for s in f.samples if s.sync), None)
+    earliest = None
+    for f in fragments:
+        t = f.decode_time
+        for s in f.samples:
+            earliest = t + s.composition_offset if earliest is None else min(earliest, t + s.composition_offset)
+            t += s.duration
     return SegmentInfo(Path(path).name, Path(path).stat().st_size, fragments[0].decode_time,
-                       sum(f.duration for f in fragments), key.offset + key.size if key else 0)
+                       sum(f.duration for f in fragments), earliest, key.offset + key.size if key else 0)

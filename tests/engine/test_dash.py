@@ -25,7 +25,7 @@ def result(media_dir, tmp_path_factory):
 
 def packets(path: Path, kind: str = "v") -> list[dict]:
     return ffprobe_json(path, "-select_streams", f"{kind}:0", "-show_entries",
-                        "packet=dts_time,flags")["packets"]
+                        "packet=pts_time,dts_time,flags")["packets"]
 
 
 def joined(tmp_path: Path, init: Path, data: bytes) -> Path:
@@ -88,9 +88,9 @@ def test_timeline_matches_the_segments_sample_by_sample(result, tmp_path):
             pk = packets(joined(tmp_path, base / init, seg.read_bytes()), kind[0])
             assert pk[0]["flags"].startswith("K"), name
             dts = [float(p["dts_time"]) for p in pk]
-            # The segment's packets start at t and the next would come at t + d.
-            assert dts[0] == pytest.approx(t / timescale, abs=1e-4), name
-            assert dts[-1] + (dts[-1] - dts[-2]) == pytest.approx((t + d) / timescale, abs=1e-4), name
+            # The segment is shown from t (its keyframe's time) and lasts d.
+            assert float(pk[0]["pts_time"]) == pytest.approx(t / timescale, abs=1e-4), name
+            assert dts[-1] + (dts[-1] - dts[-2]) - dts[0] == pytest.approx(d / timescale, abs=1e-4), name
             frames += len(pk)
             peak = max(peak, seg.stat().st_size * 8 * timescale / d)
         assert sum(d for _, _, d in segments) / timescale == pytest.approx(SECONDS, abs=0.05)
@@ -158,3 +158,22 @@ def test_iframe_playlists_address_one_decodable_keyframe_per_segment(result, tmp
             assert frames[0]["pts_time"] == whole[0]["pts_time"]
             peak = max(peak, length * 8 / duration)
         assert int(re.search(r"(?<!-)BANDWIDTH=(\d+)", attrs).group(1)) == pytest.approx(peak, rel=0.01)
+
+
+def test_b_frames_delay_no_representation(media_dir, tmp_path):
+    """x264 with B-frames puts the first picture after the fragment's decode start; the offset
+    brings it to the period's start, where the audio starts too."""
+    src = make_clip(media_dir / "dash_bframes.mp4", seconds=3, size="256x144")
+    ladder = {**LADDER, "rungs": [{"name": "144p", "height": 144, "bitrate": 150_000, "preset": "veryfast"}]}
+    result = framepress.transcode(src, tmp_path, ladder, dash=True)
+    offsets = {}
+    for _, aset, rep, base in representations(result):
+        tmpl = rep.find("d:SegmentTemplate", NS)
+        first = tmpl.find("d:SegmentTimeline/d:S", NS)
+        assert first.get("t") == tmpl.get("presentationTimeOffset")
+        init, segments, timescale = expand(rep)
+        pk = packets(joined(tmp_path, base / init, (base / segments[0][0]).read_bytes()), aset.get("contentType")[0])
+        # (ffprobe applies the init segment's edit list, a few ticks; DASH players do not)
+        assert min(float(p["pts_time"]) for p in pk) == pytest.approx(int(first.get("t")) / timescale, abs=1e-3)
+        offsets[aset.get("contentType")] = int(first.get("t")) / timescale
+    assert offsets["video"] > 0 and offsets["audio"] == 0  # the case this is about
