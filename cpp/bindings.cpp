@@ -89,6 +89,15 @@ fp::TranscodeOptions options_from(const py::dict& cfg) {
   o.gop_seconds = cfg["gop_seconds"].cast<double>();
   o.segment_seconds = cfg["segment_seconds"].cast<double>();
   o.audio_bitrate = cfg["audio_bitrate"].cast<int64_t>();
+  if (cfg.contains("audio_tracks")) {
+    py::object tracks = cfg["audio_tracks"];
+    if (py::isinstance<py::str>(tracks)) {
+      o.audio.keep = tracks.cast<std::string>();
+    } else {
+      o.audio.keep = "languages";
+      o.audio.languages = tracks.cast<std::vector<std::string>>();
+    }
+  }
   o.hls = cfg["hls"].cast<bool>();
   if (cfg.contains("thumbnails")) {
     auto t = cfg["thumbnails"].cast<py::dict>();

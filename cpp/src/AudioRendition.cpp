@@ -20,6 +20,7 @@ AudioRendition::AudioRendition(const std::string& hls_dir, std::string name, con
                                      {"hls_segment_filename", hls_dir + "/" + name + "_%05d.m4s"},
                                      {"hls_flags", "independent_segments"}});
   stream_ = hls_->add_stream(enc);
+  hls_->set_language(stream_, result_.language);
   hls_->write_header();
 }
 

@@ -90,8 +90,7 @@ std::string format_name(int format, int rate, const AVChannelLayout& layout) {
 }  // namespace
 
 std::unique_ptr<AudioTranscoder> AudioTranscoder::open(const AVStream* stream, int64_t bitrate,
-                                                       const MediaInfo& source, const Timeline& timeline,
-                                                       AudioResult& report) {
+                                                       const Timeline& timeline, AudioResult& report) {
   report = AudioResult{};
   const std::string codec = avcodec_get_name(stream->codecpar->codec_id);
   std::unique_ptr<Decoder> dec;
@@ -107,11 +106,6 @@ std::unique_ptr<AudioTranscoder> AudioTranscoder::open(const AVStream* stream, i
   report.index = stream->index;
   report.codec = codec;
   if (const AVDictionaryEntry* lang = av_dict_get(stream->metadata, "language", nullptr, 0)) report.language = lang->value;
-  const auto audio_streams = std::count_if(source.streams.begin(), source.streams.end(),
-                                           [](const StreamInfo& s) { return s.type == "audio"; });
-  if (audio_streams > 1)
-    report.warnings.push_back("the source has " + std::to_string(audio_streams) + " audio streams; only stream " +
-                              std::to_string(stream->index) + " is kept");
   return std::unique_ptr<AudioTranscoder>(
       new AudioTranscoder(std::move(dec), stream, bitrate, timeline, std::move(report)));
 }

@@ -99,7 +99,7 @@ Demuxer::Demuxer(const MediaSource& source, CancelFlagPtr cancel, bool probe) : 
   if (video_index_ >= 0 && (format_->streams[video_index_]->disposition & AV_DISPOSITION_ATTACHED_PIC))
     video_index_ = -1;
   for (unsigned i = 0; i < format_->nb_streams; ++i)
-    if (static_cast<int>(i) != video_index_ && static_cast<int>(i) != audio_index_)
+    if (static_cast<int>(i) != video_index_ && format_->streams[i]->codecpar->codec_type != AVMEDIA_TYPE_AUDIO)
       format_->streams[i]->discard = AVDISCARD_ALL;
 }
 
@@ -138,6 +138,13 @@ bool Demuxer::header_describes_streams() const {
     }
   }
   return video;
+}
+
+std::vector<AVStream*> Demuxer::audio_streams() const {
+  std::vector<AVStream*> out;
+  for (unsigned i = 0; i < format_->nb_streams; ++i)
+    if (format_->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_AUDIO) out.push_back(format_->streams[i]);
+  return out;
 }
 
 bool Demuxer::read(AVPacket* pkt) {

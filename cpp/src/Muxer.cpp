@@ -45,6 +45,12 @@ int Muxer::add_stream(const AVCodecContext* enc, const uint8_t* display_matrix) 
   return st->index;
 }
 
+void Muxer::set_language(int stream, const std::string& language) {
+  if (language.empty()) return;
+  check(av_dict_set(&format_->streams[stream]->metadata, "language", language.c_str(), 0), ErrorKind::Output,
+        "open output", "out of memory");
+}
+
 void Muxer::write_header() {
   if (!(format_->oformat->flags & AVFMT_NOFILE)) {
     check(avio_open(&format_->pb, path_.c_str(), AVIO_FLAG_WRITE), ErrorKind::Output, "open output",

@@ -45,7 +45,10 @@ void Rung::open(const AVFrame* first) {
   mp4_ = std::make_unique<Muxer>(setup_.out_dir + "/" + rung_.name + ".mp4", "mp4",
                                  std::map<std::string, std::string>{{"movflags", "+faststart"}});
   mp4_video_ = mp4_->add_stream(encoder_->ctx(), setup_.display_matrix);
-  if (setup_.audio) mp4_audio_ = mp4_->add_stream(setup_.audio);
+  for (size_t t = 0; t < setup_.audio.size(); ++t) {
+    mp4_audio_.push_back(mp4_->add_stream(setup_.audio[t]));
+    mp4_->set_language(mp4_audio_.back(), setup_.audio_languages.at(t));
+  }
   mp4_->write_header();
   if (setup_.hls) {
     const std::string dir = setup_.out_dir + "/hls";
@@ -103,7 +106,7 @@ void Rung::write_audio(const AVPacket* pkt) {
     return;
   }
   auto t0 = Clock::now();
-  mp4_->write(pkt, mp4_audio_, setup_.audio->time_base);
+  mp4_->write(pkt, mp4_audio_.at(pkt->stream_index), setup_.audio.at(pkt->stream_index)->time_base);
   mux_s_ += since(t0);
 }
 
@@ -117,7 +120,7 @@ RenditionResult Rung::result() const {
   r.width = width_;
   r.height = height_;
   r.frames = frames_;
-  r.has_audio = setup_.audio != nullptr;
+  r.has_audio = !setup_.audio.empty();
   std::error_code ec;
   auto size = std::filesystem::file_size(r.path, ec);
   r.bytes = ec ? 0 : static_cast<int64_t>(size);

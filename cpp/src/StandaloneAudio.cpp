@@ -20,11 +20,10 @@ AudioResult StandaloneAudio::write(const std::string& source, const std::string&
   const AVStream* video = demuxer.video_stream();
   if (!video) throw Error(ErrorKind::Input, "open", source + " has no video stream");
   if (!demuxer.audio_stream()) return report;
-  const MediaInfo info = demuxer.info();
   // Zero where the video's parts put it: the first video frame.
   Timeline timeline(demuxer.clock_may_jump(), demuxer.video_index());
   timeline.start_at(demuxer.video_start(), video->time_base);
-  auto audio = AudioTranscoder::open(demuxer.audio_stream(), bitrate, info, timeline, report);
+  auto audio = AudioTranscoder::open(demuxer.audio_stream(), bitrate, timeline, report);
   if (!audio) return report;
 
   std::error_code ec;
@@ -64,7 +63,13 @@ AudioResult StandaloneAudio::write(const std::string& source, const std::string&
   audio->push(nullptr, sink);
   mp4.finish();
   hls.finish();
-  return audio->report();
+  AudioResult result = audio->report();
+  // A split task's parts share one audio track: the best stream, as the policy "first" keeps.
+  if (const size_t streams = demuxer.audio_streams().size(); streams > 1)
+    result.warnings.insert(result.warnings.begin(), "the source has " + std::to_string(streams) +
+                                                        " audio streams; only stream " +
+                                                        std::to_string(result.index) + " is kept");
+  return result;
 }
 
 }  // namespace fp

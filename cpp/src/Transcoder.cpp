@@ -9,8 +9,7 @@
 #include <numeric>
 #include <thread>
 
-#include "framepress/AudioRendition.h"
-#include "framepress/AudioTranscoder.h"
+#include "framepress/AudioTracks.h"
 #include "framepress/Decoder.h"
 #include "framepress/Demuxer.h"
 #include "framepress/DeviceBackend.h"
@@ -61,18 +60,6 @@ void note_pixel_format(MediaInfo& source, int video_index, const AVFrame* frame)
   const char* name = av_get_pix_fmt_name(format);
   for (auto& s : source.streams)
     if (s.index == video_index && s.pix_fmt.empty() && name) s.pix_fmt = name;
-}
-
-// The audio track in segments of its own, beside the video rungs' HLS.
-std::unique_ptr<AudioRendition> open_audio_rendition(const std::string& hls_dir, const AudioTranscoder& audio,
-                                                     const AudioResult& source, const TranscodeOptions& options) {
-  AudioRenditionResult track;
-  track.index = source.index;
-  track.language = source.language;
-  track.is_default = true;
-  track.sample_rate = audio.encoder()->sample_rate;
-  track.channels = audio.encoder()->ch_layout.nb_channels;
-  return std::make_unique<AudioRendition>(hls_dir, "audio_0", audio.encoder(), options.segment_seconds, track);
 }
 
 }  // namespace
@@ -208,9 +195,8 @@ void Transcoder::open_decoding() {
     timeline_->start_at(demuxer_->video_start(), video_->time_base);
     keyframes_->anchor_at(0);
   }
-  if (demuxer_->audio_stream())
-    audio_ = AudioTranscoder::open(demuxer_->audio_stream(), options_.audio_bitrate, result_.source, *timeline_,
-                                   result_.audio);
+  audio_ = std::make_unique<AudioTracks>(*demuxer_, options_.audio, options_.audio_bitrate, *timeline_, result_.audio);
+  if (audio_->empty()) audio_.reset();
   // Deinterlacing and tone mapping, once per frame for every rung; nothing for ordinary sources.
   // HDR is tone-mapped no larger than the largest rung (the plans all have the source's aspect).
   const auto largest = std::max_element(plans_.begin(), plans_.end(),
@@ -222,7 +208,7 @@ void Transcoder::open_decoding() {
     if ((dir == out_dir_ || options_.hls) && !std::filesystem::create_directories(dir, ec) && ec)
       throw Error(ErrorKind::Output, "prepare output", "cannot create " + dir + ": " + ec.message());
   }
-  if (audio_ && options_.hls) audio_hls_ = open_audio_rendition(out_dir_ + "/hls", *audio_, result_.audio, options_);
+  if (audio_ && options_.hls) audio_->open_renditions(out_dir_ + "/hls", options_.segment_seconds);
   if (options_.thumbnails.interval > 0)  // the poster a tenth of the way in, at most 10 s
     thumbnails_ = std::make_unique<ThumbnailSink>(out_dir_ + "/thumbs", options_.thumbnails, sample_aspect_,
                                                   std::min(10.0, demuxer_->duration_seconds() / 10),
@@ -239,7 +225,7 @@ void Transcoder::demux_and_decode() {
       if (range_ && range_->past_end(pkt)) break;
       decode_video(pkt);
       if (timeline_->started()) release_held_audio();
-    } else if (audio_ && pkt->stream_index == demuxer_->audio_index()) {
+    } else if (audio_ && audio_->track_of(pkt->stream_index) >= 0) {
       on_audio_packet(pkt);
     }
     av_packet_unref(pkt);
@@ -252,7 +238,7 @@ void Transcoder::end_of_input() {
   if (!audio_) return;
   if (timeline_->started()) {
     release_held_audio();
-    transcode_audio(nullptr);
+    for (int track = 0; track < static_cast<int>(audio_->encoders().size()); ++track) transcode_audio(track, nullptr);
   }
   result_.audio = audio_->report();
 }
@@ -278,10 +264,7 @@ void Transcoder::finish_rungs() {
   for (auto& r : rung_workers_) r->join();
   check_stop();
   if (thumbnails_) result_.thumbnails = thumbnails_->finish();
-  if (audio_hls_) {
-    audio_hls_->finish();
-    result_.audio_renditions.push_back(audio_hls_->result());
-  }
+  if (audio_) result_.audio_renditions = audio_->finish_renditions();
 }
 
 void Transcoder::fill_result() {
@@ -350,7 +333,10 @@ void Transcoder::open_rungs() {
   setup.frame_rate = frame_rate_;
   setup.sample_aspect = sample_aspect_;
   setup.display_matrix = Demuxer::display_matrix(video_);
-  setup.audio = audio_ ? audio_->encoder() : nullptr;
+  if (audio_) {
+    setup.audio = audio_->encoders();
+    setup.audio_languages = audio_->languages();
+  }
   setup.device = device_.get();
 
   double ladder_pixels = 0;
@@ -413,8 +399,9 @@ void Transcoder::report_progress(int64_t pts) {
 
 // Audio is placed on the output timeline, which starts at the first video frame.
 void Transcoder::on_audio_packet(AVPacket* pkt) {
-  timeline_->remove_jumps(pkt, demuxer_->audio_stream()->time_base);
-  if (timeline_->started()) return transcode_audio(pkt);
+  const int track = audio_->track_of(pkt->stream_index);
+  timeline_->remove_jumps(pkt, audio_->stream(track)->time_base);
+  if (timeline_->started()) return transcode_audio(track, pkt);
   UniquePacket held = make_packet();
   av_packet_move_ref(held.get(), pkt);
   if (held_audio_.size() == kMaxHeldAudioPackets) held_audio_.pop_front();
@@ -422,26 +409,28 @@ void Transcoder::on_audio_packet(AVPacket* pkt) {
 }
 
 void Transcoder::release_held_audio() {
-  for (; !held_audio_.empty(); held_audio_.pop_front()) transcode_audio(held_audio_.front().get());
+  for (; !held_audio_.empty(); held_audio_.pop_front())
+    transcode_audio(audio_->track_of(held_audio_.front()->stream_index), held_audio_.front().get());
 }
 
-void Transcoder::transcode_audio(const AVPacket* pkt) {
+void Transcoder::transcode_audio(int track, const AVPacket* pkt) {
   const auto t0 = Clock::now();
   try {
-    audio_->push(pkt, [this](const AVPacket* aac) { send_audio_to_rungs(aac); });
+    audio_->push(track, pkt, [this](int t, const AVPacket* aac) { send_audio_to_rungs(t, aac); });
   } catch (const Error& e) {
     if (e.kind != ErrorKind::Input) throw;  // a corrupt audio packet is skipped, not fatal
   }
   audio_s_ += since(t0);
 }
 
-void Transcoder::send_audio_to_rungs(const AVPacket* aac) {
-  if (audio_hls_) audio_hls_->write(aac);
+void Transcoder::send_audio_to_rungs(int track, const AVPacket* aac) {
+  audio_->write_rendition(track, aac);
   const auto t0 = Clock::now();
   for (auto& r : rung_workers_) {
     RungItem item;
     item.audio = make_packet();
     check(av_packet_ref(item.audio.get(), aac), ErrorKind::Output, "mux", "out of memory");
+    item.audio->stream_index = track;  // which of the rung's audio streams it goes to
     if (!r->push(std::move(item))) check_stop();
   }
   audio_handoff_s_ += since(t0);  // waiting on busy workers is not audio work

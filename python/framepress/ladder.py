@@ -52,10 +52,26 @@ class Rung:
                               f"max_bitrate {self.max_bitrate}")
 
 
+AUDIO_TRACK_POLICIES = ("all", "first")
+
+
 @dataclass(frozen=True)
 class AudioSpec:
     codec: str = "aac"
-    bitrate: int = 128000
+    bitrate: int = 128000       # per track
+    # Which source audio streams are kept: "all", "first" (FFmpeg's best), or language tags
+    # (ISO 639-2, e.g. ["eng", "fra"]; the best stream when none matches).
+    tracks: Union[str, tuple[str, ...]] = "all"
+
+    def validate(self) -> None:
+        if self.codec != "aac" or not isinstance(self.bitrate, int) or self.bitrate <= 0:
+            raise LadderError("audio must be aac with a positive bitrate")
+        if isinstance(self.tracks, str):
+            if self.tracks not in AUDIO_TRACK_POLICIES:
+                raise LadderError(f"audio tracks must be all, first or a list of languages, not {self.tracks!r}")
+        elif not self.tracks or not all(isinstance(t, str) and t.isalpha() and 2 <= len(t) <= 3
+                                        for t in self.tracks):
+            raise LadderError(f"audio tracks {list(self.tracks)!r} must be language tags such as eng or fra")
 
 
 @dataclass(frozen=True)
@@ -79,8 +95,7 @@ class Ladder:
             raise LadderError("gop_seconds must be in 0.1..20")
         if self.segment_seconds < self.gop_seconds:
             raise LadderError("segment_seconds must be at least gop_seconds")
-        if self.audio.codec != "aac" or self.audio.bitrate <= 0:
-            raise LadderError("audio must be aac with a positive bitrate")
+        self.audio.validate()
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -100,7 +115,10 @@ class Ladder:
             raise LadderError("a ladder must be a JSON object")
         try:
             rungs = tuple(Rung(**r) for r in data["rungs"])
-            audio = AudioSpec(**data.get("audio", {}))
+            audio_data = dict(data.get("audio", {}))
+            if isinstance(audio_data.get("tracks"), list):
+                audio_data["tracks"] = tuple(audio_data["tracks"])
+            audio = AudioSpec(**audio_data)
             return cls(name=str(data.get("name", "custom")), rungs=rungs,
                        gop_seconds=float(data.get("gop_seconds", 2.0)),
                        segment_seconds=float(data.get("segment_seconds", 4.0)),

@@ -213,7 +213,9 @@ def test_the_audio_stream_used_is_named_in_the_cli_json(media_dir, tmp_path):
     audio = json.loads(proc.stdout)["audio"]
     assert audio["index"] in tags and audio["language"] == tags[audio["index"]]
     assert (audio["codec"], audio["sample_rate"], audio["channels"]) == ("aac", 44100, 1)
-    assert audio["warnings"] == [f"the source has 2 audio streams; only stream {audio['index']} is kept"]
+    assert audio["warnings"] == []  # both streams are kept (the ladder's default audio policy)
+    streams = ffprobe_json(tmp_path / "out" / "240p.mp4", "-select_streams", "a", "-show_streams")["streams"]
+    assert [s["tags"]["language"] for s in streams] == ["eng", "fra"]
 
 
 @pytest.mark.parametrize("layout,kept", [("5.1(side)", "5.1"), ("quad", "stereo")])

@@ -3,12 +3,13 @@ switches representation, hls.js plays the HLS master playlist with its audio tra
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 import framepress
-from conftest import make_clip
+from conftest import FFMPEG
 from support.browser import chromium, http_server, player_script, wait_js
 
 HERE = Path(__file__).parent
@@ -22,7 +23,12 @@ LADDER = {"name": "t", "gop_seconds": 1, "segment_seconds": 2, "rungs": [
 def site(media_dir, tmp_path_factory):
     """A served folder: the task's outputs under out/, the players' pages and scripts."""
     root = tmp_path_factory.mktemp("site")
-    src = make_clip(media_dir / "playback_src.mp4", seconds=SECONDS, size="426x240")
+    src = media_dir / "playback_src.mp4"  # two audio languages: English 440 Hz, French 660 Hz
+    subprocess.run([FFMPEG, "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    f"testsrc2=size=426x240:rate=30:duration={SECONDS}", "-f", "lavfi", "-i",
+                    f"sine=frequency=440:duration={SECONDS}", "-f", "lavfi", "-i", f"sine=frequency=660:duration={SECONDS}",
+                    "-map", "0:v", "-map", "1:a", "-map", "2:a", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
+                    "-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=fra", str(src)], check=True)
     result = framepress.transcode(src, root / "out", LADDER, dash=True)
     for page in ("dash.html", "hls.html"):
         shutil.copy(HERE / page, root / page)
@@ -46,7 +52,7 @@ def test_dashjs_plays_the_manifest_and_switches_representation(site):
     wait_js(browser, f"log.rendered.includes({target}) && document.getElementById('video').videoHeight == {height}",
             f"the switch to representation {target} ({height} lines)")
     audio = browser.execute_script("return player.getTracksFor('audio').map(t => t.lang)")
-    assert len(audio) == len(result.audio_renditions) == 1
+    assert sorted(audio) == ["en", "fr"]  # dash.js reports the tags as BCP 47
     wait_js(browser, "document.getElementById('video').ended", "the end of the stream", timeout=SECONDS * 4)
     assert browser.execute_script("return document.getElementById('video').currentTime") == pytest.approx(
         SECONDS, abs=0.1)
@@ -59,8 +65,15 @@ def test_hlsjs_plays_the_master_playlist_with_its_audio_tracks(site):
     wait_js(browser, "log.parsed && document.getElementById('video').currentTime > 0.3", "HLS playback")
     levels = browser.execute_script("return hls.levels.map(l => [l.width, l.height])")
     assert sorted(map(tuple, levels)) == sorted((r.width, r.height) for r in result.renditions)
-    tracks = browser.execute_script("return hls.audioTracks.map(t => [t.name, t.default])")
-    assert tracks == [["audio 1", True]]
-    assert browser.execute_script("return hls.audioTrack") == 0
+    tracks = browser.execute_script("return hls.audioTracks.map(t => [t.lang, t.default])")
+    assert tracks == [[a.language, a.default] for a in result.audio_renditions] and len(tracks) == 2
+    current = browser.execute_script("return hls.audioTrack")
+    assert tracks[current][1]  # the default track plays first
+    other = 1 - current
+    browser.execute_script(f"hls.audioTrack = {other}")
+    wait_js(browser, f"log.audioSwitched.includes({other}) && hls.audioTrack == {other}",
+            f"the switch to the {tracks[other][0]} track")
+    time_then = browser.execute_script("return document.getElementById('video').currentTime")
+    wait_js(browser, f"document.getElementById('video').currentTime > {time_then} + 0.5", "playback after the switch")
     wait_js(browser, "document.getElementById('video').ended", "the end of the stream", timeout=SECONDS * 4)
     assert browser.execute_script("return log.errors") == []

@@ -1,4 +1,4 @@
-// Decodes the source's audio once and encodes it once to AAC; every rung muxes the same packets.
+// Decodes one source audio stream once and encodes it once to AAC; every rung muxes the same packets.
 //
 // The AAC format is chosen once, from the stream's header and what the encoder takes (a layout
 // players know, 48 kHz at most), and holds for the whole task: encoder and muxers cannot take a
@@ -24,8 +24,8 @@ class AudioTranscoder {
   // audio and `report` says why. Throws InputError when the audio cannot be converted to AAC
   // (a retry would meet the same audio). Frames are placed by their timestamps on `timeline`,
   // which must have started before the first push.
-  static std::unique_ptr<AudioTranscoder> open(const AVStream* stream, int64_t bitrate, const MediaInfo& source,
-                                               const Timeline& timeline, AudioResult& report);
+  static std::unique_ptr<AudioTranscoder> open(const AVStream* stream, int64_t bitrate, const Timeline& timeline,
+                                               AudioResult& report);
 
   // Decodes `pkt` (nullptr: end of stream, flushes everything) and hands AAC packets to `sink`.
   void push(const AVPacket* pkt, const PacketSink& sink);

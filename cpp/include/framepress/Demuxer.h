@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "framepress/ffmpeg.h"
 #include "framepress/options.h"
@@ -39,6 +40,8 @@ class Demuxer {
   AVStream* video_stream() const { return video_index_ >= 0 ? format_->streams[video_index_] : nullptr; }
   AVStream* stream(int index) const { return format_->streams[index]; }
   AVStream* audio_stream() const { return audio_index_ >= 0 ? format_->streams[audio_index_] : nullptr; }
+  // Every audio stream in source order, read until the caller discards it (AVDISCARD_ALL).
+  std::vector<AVStream*> audio_streams() const;
   double duration_seconds() const;
   // Whether the container's clock may jump (MPEG-TS and PS, Ogg).
   bool clock_may_jump() const { return format_->iformat->flags & AVFMT_TS_DISCONT; }

@@ -18,6 +18,8 @@ class Muxer {
 
   // Adds a stream carrying `enc`'s output; `display_matrix` (9 int32) keeps rotation metadata.
   int add_stream(const AVCodecContext* enc, const uint8_t* display_matrix = nullptr);
+  // Tags a stream's language (ISO 639-2, as the source had it); nothing for an empty tag.
+  void set_language(int stream, const std::string& language);
   void write_header();
   // Takes a reference to `pkt` (in `src_tb`) and writes it interleaved.
   void write(const AVPacket* pkt, int stream, AVRational src_tb);

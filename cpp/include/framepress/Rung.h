@@ -29,7 +29,8 @@ struct RungSetup {
   AVRational frame_rate{25, 1};
   AVRational sample_aspect{0, 1};
   const uint8_t* display_matrix = nullptr;
-  const AVCodecContext* audio = nullptr;   // AAC encoder whose packets every rung muxes
+  std::vector<const AVCodecContext*> audio;  // AAC encoders (one per track) whose packets every rung muxes
+  std::vector<std::string> audio_languages;   // by track, "" where the source has no tag
   const DeviceBackend* device = nullptr;   // where the rung scales and what its encoder takes
 };
 
@@ -39,7 +40,7 @@ class Rung {
 
   // `keyframe` marks the frames on which every rung starts a closed GOP.
   void encode(const AVFrame* frame, bool keyframe);
-  void write_audio(const AVPacket* pkt);
+  void write_audio(const AVPacket* pkt);  // its stream_index is the track
   // No more input: flushes the encoder and finishes the files.
   void finish();
 
@@ -59,7 +60,8 @@ class Rung {
   std::unique_ptr<FrameScaler> scaler_;
   std::unique_ptr<Encoder> encoder_;
   std::unique_ptr<Muxer> mp4_, hls_;
-  int mp4_video_ = 0, mp4_audio_ = -1, hls_video_ = 0;  // HLS audio has playlists of its own
+  int mp4_video_ = 0, hls_video_ = 0;
+  std::vector<int> mp4_audio_;  // by track  // HLS audio has playlists of its own
   std::vector<UniquePacket> pending_audio_;  // audio that arrived before the first frame
   UniquePacket packet_;
 

@@ -16,8 +16,7 @@
 
 namespace fp {
 
-class AudioRendition;
-class AudioTranscoder;
+class AudioTracks;
 class Decoder;
 class Demuxer;
 class DeviceBackend;
@@ -78,8 +77,8 @@ class Transcoder {
   // sent on.
   void on_audio_packet(AVPacket* pkt);
   void release_held_audio();
-  void transcode_audio(const AVPacket* pkt);  // nullptr: end of stream
-  void send_audio_to_rungs(const AVPacket* aac);  // and to the HLS audio rendition
+  void transcode_audio(int track, const AVPacket* pkt);  // nullptr: end of that track's stream
+  void send_audio_to_rungs(int track, const AVPacket* aac);  // and to the track's HLS rendition
 
   // Throws when the job must end early: a cancel, or a rung that failed.
   void check_stop() const;
@@ -109,13 +108,12 @@ class Transcoder {
   std::unique_ptr<DeviceBackend> device_;
   std::unique_ptr<Decoder> decoder_;
   std::unique_ptr<Timeline> timeline_;
-  std::unique_ptr<AudioTranscoder> audio_;
-  std::unique_ptr<AudioRendition> audio_hls_;  // with HLS, the audio in segments of its own
+  std::unique_ptr<AudioTracks> audio_;  // null when the outputs have no audio
   std::unique_ptr<ThumbnailSink> thumbnails_;   // poster and sprite sheets, when asked for
   std::unique_ptr<FramePrep> prep_;
   std::unique_ptr<KeyframeGrid> keyframes_;
   std::optional<TimeRange> range_;     // when only a part of the source is transcoded
-  std::deque<UniquePacket> held_audio_;  // audio packets before the first video frame
+  std::deque<UniquePacket> held_audio_;  // audio packets (of every track) before the first video frame
   UniquePacket packet_;
 
   bool rungs_open_ = false;

@@ -56,11 +56,19 @@ struct ThumbnailResult {
   double end = 0;
 };
 
+// Which source audio streams a task keeps: every one, the first (FFmpeg's best), or those whose
+// language tag is listed (the best stream when none is).
+struct AudioPolicy {
+  std::string keep = "all";            // all | first | languages
+  std::vector<std::string> languages;  // for "languages": ISO 639-2 tags, e.g. eng, fra
+};
+
 struct TranscodeOptions {
   std::vector<RungOptions> rungs;
   double gop_seconds = 2.0;
   double segment_seconds = 4.0;
-  int64_t audio_bitrate = 128000;
+  int64_t audio_bitrate = 128000;      // per track
+  AudioPolicy audio;
   bool hls = false;
   ThumbnailOptions thumbnails;
   HwRequest hwaccel = HwRequest::Auto;
