@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from framepress.fmp4 import SegmentInfo, Track, read_init, segment_info
+from framepress.languages import bcp47
 from framepress.media_playlist import read_media_playlist
 
 MPD_NS = "urn:mpeg:dash:schema:mpd:2011"
@@ -132,7 +133,7 @@ def write_dash_manifest(dash_dir: Path, hls_dir: Path, videos: Sequence[VideoStr
         rep.append(_template(timed))
     for i, (timed, a) in enumerate(audio_timed, start=1):
         aset = ET.SubElement(period, "AdaptationSet", id=str(i), contentType="audio", mimeType="audio/mp4",
-                             lang=a.language or "und", segmentAlignment="true", startWithSAP="1")
+                             lang=bcp47(a.language or "und"), segmentAlignment="true", startWithSAP="1")
         ET.SubElement(aset, "Role", schemeIdUri="urn:mpeg:dash:role:2011", value="main" if a.default else "alternate")
         rep = ET.SubElement(aset, "Representation", id=a.id, bandwidth=str(_peak_bandwidth(timed)),
                             codecs=a.codecs, audioSamplingRate=str(a.sample_rate))

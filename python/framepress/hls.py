@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 from framepress.iframes import write_iframe_playlist
+from framepress.languages import bcp47
 from framepress.media_playlist import read_media_playlist
 
 AAC_LC = "mp4a.40.2"
@@ -53,7 +54,7 @@ def write_master_playlist(hls_dir: Path, renditions: Sequence, fps: float, audio
     for a, name in zip(audio, _audio_names(audio)):
         peak, average = segment_bitrates(Path(a.playlist))
         audio_peak, audio_average = max(audio_peak, peak), max(audio_average, average)
-        lang = f',LANGUAGE="{a.language}"' if a.language else ""
+        lang = f',LANGUAGE="{bcp47(a.language)}"' if a.language else ""
         out.append(f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="{AUDIO_GROUP}",NAME="{name}"{lang},'
                    f'DEFAULT={"YES" if a.default else "NO"},AUTOSELECT=YES,CHANNELS="{a.channels}",'
                    f'URI="{Path(a.playlist).name}"')

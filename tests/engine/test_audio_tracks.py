@@ -14,9 +14,11 @@ import pytest
 import framepress
 from conftest import FFMPEG, ffprobe_json
 from framepress.errors import LadderError
+from framepress.languages import bcp47
 
 NS = {"d": "urn:mpeg:dash:schema:mpd:2011"}
 TONES = {"eng": 440, "fra": 660}
+BCP47 = {"eng": "en", "fra": "fr"}  # what manifests say
 RUNGS = [{"name": "144p", "height": 144, "bitrate": 150_000, "preset": "ultrafast"}]
 
 
@@ -74,7 +76,7 @@ def test_each_track_has_its_own_hls_rendition_in_one_audio_group(result, tmp_pat
     media = re.findall(r"#EXT-X-MEDIA:(.*)", master)
     assert len(media) == 2
     for line, a in zip(media, tracks):
-        assert 'TYPE=AUDIO,GROUP-ID="audio"' in line and f'LANGUAGE="{a.language}"' in line
+        assert 'TYPE=AUDIO,GROUP-ID="audio"' in line and f'LANGUAGE="{BCP47[a.language]}"' in line
         assert f'NAME="{a.language}"' in line and f'URI="audio_{tracks.index(a)}.m3u8"' in line
         assert f'DEFAULT={"YES" if a.default else "NO"}' in line
         joined = joined_rendition(Path(a.playlist), tmp_path / f"{a.name}.mp4")
@@ -92,11 +94,11 @@ def test_each_track_has_its_own_hls_rendition_in_one_audio_group(result, tmp_pat
 def test_dash_has_an_adaptation_set_per_language(result):
     root = ET.parse(result.dash_manifest).getroot()
     sets = [a for a in root.iterfind("d:Period/d:AdaptationSet", NS) if a.get("contentType") == "audio"]
-    assert [a.get("lang") for a in sets] == ["eng", "fra"]
+    assert [a.get("lang") for a in sets] == ["en", "fr"]
     roles = [a.find("d:Role", NS).get("value") for a in sets]
     assert sorted(roles) == ["alternate", "main"]
     default = next(a for a in result.audio_renditions if a.default)
-    assert roles[[a.get("lang") for a in sets].index(default.language)] == "main"
+    assert roles[[a.get("lang") for a in sets].index(BCP47[default.language])] == "main"
     for aset, a in zip(sets, result.audio_renditions):
         assert aset.find("d:Representation", NS).get("id") == a.name
 
@@ -124,3 +126,7 @@ def test_policy_by_language(two_languages, tmp_path):
 def test_bad_policies_are_refused_before_any_work(tmp_path, tracks, message):
     with pytest.raises(LadderError, match=message):
         framepress.transcode(tmp_path / "never-read.mp4", tmp_path, ladder(tracks))
+
+
+def test_manifest_languages_are_bcp47():
+    assert [bcp47(t) for t in ("eng", "fre", "fra", "ger", "yue", "", "und")] == ["en", "fr", "fr", "de", "yue", "", "und"]

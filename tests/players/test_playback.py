@@ -10,6 +10,7 @@ import pytest
 
 import framepress
 from conftest import FFMPEG
+from framepress.languages import bcp47
 from support.browser import chromium, http_server, player_script, wait_js
 
 HERE = Path(__file__).parent
@@ -66,7 +67,7 @@ def test_hlsjs_plays_the_master_playlist_with_its_audio_tracks(site):
     levels = browser.execute_script("return hls.levels.map(l => [l.width, l.height])")
     assert sorted(map(tuple, levels)) == sorted((r.width, r.height) for r in result.renditions)
     tracks = browser.execute_script("return hls.audioTracks.map(t => [t.lang, t.default])")
-    assert tracks == [[a.language, a.default] for a in result.audio_renditions] and len(tracks) == 2
+    assert tracks == [[bcp47(a.language), a.default] for a in result.audio_renditions] and len(tracks) == 2
     current = browser.execute_script("return hls.audioTrack")
     assert tracks[current][1]  # the default track plays first
     other = 1 - current
