@@ -107,6 +107,7 @@ fp::TranscodeOptions options_from(const py::dict& cfg) {
     o.thumbnails.rows = t["rows"].cast<int>();
     o.thumbnails.poster_width = t["poster_width"].cast<int>();
   }
+  if (cfg.contains("quality")) o.quality = cfg["quality"].cast<bool>();
   o.hwaccel = fp::hw_request_named(cfg["hwaccel"].cast<std::string>());
   o.threads = cfg["threads"].cast<int>();
   if (cfg.contains("start")) {
@@ -142,7 +143,8 @@ py::dict to_dict(const fp::TranscodeResult& res) {
     renditions.append(py::dict("name"_a = r.name, "path"_a = r.path, "width"_a = r.width, "height"_a = r.height,
                                "frames"_a = r.frames, "bytes"_a = r.bytes, "bitrate"_a = r.bitrate,
                                "encode_fps"_a = r.encode_fps, "codec"_a = r.codec, "codec_string"_a = r.codec_string,
-                               "playlist"_a = r.playlist, "has_audio"_a = r.has_audio));
+                               "playlist"_a = r.playlist, "has_audio"_a = r.has_audio, "psnr"_a = r.psnr,
+                               "ssim"_a = r.ssim));
   return py::dict("renditions"_a = renditions, "hwaccel_used"_a = fp::name_of(res.hwaccel_used),
                   "hwaccel_reason"_a = res.hwaccel_reason, "seconds"_a = res.seconds,
                   "decoded_frames"_a = res.decoded_frames, "fps"_a = res.fps, "source"_a = to_dict(res.source),

@@ -21,6 +21,7 @@ void Rung::finish() {
   auto t0 = Clock::now();
   encoder_->send(nullptr);
   drain();
+  if (quality_) quality_->finish();
   encode_s_ += since(t0);
   auto t1 = Clock::now();
   mp4_->finish();
@@ -41,6 +42,7 @@ void Rung::open(const AVFrame* first) {
   encoding.color_from = first;
   encoder_ = std::make_unique<Encoder>(rung_, encoding);
   codec_string_ = encoder_->codec_string();
+  if (setup_.quality) quality_ = std::make_unique<QualityMeter>(encoder_->ctx());
 
   mp4_ = std::make_unique<Muxer>(setup_.out_dir + "/" + rung_.name + ".mp4", "mp4",
                                  std::map<std::string, std::string>{{"movflags", "+faststart"}});
@@ -81,6 +83,7 @@ void Rung::encode(const AVFrame* frame, bool keyframe) {
   if (first_pts_ == AV_NOPTS_VALUE) first_pts_ = frame->pts;
   last_pts_ = frame->pts;
   ++frames_;
+  if (quality_) quality_->reference(scaled.get());
   encoder_->send(scaled.get());
   scaled.reset();
   drain();
@@ -93,6 +96,7 @@ void Rung::drain() {
     const AVRational tb = encoder_->ctx()->time_base;
     mp4_->write(packet_.get(), mp4_video_, tb);
     if (hls_) hls_->write(packet_.get(), hls_video_, tb);
+    if (quality_) quality_->encoded(packet_.get());
     av_packet_unref(packet_.get());
     mux_s_ += since(t0);
   }
@@ -131,7 +135,12 @@ RenditionResult Rung::result() const {
     duration = (last_pts_ - first_pts_) * av_q2d(setup_.time_base) + frame;
   }
   r.bitrate = duration > 0 ? static_cast<int64_t>(r.bytes * 8 / duration) : 0;
-  double busy = scale_s_ + encode_s_ + mux_s_;
+  if (quality_) {
+    r.psnr = quality_->psnr();
+    r.ssim = quality_->ssim();
+  }
+  // The encoder's speed: measuring quality (inside encode and mux time) is not encoding.
+  double busy = scale_s_ + encode_s_ + mux_s_ - quality_seconds();
   r.encode_fps = busy > 0 ? frames_ / busy : 0;
   return r;
 }

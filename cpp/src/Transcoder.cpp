@@ -269,13 +269,15 @@ void Transcoder::finish_rungs() {
 
 void Transcoder::fill_result() {
   result_.decoded_frames = frames_to_rungs_;
-  double scale_s = 0, encode_s = 0, mux_s = 0;
+  double scale_s = 0, encode_s = 0, mux_s = 0, quality_s = 0;
   for (const Rung* r : renditions_) {
     result_.renditions.push_back(r->result());
     scale_s += r->scale_seconds();
     encode_s += r->encode_seconds();
     mux_s += r->mux_seconds();
+    quality_s += r->quality_seconds();
   }
+  if (options_.quality) result_.seconds["quality"] = quality_s;
   result_.seconds["decode"] = decode_s_;
   result_.seconds["prepare"] = prep_->seconds();
   result_.seconds["audio"] = audio_s_ - audio_handoff_s_;
@@ -338,6 +340,7 @@ void Transcoder::open_rungs() {
     setup.audio_languages = audio_->languages();
   }
   setup.device = device_.get();
+  setup.quality = options_.quality;
 
   double ladder_pixels = 0;
   for (const auto& p : plans_) ladder_pixels += p.pixels();

@@ -84,6 +84,8 @@ class Rendition:
     codec_string: str = ""      # RFC 6381, e.g. avc1.640028
     playlist: str = ""          # media playlist path when HLS was written
     has_audio: bool = False
+    psnr: float = 0.0           # dB, against the source at this size (quality=True); 0 when not measured
+    ssim: float = 0.0
 
 
 @dataclass
@@ -179,9 +181,11 @@ def _throttled(cb: Optional[Callable[[Progress], None]]):
 
 
 def _native_config(ladder: Ladder, hls: bool, hwaccel: str, threads: int,
-                   thumbnails: float = 0.0, span: Optional[tuple[float, float]] = None) -> dict[str, Any]:
+                   thumbnails: float = 0.0, span: Optional[tuple[float, float]] = None,
+                   quality: bool = False) -> dict[str, Any]:
     config = {
         "thumbnails": native_options(thumbnails),
+        "quality": quality,
         "gop_seconds": ladder.gop_seconds,
         "segment_seconds": ladder.segment_seconds,
         "audio_bitrate": ladder.audio.bitrate,
@@ -232,9 +236,10 @@ def _move_into_place(staging: Path, out_dir: Path) -> None:
 
 def _run_native(src: str, staging: Path, lad: Ladder, hls: bool, hwaccel: str, threads: int,
                 progress, token: CancelToken, thumbnails: float,
-                span: Optional[tuple[float, float]] = None) -> dict[str, Any]:
+                span: Optional[tuple[float, float]] = None, quality: bool = False) -> dict[str, Any]:
     def run(mode: str) -> dict[str, Any]:
-        return _engine.transcode(src, str(staging), _native_config(lad, hls, mode, threads, thumbnails, span), progress,
+        return _engine.transcode(src, str(staging),
+                                 _native_config(lad, hls, mode, threads, thumbnails, span, quality), progress,
                                  token._flag)
 
     try:
@@ -262,7 +267,8 @@ def _dash_audios(audio: list[AudioRendition]) -> list[AudioStream]:
 
 
 def transcode(source: str | os.PathLike, out_dir: str | os.PathLike, ladder: LadderLike = "default",
-              *, hls: bool = False, dash: bool = False, thumbnails: float = 0.0, hwaccel: str = "auto",
+              *, hls: bool = False, dash: bool = False, thumbnails: float = 0.0, quality: bool = False,
+              hwaccel: str = "auto",
               on_progress: Optional[Callable[[Progress], None]] = None,
               cancel: Optional[CancelToken] = None, threads: int = 0,
               start: Optional[float] = None, end: Optional[float] = None) -> TranscodeResult:
@@ -274,6 +280,7 @@ def transcode(source: str | os.PathLike, out_dir: str | os.PathLike, ladder: Lad
     With `start` and/or `end` (seconds from the source's first video frame), only the frames whose
     timestamps fall in [start, end) are encoded, video only, on the source's own timeline and
     keyframe grid: the outputs of adjacent ranges line up segment for segment.
+    `quality=True` measures each rendition's PSNR and SSIM against the source at its size.
     """
     if thumbnails < 0:
         raise ValueError(f"thumbnails must be seconds between tiles (0: none), not {thumbnails!r}")
@@ -295,7 +302,7 @@ def transcode(source: str | os.PathLike, out_dir: str | os.PathLike, ladder: Lad
     staging = _prepare_output_dir(out)
     try:
         raw = _run_native(src, staging, lad, hls, hwaccel, threads, _throttled(on_progress), token, thumbnails,
-                          span)
+                          span, quality)
         started = time.monotonic()
         renditions = [Rendition(**r) for r in raw["renditions"]]
         audio_renditions = [AudioRendition(**a) for a in raw["audio_renditions"]]

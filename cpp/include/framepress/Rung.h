@@ -10,6 +10,7 @@
 #include "framepress/Encoder.h"
 #include "framepress/FrameScaler.h"
 #include "framepress/Muxer.h"
+#include "framepress/QualityMeter.h"
 #include "framepress/ffmpeg.h"
 #include "framepress/options.h"
 
@@ -32,6 +33,7 @@ struct RungSetup {
   std::vector<const AVCodecContext*> audio;  // AAC encoders (one per track) whose packets every rung muxes
   std::vector<std::string> audio_languages;   // by track, "" where the source has no tag
   const DeviceBackend* device = nullptr;   // where the rung scales and what its encoder takes
+  bool quality = false;                    // measure PSNR and SSIM (QualityMeter)
 };
 
 class Rung {
@@ -48,6 +50,7 @@ class Rung {
   double scale_seconds() const { return scale_s_; }
   double encode_seconds() const { return encode_s_; }
   double mux_seconds() const { return mux_s_; }
+  double quality_seconds() const { return quality_ ? quality_->seconds() : 0; }
 
  private:
   void open(const AVFrame* first_scaled);
@@ -60,6 +63,7 @@ class Rung {
   std::unique_ptr<FrameScaler> scaler_;
   std::unique_ptr<Encoder> encoder_;
   std::unique_ptr<Muxer> mp4_, hls_;
+  std::unique_ptr<QualityMeter> quality_;
   int mp4_video_ = 0, hls_video_ = 0;
   std::vector<int> mp4_audio_;  // by track  // HLS audio has playlists of its own
   std::vector<UniquePacket> pending_audio_;  // audio that arrived before the first frame

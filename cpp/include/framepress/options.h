@@ -71,6 +71,7 @@ struct TranscodeOptions {
   AudioPolicy audio;
   bool hls = false;
   ThumbnailOptions thumbnails;
+  bool quality = false;           // PSNR and SSIM of every rendition (QualityMeter)
   HwRequest hwaccel = HwRequest::Auto;
   int threads = 0;                // 0: all cores
   // A time range of the source, in seconds from its first video frame: only the frames whose
@@ -108,6 +109,7 @@ struct RenditionResult {
   int64_t frames = 0, bytes = 0, bitrate = 0;
   double encode_fps = 0;
   bool has_audio = false;
+  double psnr = 0, ssim = 0;      // against the source at this size; 0 when not measured
 };
 
 // An audio track written as CMAF segments of its own beside the video rungs' (HLS and DASH).
