@@ -76,3 +76,15 @@ def test_unwritable_output_exits_1(clip, tmp_path):
     afile.write_text("x")
     proc = run("transcode", clip, "-o", afile / "out")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr and "output" in proc.stderr
+
+
+def test_quality_flag_shows_psnr_and_ssim(clip, tmp_path):
+    ladder = tmp_path / "ladder.json"
+    ladder.write_text(json.dumps({"name": "one", "rungs": [{"name": "180p", "height": 180, "bitrate": 200000,
+                                                            "preset": "ultrafast"}]}))
+    proc = run("transcode", clip, "-o", tmp_path / "out", "--ladder", ladder, "--quality", "--hwaccel", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    assert "PSNR" in proc.stdout and " dB" in proc.stdout
+    proc = run("transcode", clip, "-o", tmp_path / "out", "--ladder", ladder, "--quality", "--hwaccel", "cpu", "--json")
+    [r] = json.loads(proc.stdout)["renditions"]
+    assert 25 < r["psnr"] < 70 and 0.5 < r["ssim"] <= 1

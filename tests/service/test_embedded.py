@@ -77,3 +77,25 @@ def test_truncated_source_succeeds_with_its_warnings_on_the_task(tmp_path, media
     assert transcoded["audio"]["codec"] == "aac" and transcoded["audio"]["index"] == 1
     assert 0 < st["renditions"][0]["frames"] < 30
     assert "truncated" in worker.stdout + worker.stderr  # logged as well
+
+
+@pytest.mark.timeout(120)
+def test_quality_asked_at_submit_is_on_the_rendition_rows_and_in_status(tmp_path, media_dir):
+    env = embedded_env(tmp_path, FRAMEPRESS_METRICS_PORT="0")
+    ladder = tmp_path / "tiny.json"
+    ladder.write_text(json.dumps(TINY_LADDER))
+    source = (media_dir / "clip144.mp4").as_uri()
+    run = lambda *a: run_framepress(env, *a, check=False, timeout=100)
+    measured = json.loads(run("submit", source, "--ladder", str(ladder), "--quality", "--json").stdout)["task_id"]
+    plain = json.loads(run("submit", source, "--ladder", str(ladder), "--json").stdout)["task_id"]
+    worker = run("worker", "--max-tasks", "2")
+    assert worker.returncode == 0, worker.stdout + worker.stderr
+    st = json.loads(run("status", measured, "--json").stdout)
+    assert st["status"] == "succeeded" and st["renditions"]
+    for r in st["renditions"]:
+        assert 20 < r["psnr"] < 70 and 0.5 < r["ssim"] <= 1
+    shown = run("status", measured).stdout
+    assert "PSNR" in shown and f"{st['renditions'][0]['psnr']:.2f} dB" in shown
+    st = json.loads(run("status", plain, "--json").stdout)
+    assert [(r["psnr"], r["ssim"]) for r in st["renditions"]] == [(None, None)] * len(st["renditions"])
+    assert "PSNR" not in run("status", plain).stdout

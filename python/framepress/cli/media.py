@@ -52,12 +52,13 @@ def probe(input: str, as_json: bool) -> None:
 @click.option("--dash", is_flag=True, help="Also write a DASH manifest over the same segments (implies --hls).")
 @click.option("--thumbnails", type=click.FloatRange(min=0), default=0, metavar="SECONDS",
               help="Write a poster, sprite sheets with a tile every SECONDS and their WebVTT (0: none).")
+@click.option("--quality", is_flag=True, help="Measure each rendition's PSNR and SSIM against the source.")
 @click.option("--hwaccel", type=click.Choice(engine.HWACCEL_MODES), default="auto", show_default=True)
 @click.option("--start", type=float, default=None, help="Seconds from the first frame: encode from here (video only).")
 @click.option("--end", type=float, default=None, help="Seconds from the first frame: encode the frames before this.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def transcode(input: str, out_dir: str, ladder: str, hls: bool, dash: bool, thumbnails: float, hwaccel: str,
-              start: float | None, end: float | None, as_json: bool) -> None:
+def transcode(input: str, out_dir: str, ladder: str, hls: bool, dash: bool, thumbnails: float, quality: bool,
+              hwaccel: str, start: float | None, end: float | None, as_json: bool) -> None:
     """Transcode INPUT to every rung of a ladder (or only the part from --start to --end)."""
     show_bar = not as_json and sys.stderr.isatty()
     if show_bar:
@@ -65,20 +66,21 @@ def transcode(input: str, out_dir: str, ladder: str, hls: bool, dash: bool, thum
                       TextColumn("{task.fields[fps]:.0f} fps"), console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("transcode", total=1.0, fps=0.0)
             result = engine.transcode(input, out_dir, ladder, hls=hls, dash=dash, thumbnails=thumbnails,
-                                      hwaccel=hwaccel, start=start, end=end,
+                                      quality=quality, hwaccel=hwaccel, start=start, end=end,
                                       on_progress=lambda p: bar.update(task, completed=p.fraction, fps=p.fps))
     else:
         result = engine.transcode(input, out_dir, ladder, hls=hls, dash=dash, thumbnails=thumbnails,
-                                  hwaccel=hwaccel, start=start, end=end)
+                                  quality=quality, hwaccel=hwaccel, start=start, end=end)
     if as_json:
         click.echo(json.dumps(result.to_dict()))
         return
     console = Console()
-    table = Table("rung", "size", "frames", "bitrate", "bytes", "encode fps", "path",
-                  title=f"{input} → {out_dir} ({result.hwaccel_used}: {result.hwaccel_reason})")
+    columns = ["rung", "size", "frames", "bitrate", "bytes", "encode fps"] + (["PSNR", "SSIM"] if quality else [])
+    table = Table(*columns, "path", title=f"{input} → {out_dir} ({result.hwaccel_used}: {result.hwaccel_reason})")
     for r in result.renditions:
+        measured = [f"{r.psnr:.2f} dB", f"{r.ssim:.4f}"] if quality else []
         table.add_row(r.name, f"{r.width}x{r.height}", str(r.frames), f"{r.bitrate / 1000:.0f} kb/s",
-                      _human_bytes(r.bytes), f"{r.encode_fps:.1f}", r.path)
+                      _human_bytes(r.bytes), f"{r.encode_fps:.1f}", *measured, r.path)
     console.print(table)
     if result.hls_master:
         console.print(f"HLS master playlist: {result.hls_master}")

@@ -54,11 +54,14 @@ def render_status(data: dict[str, Any], console: Console | None = None) -> None:
         console.print(chunks)
     if data["renditions"]:
         rends = Table(title="renditions", show_edge=False)
-        for col in ("name", "size", "frames", "bytes", "bitrate", "uri"):
+        measured = any(r.get("psnr") for r in data["renditions"])
+        for col in ("name", "size", "frames", "bytes", "bitrate") + (("PSNR", "SSIM") if measured else ()) + ("uri",):
             rends.add_column(col)
         for r in data["renditions"]:
+            quality = ([f"{r['psnr']:.2f} dB" if r.get("psnr") else "", f"{r['ssim']:.4f}" if r.get("ssim") else ""]
+                       if measured else [])
             rends.add_row(r["name"], f"{r['width']}x{r['height']}", str(r["frames"]), str(r["bytes"]),
-                          str(r["bitrate"]), r["uri"])
+                          str(r["bitrate"]), *quality, r["uri"])
         console.print(rends)
 
 

@@ -79,14 +79,18 @@ def worker(settings: Settings, max_tasks: Optional[int]) -> None:
                    "default: the worker's FRAMEPRESS_SPLIT_SECONDS.")
 @click.option("--chunk-length", "chunk_length", type=float, default=None,
               help="About how long each chunk is, seconds; default: the worker's FRAMEPRESS_CHUNK_SECONDS.")
+@click.option("--quality", is_flag=True, help="Measure each rendition's PSNR and SSIM (shown by status; "
+              "not for split tasks).")
 @click.option("--json", "as_json", is_flag=True, help="Print {\"task_id\": ...}.")
 @settings_options
 def submit(settings: Settings, source: str, output: Optional[str], ladder: str, priority: int,
            webhook: Optional[str], split_after: Optional[float], chunk_length: Optional[float],
-           as_json: bool) -> None:
+           quality: bool, as_json: bool) -> None:
     """Queue SOURCE (s3://bucket/key, or file:///path in embedded mode) for transcoding."""
     from framepress.client import Client
     options = {k: v for k, v in (("split_seconds", split_after), ("chunk_seconds", chunk_length)) if v is not None}
+    if quality:
+        options["quality"] = True
     with Client(settings) as c:
         task_id = c.submit(source, output, ladder=ladder, priority=priority, webhook=webhook,
                            options=options or None)

@@ -148,6 +148,7 @@ class TaskRun:
             chunk = self.spec.kind == TaskKind.CHUNK   # video only, no manifest nor thumbnails of its own
             thumbnails = 0.0 if chunk else float(self.spec.options.get("thumbnail_seconds", DEFAULT_INTERVAL_S))
             result = framepress.transcode(source, out_dir, ladder, hls=True, dash=not chunk, thumbnails=thumbnails,
+                                          quality=not chunk and bool(self.spec.options.get("quality", False)),
                                           hwaccel=self.spec.options.get("hwaccel", self.hwaccel),
                                           on_progress=lambda p: self.on_progress(p.fraction),
                                           cancel=self.cancel_token,
@@ -204,6 +205,7 @@ class TaskRun:
                  "playlist_uri": join_uri(prefix, "hls", f"{r.name}.m3u8") if r.playlist else None,
                  "width": r.width, "height": r.height, "frames": r.frames, "bytes": r.bytes,
                  "bitrate": r.bitrate, "codec": r.codec or None, "codec_string": r.codec_string or None,
+                 "psnr": round(r.psnr, 3) if r.psnr else None, "ssim": round(r.ssim, 5) if r.ssim else None,
                  **targets.get(r.name, {})}
                 for r in result.renditions]
         wall = time.monotonic() - self.received_at

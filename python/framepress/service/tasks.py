@@ -387,7 +387,7 @@ def status_json(s: Session, t: Task) -> dict[str, Any]:
                           "width": r.width, "height": r.height, "frames": r.frames,
                           "bytes": r.bytes, "bitrate": r.bitrate, "codec": r.codec,
                           "codec_string": r.codec_string, "target_bitrate": r.target_bitrate,
-                          "choice": r.choice} for r in rends]
+                          "choice": r.choice, "psnr": r.psnr, "ssim": r.ssim} for r in rends]
     return out
 
 

@@ -128,6 +128,9 @@ class RenditionRow(Base):
     # The bitrate the encoder was asked for, and for a per-title ladder why it was chosen.
     target_bitrate: Mapped[Optional[int]] = mapped_column(BigInteger)
     choice: Mapped[Optional[str]] = mapped_column(Text)
+    # Against the source at the rendition's size, when the task asked for quality (dB, 0..1).
+    psnr: Mapped[Optional[float]] = mapped_column(Float)
+    ssim: Mapped[Optional[float]] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
