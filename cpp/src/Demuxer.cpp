@@ -142,8 +142,10 @@ bool Demuxer::header_describes_streams() const {
 
 std::vector<AVStream*> Demuxer::audio_streams() const {
   std::vector<AVStream*> out;
-  for (unsigned i = 0; i < format_->nb_streams; ++i)
-    if (format_->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_AUDIO) out.push_back(format_->streams[i]);
+  for (unsigned i = 0; i < format_->nb_streams; ++i) {
+    AVStream* st = format_->streams[i];
+    if (st->codecpar->codec_type == AVMEDIA_TYPE_AUDIO && st->discard != AVDISCARD_ALL) out.push_back(st);
+  }
   return out;
 }
 
@@ -170,7 +172,7 @@ bool Demuxer::read(AVPacket* pkt) {
 }
 
 void Demuxer::drop_audio() {
-  if (audio_index_ >= 0) format_->streams[audio_index_]->discard = AVDISCARD_ALL;
+  for (AVStream* st : audio_streams()) st->discard = AVDISCARD_ALL;
   audio_index_ = -1;
 }
 

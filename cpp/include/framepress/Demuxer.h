@@ -40,7 +40,7 @@ class Demuxer {
   AVStream* video_stream() const { return video_index_ >= 0 ? format_->streams[video_index_] : nullptr; }
   AVStream* stream(int index) const { return format_->streams[index]; }
   AVStream* audio_stream() const { return audio_index_ >= 0 ? format_->streams[audio_index_] : nullptr; }
-  // Every audio stream in source order, read until the caller discards it (AVDISCARD_ALL).
+  // Every audio stream in source order that is still read (not discarded: drop_audio discards them all).
   std::vector<AVStream*> audio_streams() const;
   double duration_seconds() const;
   // Whether the container's clock may jump (MPEG-TS and PS, Ogg).
