@@ -28,7 +28,7 @@ def choose_ladder(source: str | os.PathLike, ladder: LadderLike = "auto", *,
         raise InputError(f"source {str(source)!r} has no video stream to analyse", step="analyse")
     short_side = min(video.width, video.height)
     trials = run_trials(str(source), template, short_side, info.duration, crf=TARGET_CRF,
-                        demuxer=info.format, cancel=cancel, scratch=scratch)
+                        cancel=cancel, scratch=scratch)
     return decide(template, trials, short_side)
 
 

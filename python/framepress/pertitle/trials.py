@@ -1,6 +1,6 @@
 """Constant-quality trial encodes: how many bits the content needs at the target quality.
 
-Each sampled stretch (`sampling`, copied out by `stretch_files`) is encoded with x264 at the target CRF at two sizes: the top rung's (the
+Each sampled stretch (`sampling`; the engine seeks to it) is encoded with x264 at the target CRF at two sizes: the top rung's (the
 largest the source feeds) and 360p (or the source's own size if smaller), on the CPU so the figure
 does not depend on the worker's hardware. CRF holds perceived quality steady whatever the
 content, so the bits it spends measure how hard the content is; the two sizes tell how those bits
@@ -19,7 +19,6 @@ from typing import Any, Optional
 
 from framepress.ladder import Ladder, Rung
 from framepress.pertitle.sampling import stretches
-from framepress.pertitle.stretch_files import StretchError, copy_stretch
 
 LOW_TRIAL = 360
 CLOSE = 0.75     # a low trial within this fraction of the top one adds nothing
@@ -35,7 +34,6 @@ class Trials:
     spans: list[tuple[float, float]]           # the stretches encoded, seconds
     whole_source: bool                         # the whole source was encoded
     seconds: float = 0.0                       # wall time of the analysis
-    note: str = ""                             # why sampling was given up, if it was
     per_span: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -61,7 +59,7 @@ def _video_bitrate(path: str, probe) -> float:
 
 
 def run_trials(source: str, template: Ladder, short_side: int, duration: float, *, crf: int,
-               demuxer: str, cancel: Optional[Any] = None, scratch: Optional[Path] = None) -> Trials:
+               cancel: Optional[Any] = None, scratch: Optional[Path] = None) -> Trials:
     """Encode the sampled stretches of `source` at `crf`; bits per second per trial height."""
     from framepress.engine import probe, transcode   # the engine module calls in here
 
@@ -72,21 +70,15 @@ def run_trials(source: str, template: Ladder, short_side: int, duration: float, 
                     segment_seconds=template.segment_seconds,
                     rungs=tuple(Rung(f"trial{h}", h, crf=crf, preset=preset) for h in heights))
     spans = stretches(duration, template.gop_seconds)
+    whole = spans == [(0.0, max(duration, 0.0))]
     work = Path(tempfile.mkdtemp(prefix="framepress-pertitle-", dir=scratch))
-    note = ""
+    weighted = {h: 0.0 for h in heights}
+    total = 0.0
+    per_span = []
     try:
-        inputs = [source]
-        if len(spans) > 1 or spans[0][0] > 0:
-            try:
-                inputs = [str(copy_stretch(source, a, b, work / f"stretch{i}.mkv", demuxer))
-                          for i, (a, b) in enumerate(spans)]
-            except StretchError as exc:
-                note, spans, inputs = f"{exc}: the whole source was encoded", [(0.0, duration)], [source]
-        weighted = {h: 0.0 for h in heights}
-        total = 0.0
-        per_span = []
-        for i, (path, (start, end)) in enumerate(zip(inputs, spans)):
-            result = transcode(path, work / f"out{i}", ladder, hwaccel="cpu", cancel=cancel)
+        for i, (start, end) in enumerate(spans):
+            ranged = {} if whole else {"start": start, "end": end}
+            result = transcode(source, work / f"out{i}", ladder, hwaccel="cpu", cancel=cancel, **ranged)
             length = (end - start) if end > start else 1.0
             rates = {}
             for r in result.renditions:
@@ -98,8 +90,7 @@ def run_trials(source: str, template: Ladder, short_side: int, duration: float, 
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return Trials(crf=crf, preset=preset, bitrates={h: weighted[h] / total for h in heights},
-                  spans=spans, whole_source=inputs == [source], seconds=time.monotonic() - started,
-                  per_span=per_span, note=note)
+                  spans=spans, whole_source=whole, seconds=time.monotonic() - started, per_span=per_span)
 
 
 __all__ = ["Trials", "run_trials", "trial_heights"]
