@@ -36,7 +36,7 @@ class PerTitleOptions:
 
 class Timer:
     """Wall and CPU seconds (user + system: every thread of this process, and the children it
-    waited for, e.g. the FFmpeg that copies stretches out) of a block."""
+    waited for) of a block."""
 
     def __enter__(self) -> "Timer":
         self._wall, self._cpu = time.perf_counter(), self._cpu_now()
