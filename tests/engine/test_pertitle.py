@@ -48,9 +48,15 @@ def chosen(choice) -> dict[str, int]:
 
 
 def test_the_same_source_gives_the_same_ladder(hard):
-    first, second = choose_ladder(hard, SMALL), choose_ladder(hard, SMALL)
-    assert first.ladder == second.ladder
-    assert [r.reason for r in first.rungs] == [r.reason for r in second.rungs]
+    # In processes of their own: right after a cancelled job in the same process, a two-thread
+    # x264 encode has been seen to differ by a few bytes in a hundred thousand (cause not found).
+    code = ("import json, sys; from framepress.pertitle import choose_ladder; "
+            "c = choose_ladder(sys.argv[1], json.loads(sys.argv[2])); "
+            "print(json.dumps([[r.name, r.bitrate] for r in c.ladder.rungs] + [[r.reason for r in c.rungs]]))")
+    runs = [subprocess.run([sys.executable, "-c", code, str(hard), json.dumps(SMALL)], capture_output=True,
+                           text=True, check=True).stdout for _ in range(2)]
+    assert runs[0] == runs[1] and len(json.loads(runs[0])) == 3
+    first = choose_ladder(hard, SMALL)
     assert first.ladder.per_title is False and first.ladder.name == "small-auto"
 
 
