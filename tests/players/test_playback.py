@@ -2,22 +2,17 @@
 switches representation, hls.js plays the HLS master playlist with its audio tracks selectable."""
 from __future__ import annotations
 
-import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
 import framepress
 from conftest import FFMPEG
 from framepress.languages import bcp47
-from support.browser import chromium, http_server, player_script, wait_js
+from pages import LADDER, players_beside
+from support.browser import wait_js
 
-HERE = Path(__file__).parent
 SECONDS = 6
-LADDER = {"name": "t", "gop_seconds": 1, "segment_seconds": 2, "rungs": [
-    {"name": "240p", "height": 240, "bitrate": 400_000, "preset": "ultrafast"},
-    {"name": "144p", "height": 144, "bitrate": 120_000, "preset": "ultrafast"}]}
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +26,7 @@ def site(media_dir, tmp_path_factory):
                     "-map", "0:v", "-map", "1:a", "-map", "2:a", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
                     "-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=fra", str(src)], check=True)
     result = framepress.transcode(src, root / "out", LADDER, dash=True)
-    for page in ("dash.html", "hls.html"):
-        shutil.copy(HERE / page, root / page)
-    modules = player_script("dashjs/dist/dash.all.min.js").parents[2]
-    player_script("hls.js/dist/hls.min.js")
-    (root / "node_modules").symlink_to(modules, target_is_directory=True)
-    with http_server(root) as url, chromium() as browser:
+    with players_beside(root) as (url, browser):
         yield url, browser, result
 
 

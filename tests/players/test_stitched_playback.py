@@ -2,23 +2,17 @@
 plays and seeks across every part's edge without stalling, dash.js plays the manifest to the end."""
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
 import framepress
 from conftest import make_clip
 from framepress.parts import write_audio
 from framepress.service.split.stitching import assemble
-from support.browser import chromium, http_server, player_script, wait_js
+from pages import LADDER, players_beside
+from support.browser import wait_js
 
-HERE = Path(__file__).parent
 SECONDS = 8
 EDGES = [0.0, 2.0, 4.0, 6.0, None]
-LADDER = {"name": "t", "gop_seconds": 1, "segment_seconds": 2, "rungs": [
-    {"name": "240p", "height": 240, "bitrate": 400_000, "preset": "ultrafast"},
-    {"name": "144p", "height": 144, "bitrate": 120_000, "preset": "ultrafast"}]}
 
 
 @pytest.fixture(scope="module")
@@ -32,12 +26,7 @@ def site(media_dir, tmp_path_factory):
     rungs = {r.name: (r.width, r.height, r.codec, r.codec_string) for r in parts[0].renditions}
     result = assemble([root / "parts" / str(i) for i in range(len(parts))], root / "audio", root / "out", rungs,
                       {"index": audio.index, "sample_rate": audio.sample_rate, "channels": audio.channels})
-    for page in ("dash.html", "hls.html"):
-        shutil.copy(HERE / page, root / page)
-    modules = player_script("dashjs/dist/dash.all.min.js").parents[2]
-    player_script("hls.js/dist/hls.min.js")
-    (root / "node_modules").symlink_to(modules, target_is_directory=True)
-    with http_server(root) as url, chromium() as browser:
+    with players_beside(root) as (url, browser):
         yield url, browser, result
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import urlsplit
 
 import boto3
@@ -39,6 +41,20 @@ def _missing(exc: ClientError) -> bool:
     return code in ("404", "NoSuchKey", "NotFound", "NoSuchBucket")
 
 
+@contextmanager
+def _reading(uri: str) -> Iterator[None]:
+    """Errors of a read of `uri` as the service's, raised *from* the botocore error: its code
+    (SlowDown, AccessDenied ...) is what the failure classifier reads."""
+    try:
+        yield
+    except ClientError as exc:
+        if _missing(exc):
+            raise SourceMissing(f"source {uri} does not exist", step="pull") from exc
+        raise StorageError(f"cannot read {uri}: {exc}", step="pull") from exc
+    except (BotoCoreError, OSError) as exc:
+        raise StorageError(f"cannot read {uri}: {exc}", step="pull") from exc
+
+
 class S3Storage(Storage):
     scheme = "s3"
 
@@ -53,7 +69,7 @@ class S3Storage(Storage):
 
     def download(self, uri: str, dest: Path) -> Transfer:
         bucket, key = split_s3_uri(uri)
-        try:
+        with _reading(uri):
             # One GET for the common small source; a large one is re-fetched in parallel ranges.
             resp = self.client.get_object(Bucket=bucket, Key=key)
             expected = resp["ContentLength"]
@@ -64,14 +80,6 @@ class S3Storage(Storage):
             else:
                 resp["Body"].close()
                 self.client.download_file(bucket, key, str(dest), Config=self.transfer)
-        # Raised *from* the botocore error: its code (SlowDown, AccessDenied ...) is what the
-        # failure classifier reads.
-        except ClientError as exc:
-            if _missing(exc):
-                raise SourceMissing(f"source {uri} does not exist", step="pull") from exc
-            raise StorageError(f"cannot read {uri}: {exc}", step="pull") from exc
-        except (BotoCoreError, OSError) as exc:
-            raise StorageError(f"cannot read {uri}: {exc}", step="pull") from exc
         size = dest.stat().st_size
         if size != expected:
             raise StorageError(f"{uri}: downloaded {size} bytes, object has {expected}", step="pull")
@@ -79,15 +87,9 @@ class S3Storage(Storage):
 
     def read_range(self, uri: str, start: int, end: int) -> bytes:
         bucket, key = split_s3_uri(uri)
-        try:
+        with _reading(uri):
             resp = self.client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}")
             data = resp["Body"].read()
-        except ClientError as exc:
-            if _missing(exc):
-                raise SourceMissing(f"source {uri} does not exist", step="pull") from exc
-            raise StorageError(f"cannot read {uri}: {exc}", step="pull") from exc
-        except (BotoCoreError, OSError) as exc:
-            raise StorageError(f"cannot read {uri}: {exc}", step="pull") from exc
         if len(data) != end - start:
             raise StorageError(f"{uri}: read {len(data)} bytes of the {end - start} at {start}", step="pull")
         return data
