@@ -135,8 +135,7 @@ def test_a_long_source_is_split_over_two_workers_and_stitched(service, client, l
 @pytest.mark.timeout(300)
 def test_a_chunk_whose_worker_is_killed_is_taken_over(service, client, long_source, spawn, tmp_path):
     workers = [spawn("a"), spawn("b")]
-    # placebo: the chunk in hand must still be running when the cancel comes, however busy the machine
-    slow = {**LADDER, "name": "split-slow", "rungs": [{**r, "preset": "placebo"} for r in LADDER["rungs"]]}
+    slow = {**LADDER, "name": "split-slow", "rungs": [{**r, "preset": "slower"} for r in LADDER["rungs"]]}
     tid = client.submit(long_source["uri"], ladder=slow)
 
     def running_chunk():

@@ -23,11 +23,15 @@ from framepress.dash import write_dash_manifest
 from framepress.engine import AudioRendition, Rendition, _dash_audios, _dash_videos
 from framepress.hls import write_master_playlist
 from framepress.service.attempt_output import ATTEMPTS_DIR, task_prefix
-from framepress.service.db import RenditionRow, TaskEvent
+from framepress.service.db import OutboxRow, RenditionRow, TaskEvent
+from framepress.service.errors import StorageError
+from framepress.service.outbox import PUBLISH
 from framepress.service.tasks import EventKind
 from framepress.service.split import chunks
 
 _EXTINF = re.compile(r"#EXTINF:([0-9.]+)")
+# How long a stitch waits for its chunks' outputs to be published before it fails (and is retried).
+PUBLISH_WAIT_S = 120.0
 
 
 class StitchResult:
@@ -54,6 +58,7 @@ def stitch(run: Any, scratch: Path) -> tuple[Path, StitchResult, dict[str, Any]]
         split = s.scalars(select(TaskEvent.data).where(TaskEvent.task_id == run.spec.id,
                                                        TaskEvent.kind == EventKind.SPLIT)
                           .order_by(TaskEvent.id.desc()).limit(1)).first() or {}
+    wait_until_published(run.store.db, chunk_ids)
     root = chunks.chunks_root(run.spec)
     pulled = sum(_pull_prefix(run.storage, task_prefix(root, cid), scratch / "chunks" / str(i))
                  for i, cid in enumerate(chunk_ids))
@@ -67,6 +72,23 @@ def stitch(run: Any, scratch: Path) -> tuple[Path, StitchResult, dict[str, Any]]
     data = {"chunks": len(chunk_ids), "renditions": {r.name: r.frames for r in result.renditions},
             "audio": bool(result.audio), "pulled_bytes": pulled, "seconds": round(run.seconds["stitch"], 4)}
     return scratch / "out", result, data
+
+
+def wait_until_published(db: Any, chunk_ids: list[str], timeout_s: float = PUBLISH_WAIT_S) -> None:
+    """A chunk's success commits before its outputs reach their final keys (the publish job its
+    worker runs from the outbox right after, or any relay later): the last chunk's success queues
+    the parent at once, so its stitch can start before them."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with db.session() as s:
+            pending = set(s.scalars(select(OutboxRow.task_id).where(OutboxRow.task_id.in_(chunk_ids),
+                                                                    OutboxRow.kind == PUBLISH)))
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise StorageError(f"outputs of {len(pending)} chunk(s) not published after {timeout_s:.0f} s",
+                               step="stitch")
+        time.sleep(0.25)
 
 
 def assemble(parts_dirs: list[Path], audio_dir: Path | None, out: Path,
