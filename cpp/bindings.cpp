@@ -84,20 +84,24 @@ fp::RungOptions rung_from(const py::dict& r) {
   return rung;
 }
 
+// The ladder's audio.tracks: "all", "first", or a list of languages.
+fp::AudioPolicy audio_policy_from(const py::object& tracks) {
+  fp::AudioPolicy policy;
+  if (py::isinstance<py::str>(tracks)) {
+    policy.keep = tracks.cast<std::string>();
+  } else {
+    policy.keep = "languages";
+    policy.languages = tracks.cast<std::vector<std::string>>();
+  }
+  return policy;
+}
+
 fp::TranscodeOptions options_from(const py::dict& cfg) {
   fp::TranscodeOptions o;
   o.gop_seconds = cfg["gop_seconds"].cast<double>();
   o.segment_seconds = cfg["segment_seconds"].cast<double>();
   o.audio_bitrate = cfg["audio_bitrate"].cast<int64_t>();
-  if (cfg.contains("audio_tracks")) {
-    py::object tracks = cfg["audio_tracks"];
-    if (py::isinstance<py::str>(tracks)) {
-      o.audio.keep = tracks.cast<std::string>();
-    } else {
-      o.audio.keep = "languages";
-      o.audio.languages = tracks.cast<std::vector<std::string>>();
-    }
-  }
+  if (cfg.contains("audio_tracks")) o.audio = audio_policy_from(cfg["audio_tracks"]);
   o.hls = cfg["hls"].cast<bool>();
   if (cfg.contains("thumbnails")) {
     auto t = cfg["thumbnails"].cast<py::dict>();
@@ -226,14 +230,17 @@ PYBIND11_MODULE(_engine, m) {
   }, "path"_a, "start"_a, "end"_a);
 
   m.def("write_audio", [](const std::string& source, const std::string& out_dir, int64_t bitrate,
-                          double segment_seconds) {
-    fp::AudioResult audio;
+                          double segment_seconds, const py::object& tracks) {
+    const fp::AudioPolicy policy = audio_policy_from(tracks);
+    fp::StandaloneAudioResult written;
     {
       py::gil_scoped_release release;
-      audio = fp::StandaloneAudio::write(source, out_dir, bitrate, segment_seconds);
+      written = fp::StandaloneAudio::write(source, out_dir, bitrate, segment_seconds, policy);
     }
-    return to_dict(audio);
-  }, "source"_a, "out_dir"_a, "bitrate"_a, "segment_seconds"_a);
+    py::list renditions;
+    for (const auto& a : written.audio_renditions) renditions.append(to_dict(a));
+    return py::dict("audio"_a = to_dict(written.audio), "audio_renditions"_a = renditions);
+  }, "source"_a, "out_dir"_a, "bitrate"_a, "segment_seconds"_a, "tracks"_a);
 
   m.def("join_parts", [](const std::vector<std::string>& parts, const std::string& audio, const std::string& out) {
     py::gil_scoped_release release;

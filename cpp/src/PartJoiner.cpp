@@ -11,7 +11,8 @@ namespace fp {
 
 namespace {
 
-// The packets of one stream kind, file after file, each with its decode time in seconds.
+// The packets of one stream kind, file after file, each with its decode time in seconds: the video
+// stream of each file, or every audio stream of it (a track each, in file order).
 class PacketReader {
  public:
   PacketReader(std::vector<std::string> files, bool video) : files_(std::move(files)), video_(video) {}
@@ -22,20 +23,33 @@ class PacketReader {
       if (!demuxer_) {
         if (index_ == files_.size()) return nullptr;
         demuxer_ = std::make_unique<Demuxer>(files_[index_++], nullptr, /*probe=*/false);
-        if (!stream()) throw Error(ErrorKind::Input, "join", files_[index_ - 1] + " has no stream to join");
+        if (streams().empty()) throw Error(ErrorKind::Input, "join", files_[index_ - 1] + " has no stream to join");
       }
       av_packet_unref(pkt_.get());
       if (demuxer_->read(pkt_.get())) {
-        if (pkt_->stream_index == stream()->index) return pkt_.get();
+        if (track() >= 0) return pkt_.get();
         continue;
       }
       demuxer_.reset();
     }
   }
-  AVStream* stream() const { return video_ ? demuxer_->video_stream() : demuxer_->audio_stream(); }
+  // The current file's streams of this kind.
+  std::vector<AVStream*> streams() const {
+    if (!video_) return demuxer_->audio_streams();
+    AVStream* st = demuxer_->video_stream();
+    return st ? std::vector<AVStream*>{st} : std::vector<AVStream*>{};
+  }
+  // Which of them the current packet belongs to; -1 for none.
+  int track() const {
+    const std::vector<AVStream*> all = streams();
+    for (size_t t = 0; t < all.size(); ++t)
+      if (all[t]->index == pkt_->stream_index) return static_cast<int>(t);
+    return -1;
+  }
+  AVRational time_base() const { return demuxer_->stream(pkt_->stream_index)->time_base; }
   double dts_seconds() const {
     const int64_t ts = pkt_->dts != AV_NOPTS_VALUE ? pkt_->dts : pkt_->pts;
-    return ts == AV_NOPTS_VALUE ? 0 : ts * av_q2d(stream()->time_base);
+    return ts == AV_NOPTS_VALUE ? 0 : ts * av_q2d(time_base());
   }
   const std::string& file() const { return files_[index_ - 1]; }
 
@@ -70,11 +84,16 @@ int64_t PartJoiner::join(const std::vector<std::string>& video_parts, const std:
     st->time_base = in->time_base;
     st->avg_frame_rate = in->avg_frame_rate;
     st->sample_aspect_ratio = in->sample_aspect_ratio;
+    st->disposition = in->disposition;  // which audio track players start with
+    if (const AVDictionaryEntry* lang = av_dict_get(in->metadata, "language", nullptr, 0))
+      check(av_dict_set(&st->metadata, "language", lang->value, 0), ErrorKind::Output, "join", "out of memory");
     return st;
   };
-  const AVStream* video_in = video.stream();
+  const AVStream* video_in = video.streams().front();
   AVStream* video_out = add(video_in);
-  AVStream* audio_out = a ? add(sound->stream()) : nullptr;
+  std::vector<AVStream*> audio_out;
+  if (a)
+    for (const AVStream* in : sound->streams()) audio_out.push_back(add(in));
 #if LIBAVFORMAT_VERSION_INT < AV_VERSION_INT(60, 15, 100)
   // Rotation: since FFmpeg 6.1 the codec parameters copied above carry it; before, the stream does.
   if (const uint8_t* matrix = Demuxer::display_matrix(video_in)) {
@@ -89,22 +108,23 @@ int64_t PartJoiner::join(const std::vector<std::string>& video_parts, const std:
   check(avformat_write_header(format.get(), opts.ptr()), ErrorKind::Output, "join", "cannot write header of " + out);
 
   int64_t written = 0, last_dts = AV_NOPTS_VALUE;
-  // Both streams in decode-time order, so the file interleaves as the muxer would.
+  // Video and audio in decode-time order, so the file interleaves as the muxer would.
   while (v || a) {
     const bool take_video = v && (!a || video.dts_seconds() <= sound->dts_seconds());
     PacketReader& from = take_video ? video : *sound;
     AVPacket* pkt = take_video ? v : a;
-    AVStream* to = take_video ? video_out : audio_out;
+    AVStream* to = take_video ? video_out : audio_out[from.track()];
+    const AVRational from_tb = from.time_base();
     if (take_video) {
-      const int64_t dts = av_rescale_q(pkt->dts, from.stream()->time_base, to->time_base);
+      const int64_t dts = av_rescale_q(pkt->dts, from_tb, to->time_base);
       if (last_dts != AV_NOPTS_VALUE && dts <= last_dts)
         throw Error(ErrorKind::Output, "join", from.file() + " overlaps the part before it (decode time " +
-                                                   std::to_string(pkt->dts * av_q2d(from.stream()->time_base)) +
+                                                   std::to_string(pkt->dts * av_q2d(from_tb)) +
                                                    " s)");
       last_dts = dts;
       ++written;
     }
-    av_packet_rescale_ts(pkt, from.stream()->time_base, to->time_base);
+    av_packet_rescale_ts(pkt, from_tb, to->time_base);
     pkt->stream_index = to->index;
     pkt->pos = -1;
     check(av_interleaved_write_frame(format.get(), pkt), ErrorKind::Output, "join", "cannot write to " + out);

@@ -4,8 +4,7 @@
 #include <map>
 #include <memory>
 
-#include "framepress/AudioRendition.h"
-#include "framepress/AudioTranscoder.h"
+#include "framepress/AudioTracks.h"
 #include "framepress/Demuxer.h"
 #include "framepress/Muxer.h"
 #include "framepress/Timeline.h"
@@ -13,62 +12,56 @@
 
 namespace fp {
 
-AudioResult StandaloneAudio::write(const std::string& source, const std::string& out_dir, int64_t bitrate,
-                                  double segment_seconds) {
+StandaloneAudioResult StandaloneAudio::write(const std::string& source, const std::string& out_dir, int64_t bitrate,
+                                             double segment_seconds, const AudioPolicy& policy) {
   Demuxer demuxer(source, nullptr, /*probe=*/false);
-  AudioResult report;
+  StandaloneAudioResult result;
   const AVStream* video = demuxer.video_stream();
   if (!video) throw Error(ErrorKind::Input, "open", source + " has no video stream");
-  if (!demuxer.audio_stream()) return report;
+  if (!demuxer.audio_stream()) return result;
   // Zero where the video's parts put it: the first video frame.
   Timeline timeline(demuxer.clock_may_jump(), demuxer.video_index());
   timeline.start_at(demuxer.video_start(), video->time_base);
-  auto audio = AudioTranscoder::open(demuxer.audio_stream(), bitrate, timeline, report);
-  if (!audio) return report;
+  AudioTracks tracks(demuxer, policy, bitrate, timeline, result.audio);
+  if (tracks.empty()) return result;
 
   std::error_code ec;
   if (!std::filesystem::create_directories(out_dir + "/hls", ec) && ec)
     throw Error(ErrorKind::Output, "prepare output", "cannot create " + out_dir + "/hls: " + ec.message());
+  // The tracks as a whole source's MP4s carry them (see Rung), and their renditions as its HLS has them.
   Muxer mp4(out_dir + "/audio.mp4", "mp4", {{"movflags", "+faststart"}});
-  const int mp4_stream = mp4.add_stream(audio->encoder());
+  const std::vector<const AVCodecContext*> encoders = tracks.encoders();
+  const std::vector<std::string> languages = tracks.languages();
+  std::vector<int> mp4_streams;
+  for (size_t t = 0; t < encoders.size(); ++t) {
+    mp4_streams.push_back(mp4.add_stream(encoders[t]));
+    mp4.set_language(mp4_streams.back(), languages[t]);
+  }
   mp4.write_header();
-  // The same track a whole source's HLS has (see Transcoder), so the same playlists name it.
-  AudioRenditionResult track;
-  track.index = report.index;
-  track.language = report.language;
-  track.is_default = true;
-  track.sample_rate = audio->encoder()->sample_rate;
-  track.channels = audio->encoder()->ch_layout.nb_channels;
-  AudioRendition hls(out_dir + "/hls", "audio_0", audio->encoder(), segment_seconds, track);
-  const AVRational tb = audio->encoder()->time_base;
-  auto sink = [&](const AVPacket* aac) {
-    mp4.write(aac, mp4_stream, tb);
-    hls.write(aac);
+  tracks.open_renditions(out_dir + "/hls", segment_seconds);
+  auto sink = [&](int track, const AVPacket* aac) {
+    mp4.write(aac, mp4_streams[track], encoders[track]->time_base);
+    tracks.write_rendition(track, aac);
+  };
+  auto push = [&](int track, const AVPacket* pkt) {
+    try {
+      tracks.push(track, pkt, sink);
+    } catch (const Error& e) {
+      if (e.kind != ErrorKind::Input) throw;  // a corrupt audio packet is skipped, as in a ladder
+    }
   };
 
   UniquePacket pkt = make_packet();
   while (demuxer.read(pkt.get())) {
     // Video packets only move the timeline on (a clock that jumps is judged on every stream).
-    const AVStream* st = demuxer.stream(pkt->stream_index);
-    timeline.remove_jumps(pkt.get(), st->time_base);
-    if (pkt->stream_index == demuxer.audio_index()) {
-      try {
-        audio->push(pkt.get(), sink);
-      } catch (const Error& e) {
-        if (e.kind != ErrorKind::Input) throw;  // a corrupt audio packet is skipped, as in a ladder
-      }
-    }
+    timeline.remove_jumps(pkt.get(), demuxer.stream(pkt->stream_index)->time_base);
+    if (const int track = tracks.track_of(pkt->stream_index); track >= 0) push(track, pkt.get());
     av_packet_unref(pkt.get());
   }
-  audio->push(nullptr, sink);
+  for (int track = 0; track < static_cast<int>(encoders.size()); ++track) push(track, nullptr);
   mp4.finish();
-  hls.finish();
-  AudioResult result = audio->report();
-  // A split task's parts share one audio track: the best stream, as the policy "first" keeps.
-  if (const size_t streams = demuxer.audio_streams().size(); streams > 1)
-    result.warnings.insert(result.warnings.begin(), "the source has " + std::to_string(streams) +
-                                                        " audio streams; only stream " +
-                                                        std::to_string(result.index) + " is kept");
+  result.audio_renditions = tracks.finish_renditions();
+  result.audio = tracks.report();
   return result;
 }
 

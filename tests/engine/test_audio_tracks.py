@@ -8,16 +8,14 @@ import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import framepress
 from conftest import FFMPEG, ffprobe_json
 from framepress.errors import LadderError
 from framepress.languages import bcp47
+from support.audio_tracks import DASH_NS, TONES, audio_streams, dash_audio_sets, tone, two_language_args
 
-NS = {"d": "urn:mpeg:dash:schema:mpd:2011"}
-TONES = {"eng": 440, "fra": 660}
 BCP47 = {"eng": "en", "fra": "fr"}  # what manifests say
 RUNGS = [{"name": "144p", "height": 144, "bitrate": 150_000, "preset": "ultrafast"}]
 
@@ -30,25 +28,13 @@ def ladder(tracks="all") -> dict:
 def two_languages(media_dir) -> Path:
     src = media_dir / "two_languages_tracks.mp4"
     subprocess.run([FFMPEG, "-y", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=256x144:rate=30:duration=4",
-                    "-f", "lavfi", "-i", "sine=frequency=440:duration=4", "-f", "lavfi", "-i",
-                    "sine=frequency=660:duration=4", "-map", "0:v", "-map", "1:a", "-map", "2:a", "-c:v", "libx264",
-                    "-preset", "ultrafast", "-c:a", "aac", "-metadata:s:a:0", "language=eng",
-                    "-metadata:s:a:1", "language=fra", str(src)], check=True)
+                    *two_language_args(4), "-c:v", "libx264", "-preset", "ultrafast", str(src)], check=True)
     return src
 
 
 @pytest.fixture(scope="module")
 def result(two_languages, tmp_path_factory):
     return framepress.transcode(two_languages, tmp_path_factory.mktemp("tracks"), ladder(), dash=True)
-
-
-def tone(path: Path, stream: int = 0) -> float:
-    """The loudest frequency of an audio stream, Hz."""
-    raw = subprocess.run([FFMPEG, "-v", "error", "-i", str(path), "-map", f"0:a:{stream}", "-ac", "1", "-ar", "8000",
-                          "-f", "f32le", "-"], check=True, capture_output=True).stdout
-    samples = np.frombuffer(raw, np.float32)
-    spectrum = np.abs(np.fft.rfft(samples))
-    return float(np.fft.rfftfreq(len(samples), 1 / 8000)[spectrum.argmax()])
 
 
 def joined_rendition(playlist: Path, out: Path) -> Path:
@@ -93,14 +79,14 @@ def test_each_track_has_its_own_hls_rendition_in_one_audio_group(result, tmp_pat
 
 def test_dash_has_an_adaptation_set_per_language(result):
     root = ET.parse(result.dash_manifest).getroot()
-    sets = [a for a in root.iterfind("d:Period/d:AdaptationSet", NS) if a.get("contentType") == "audio"]
+    sets = [a for a in root.iterfind("d:Period/d:AdaptationSet", DASH_NS) if a.get("contentType") == "audio"]
     assert [a.get("lang") for a in sets] == ["en", "fr"]
-    roles = [a.find("d:Role", NS).get("value") for a in sets]
+    roles = [a.find("d:Role", DASH_NS).get("value") for a in sets]
     assert sorted(roles) == ["alternate", "main"]
     default = next(a for a in result.audio_renditions if a.default)
     assert roles[[a.get("lang") for a in sets].index(BCP47[default.language])] == "main"
     for aset, a in zip(sets, result.audio_renditions):
-        assert aset.find("d:Representation", NS).get("id") == a.name
+        assert aset.find("d:Representation", DASH_NS).get("id") == a.name
 
 
 def test_policy_first_keeps_the_best_stream_only(two_languages, tmp_path):
@@ -130,3 +116,33 @@ def test_bad_policies_are_refused_before_any_work(tmp_path, tracks, message):
 
 def test_manifest_languages_are_bcp47():
     assert [bcp47(t) for t in ("eng", "fre", "fra", "ger", "yue", "", "und")] == ["en", "fr", "fr", "de", "yue", "", "und"]
+
+
+@pytest.mark.parametrize("tracks", ["all", "first", ["fra"]])
+def test_parts_stitched_keep_the_tracks_a_whole_transcode_keeps(two_languages, tmp_path, tracks):
+    """A source made in parts (a split task's chunks) has its audio encoded once, apart: the same
+    tracks, languages and default track as the whole source's outputs, in the MP4s, HLS and DASH."""
+    from framepress.parts import write_audio
+    from framepress.service.split.stitching import assemble
+    whole = framepress.transcode(two_languages, tmp_path / "whole", ladder(tracks), dash=True)
+    parts = [framepress.transcode(two_languages, tmp_path / f"p{i}", ladder(tracks), hls=True, start=a, end=b)
+             for i, (a, b) in enumerate([(0, 2), (2, None)])]
+    audio = write_audio(two_languages, tmp_path / "audio", segment_seconds=2, tracks=tracks)
+    assert audio.audio == whole.audio
+
+    def described(renditions):
+        return [(a.name, a.index, a.language, a.default, a.sample_rate, a.channels) for a in renditions]
+    assert described(audio.audio_renditions) == described(whole.audio_renditions)
+    rungs = {r.name: (r.width, r.height, r.codec, r.codec_string) for r in parts[0].renditions}
+    stitched = assemble([tmp_path / "p0", tmp_path / "p1"], tmp_path / "audio", tmp_path / "out", rungs,
+                        audio.audio_renditions)
+    mp4 = Path(stitched.renditions[0].path)
+    assert audio_streams(mp4) == audio_streams(whole.renditions[0].path)
+    assert [tone(mp4, i) for i in range(len(audio.audio_renditions))] == pytest.approx(
+        [TONES[a.language] for a in audio.audio_renditions], abs=2)
+    media = [re.findall(r"#EXT-X-MEDIA:.*", Path(m).read_text()) for m in (stitched.hls_master, whole.hls_master)]
+    assert media[0] == media[1] and len(media[0]) == len(audio.audio_renditions)
+    assert dash_audio_sets(stitched.dash_manifest) == dash_audio_sets(whole.dash_manifest)
+    for a in stitched.audio:
+        joined = joined_rendition(Path(a.playlist), tmp_path / f"{a.name}.mp4")
+        assert tone(joined) == pytest.approx(TONES[a.language], abs=2)

@@ -59,8 +59,10 @@ def test_header_ranges_keep_every_box_but_the_media_data(source):
 
 
 def test_audio_once_for_the_whole_source(source, tmp_path):
-    audio = write_audio(source, tmp_path, bitrate=64_000, segment_seconds=2)
+    written = write_audio(source, tmp_path, bitrate=64_000, segment_seconds=2)
+    audio = written.audio
     assert audio.index == 1 and audio.codec == "aac" and audio.sample_rate == 44100
+    assert [(a.name, a.index, a.default) for a in written.audio_renditions] == [("audio_0", 1, True)]
     stream = ffprobe_json(tmp_path / "audio.mp4", "-show_entries", "stream=codec_type,duration")["streams"]
     assert [s["codec_type"] for s in stream] == ["audio"]
     assert float(stream[0]["duration"]) == pytest.approx(6.0, abs=0.03)
@@ -72,7 +74,8 @@ def test_audio_once_for_the_whole_source(source, tmp_path):
 
 def test_no_audio_stream_no_audio_files(media_dir, tmp_path):
     silent = make_clip(media_dir / "silent.mp4", seconds=1, size="128x72", audio=False)
-    assert write_audio(silent, tmp_path).index == -1
+    written = write_audio(silent, tmp_path)
+    assert written.audio.index == -1 and written.audio_renditions == []
     assert not (tmp_path / "audio.mp4").exists()
 
 
@@ -121,7 +124,7 @@ def test_stitched_parts_match_the_whole_encode(media_dir, tmp_path):
     audio = write_audio(src, tmp_path / "audio", segment_seconds=4)
     rungs = {r.name: (r.width, r.height, r.codec, r.codec_string) for r in parts[0].renditions}
     stitched = assemble([tmp_path / f"p{i}" for i in range(3)], tmp_path / "audio", tmp_path / "out", rungs,
-                        {"index": audio.index, "sample_rate": audio.sample_rate, "channels": audio.channels})
+                        audio.audio_renditions)
     for w, s in zip(whole.renditions, stitched.renditions):
         keys = [[round(float(f["pts_time"]), 3) for f in video_frames(p) if int(f["key_frame"])] for p in (w.path, s.path)]
         assert keys[0] == keys[1] == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]

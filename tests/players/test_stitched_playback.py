@@ -25,7 +25,7 @@ def site(media_dir, tmp_path_factory):
     audio = write_audio(src, root / "audio", bitrate=64_000, segment_seconds=2)
     rungs = {r.name: (r.width, r.height, r.codec, r.codec_string) for r in parts[0].renditions}
     result = assemble([root / "parts" / str(i) for i in range(len(parts))], root / "audio", root / "out", rungs,
-                      {"index": audio.index, "sample_rate": audio.sample_rate, "channels": audio.channels})
+                      audio.audio_renditions)
     with players_beside(root) as (url, browser):
         yield url, browser, result
 

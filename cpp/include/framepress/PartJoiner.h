@@ -1,6 +1,7 @@
 // Joins the video of a rendition made in consecutive parts (each an MP4 on the source's timeline,
-// from the same encoder settings) and the audio encoded once for the whole source into one
-// faststart MP4, copying packets: nothing is encoded again.
+// from the same encoder settings) and the audio encoded once for the whole source (every track of
+// it, with its language and default flag) into one faststart MP4, copying packets: nothing is
+// encoded again.
 #pragma once
 
 #include <cstdint>
