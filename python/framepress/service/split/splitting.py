@@ -2,8 +2,9 @@
 
 Run by the worker that took the task, after pulling the source: it plans the chunks, finds the
 bytes each chunk's range reads (the MP4 header and the range's span, so a chunk worker pulls
-only those), encodes the audio once for the whole source (chunks are video only) into the
-parent's scratch prefix, and commits the chunks with their messages (`chunks.create`).
+only those), encodes the audio once for the whole source (every track the ladder's audio policy
+keeps, as an unsplit task would; chunks are video only) into the parent's scratch prefix, and
+commits the chunks with their messages (`chunks.create`).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from framepress.service.split import chunks
+from framepress.service.split import chunks, stitching
 from framepress.service.split.plan import SplitRule, chunk_ranges
 from framepress.service.split.source_ranges import header_ranges, merge, total
 from framepress.service.storage import join_uri
@@ -48,7 +49,7 @@ def split(run: Any, source: Path, scratch: Path, ladder: Any, rule: SplitRule) -
                         "ladder": ladder.to_dict(),
                         "plan": {"bytes": total(reads)}})
     audio = parts.write_audio(source, scratch / "audio", bitrate=ladder.audio.bitrate,
-                              segment_seconds=ladder.segment_seconds)
+                              segment_seconds=ladder.segment_seconds, tracks=ladder.audio.tracks)
     run.store.check(run.lease)
     prefix = chunks.audio_prefix(run.spec)
     storage = run.storage.for_uri(prefix)
@@ -57,7 +58,8 @@ def split(run: Any, source: Path, scratch: Path, ladder: Any, rule: SplitRule) -
         storage.upload(p, join_uri(prefix, p.relative_to(scratch / "audio").as_posix()))
     run.seconds["split"] = time.monotonic() - t
     data = {"duration": info.duration, "source_bytes": size, "chunk_seconds": rule.chunk_seconds,
-            "split_seconds": rule.split_seconds, "audio": dataclasses.asdict(audio),
+            "split_seconds": rule.split_seconds, "audio": dataclasses.asdict(audio.audio),
+            "audio_tracks": [stitching.track_data(a) for a in audio.audio_renditions],
             "audio_prefix": prefix if audio_files else None, "seconds": round(run.seconds["split"], 4),
             **({"per_title": per_title} if per_title else {})}
     ids = chunks.create(run.store, run.lease, run.spec, planned, rule.queue, data)

@@ -4,12 +4,14 @@ Under the parent's lease, once every chunk has succeeded: each rung's MP4 is the
 joined with the audio encoded once by the split (`parts.join_parts`, faststart); each rung's HLS
 media playlist lists every chunk's fMP4 segments in order (renamed into one sequence) after one
 init segment, the first chunk's (written as a whole source's is; the later chunks carry the
-source's times in their segments, so they play on under it). The audio track is the one the split
-encoded, as a whole source's HLS has it; the master playlist and the DASH manifest are written
-over them as for a whole source.
+source's times in their segments, so they play on under it). The audio tracks are the ones the
+split encoded, each in its own rendition as a whole source's HLS has them; the master playlist
+(an audio group of every language) and the DASH manifest (an adaptation set per language) are
+written over them as for a whole source.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import shutil
@@ -66,7 +68,7 @@ def stitch(run: Any, scratch: Path) -> tuple[Path, StitchResult, dict[str, Any]]
     parts_dirs = [scratch / "chunks" / str(i) for i in range(len(chunk_ids))]
     audio_dir = scratch / "audio"
     result = assemble(parts_dirs, audio_dir if (audio_dir / "audio.mp4").is_file() else None, scratch / "out",
-                      first_rungs, split.get("audio", {}))
+                      first_rungs, tracks_of(split))
     result.per_title = split.get("per_title", {})
     run.seconds["stitch"] = time.monotonic() - t
     data = {"chunks": len(chunk_ids), "renditions": {r.name: r.frames for r in result.renditions},
@@ -91,31 +93,48 @@ def wait_until_published(db: Any, chunk_ids: list[str], timeout_s: float = PUBLI
         time.sleep(0.25)
 
 
+def track_data(track: AudioRendition) -> dict[str, Any]:
+    """An audio track the split encoded, for its `split` event (its playlist is named after it)."""
+    return {k: v for k, v in dataclasses.asdict(track).items() if k != "playlist"}
+
+
+def tracks_of(split: dict[str, Any]) -> list[AudioRendition]:
+    """The audio tracks a `split` event's data lists. A parent split before the event listed them
+    has the one track its split encoded then (`audio_0`, the source's best stream)."""
+    if "audio_tracks" in split:
+        return [AudioRendition(playlist="", **t) for t in split["audio_tracks"]]
+    audio = split.get("audio") or {}
+    if audio.get("index", -1) < 0:
+        return []
+    return [AudioRendition(name="audio_0", playlist="", index=audio["index"], language=audio.get("language", ""),
+                           default=True, sample_rate=audio.get("sample_rate", 0), channels=audio.get("channels", 0))]
+
+
 def assemble(parts_dirs: list[Path], audio_dir: Path | None, out: Path,
-             rungs: dict[str, tuple[int, int, str, str]], audio: dict[str, Any]) -> StitchResult:
+             rungs: dict[str, tuple[int, int, str, str]], audio: list[AudioRendition]) -> StitchResult:
     """The stitched outputs under `out` from the parts' output directories (in order) and the
-    audio written by `parts.write_audio` (None: no audio). `rungs`: name -> (width, height, codec,
-    codec string); `audio`: the source audio's `AudioTrack` fields (index, language ...)."""
+    audio written by `parts.write_audio` into `audio_dir` (None: no audio), whose tracks are
+    `audio`. `rungs`: name -> (width, height, codec, codec string)."""
     from framepress import parts, probe
     (out / "hls").mkdir(parents=True)
+    if audio_dir is None:
+        audio = []
     renditions = []
     for name, (width, height, codec, codec_string) in rungs.items():
         mp4 = out / f"{name}.mp4"
         frames = parts.join_parts([d / f"{name}.mp4" for d in parts_dirs],
-                                  audio_dir / "audio.mp4" if audio_dir else None, mp4)
+                                  audio_dir / "audio.mp4" if audio else None, mp4)
         playlist = join_playlists([d / "hls" / f"{name}.m3u8" for d in parts_dirs], out / "hls", name)
         duration = probe(mp4).duration or 1.0
         renditions.append(Rendition(name=name, path=str(mp4), width=width, height=height, frames=frames,
                                     bytes=mp4.stat().st_size, bitrate=int(mp4.stat().st_size * 8 / duration),
                                     encode_fps=0.0, codec=codec, codec_string=codec_string,
-                                    playlist=str(playlist), has_audio=audio_dir is not None))
+                                    playlist=str(playlist), has_audio=bool(audio)))
     tracks = []
-    if audio_dir is not None:
+    if audio:
         for p in (audio_dir / "hls").iterdir():
             shutil.copyfile(p, out / "hls" / p.name)
-        tracks = [AudioRendition(name="audio_0", playlist=str(out / "hls" / "audio_0.m3u8"),
-                                 index=audio.get("index", 0), language=audio.get("language", ""), default=True,
-                                 sample_rate=audio.get("sample_rate", 0), channels=audio.get("channels", 0))]
+        tracks = [dataclasses.replace(a, playlist=str(out / "hls" / f"{a.name}.m3u8")) for a in audio]
     fps = next((st.fps for st in probe(renditions[0].path).streams if st.type == "video"), 0.0)
     master = write_master_playlist(out / "hls", renditions, fps, tracks)
     dash = write_dash_manifest(out / "dash", out / "hls", _dash_videos(renditions), _dash_audios(tracks), fps)
@@ -164,4 +183,4 @@ def join_playlists(playlists: list[Path], out_dir: Path, rung: str) -> Path:
     return out
 
 
-__all__ = ["stitch", "assemble", "join_playlists", "StitchResult"]
+__all__ = ["stitch", "assemble", "join_playlists", "track_data", "tracks_of", "StitchResult"]
