@@ -4,6 +4,7 @@ workers, and the stitched outputs are what one worker would have made of it."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import uuid
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from relsvc import BUCKET, WorkerProcess, cli, kinds, wait_for, wait_status
+from support.audio_tracks import audio_streams, dash_audio_sets, tone, two_language_args
 
 SECONDS, RATE = 12, 30
 FRAMES = SECONDS * RATE
@@ -68,17 +70,25 @@ def download(s3, prefix: str, dest: Path) -> list[str]:
     return sorted(k[len(prefix):] for k in keys)
 
 
-def check_outputs(service, task_id: str, dest: Path) -> None:
-    """Exact frames, keyframes on the grid, audio as long as the video, in both MP4 and HLS."""
+def download_outputs(service, task_id: str, dest: Path) -> list[str]:
+    """The task's outputs, once published and their scratch deleted, downloaded into `dest`."""
     s3 = service["s3"]
     prefix = f"{service['settings'].output_uri.split(BUCKET + '/', 1)[1]}/{task_id}/"
 
-    def published() -> bool:  # the publish job done, and the scratch gone
+    def published() -> bool:
         keys = [o["Key"][len(prefix):] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])]
         return "hls/master.m3u8" in keys and not [k for k in keys if k.startswith((".chunks/", ".attempts/"))]
     wait_for(published, 30, "the outputs to be published and the scratch deleted")
-    names = download(s3, prefix, dest)
-    assert "180p.mp4" in names and "hls/master.m3u8" in names and "hls/audio_0.m3u8" in names and "dash/manifest.mpd" in names
+    return download(s3, prefix, dest)
+
+
+def check_outputs(service, task_id: str, dest: Path, tracks: int = 1) -> None:
+    """Exact frames, keyframes on the grid, `tracks` audio tracks as long as the video, in both MP4
+    and HLS."""
+    names = download_outputs(service, task_id, dest)
+    assert "180p.mp4" in names and "hls/master.m3u8" in names and "dash/manifest.mpd" in names
+    assert [n for n in names if n.startswith("hls/audio_") and n.endswith(".m3u8")] == \
+        [f"hls/audio_{t}.m3u8" for t in range(tracks)]
     assert not [n for n in names if n.startswith((".chunks", ".attempts"))], names
     for rung in ("180p", "144p"):
         frames = video_frames(dest / f"{rung}.mp4")
@@ -86,15 +96,16 @@ def check_outputs(service, task_id: str, dest: Path) -> None:
         assert [round(float(f["pts_time"]), 3) for f in frames if int(f["key_frame"])] == \
             [float(s) for s in range(SECONDS)]
         streams = probe(dest / f"{rung}.mp4", "-show_entries", "stream=codec_type,duration")["streams"]
-        assert [s["codec_type"] for s in streams] == ["video", "audio"]
+        assert [s["codec_type"] for s in streams] == ["video"] + ["audio"] * tracks
         # Within one AAC frame (1024 samples at 44.1 kHz) and a video frame.
-        assert abs(float(streams[0]["duration"]) - float(streams[1]["duration"])) <= 1024 / 44100 + 1 / RATE
+        for audio in streams[1:]:
+            assert abs(float(streams[0]["duration"]) - float(audio["duration"])) <= 1024 / 44100 + 1 / RATE
         head = (dest / f"{rung}.mp4").read_bytes()[:65536]
         assert head.find(b"moov") < head.find(b"mdat")          # faststart
         assert len(video_frames(dest / "hls" / f"{rung}.m3u8")) == FRAMES
     # The master playlist end to end, video and the audio group, as a player reads it.
     master = dest / "hls" / "master.m3u8"
-    assert 'TYPE=AUDIO' in master.read_text() and 'AUDIO="audio"' in master.read_text()
+    assert master.read_text().count('TYPE=AUDIO') == tracks and 'AUDIO="audio"' in master.read_text()
     decoded = subprocess.run(["ffmpeg", "-v", "error", "-allowed_extensions", "ALL", "-i", str(master),
                               "-map", "0:v:0", "-map", "0:a:0", "-f", "null", "-"],
                              capture_output=True, text=True)
@@ -130,6 +141,56 @@ def test_a_long_source_is_split_over_two_workers_and_stitched(service, client, l
     assert [c["id"] for c in shown["chunks"]] == [c["id"] for c in st["chunks"]]
     text = cli(service["env"], "status", tid)
     assert "chunks" in text and all(c["id"][:8] in text for c in st["chunks"])
+
+
+@pytest.fixture(scope="module")
+def two_language_source(s3_service, tmp_path_factory):
+    """As `long_source`, with an English and a French audio track (each its own tone)."""
+    path = tmp_path_factory.mktemp("split") / "two_languages.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y",
+                    "-f", "lavfi", "-i", f"testsrc2=size=320x180:rate={RATE}:duration={SECONDS}",
+                    *two_language_args(SECONDS), "-b:a", "64k",
+                    "-c:v", "libx264", "-preset", "veryfast", "-g", str(2 * RATE), "-pix_fmt", "yuv420p", str(path)],
+                   check=True)
+    key = f"sources/{uuid.uuid4().hex[:8]}/two_languages.mp4"
+    s3_service["client"].upload_file(str(path), BUCKET, key)
+    return f"s3://{BUCKET}/{key}"
+
+
+def audio_outputs(dest: Path) -> dict:
+    """What players and tools see of the audio tracks: in the MP4s, HLS and DASH."""
+    return {"mp4": audio_streams(dest / "180p.mp4"),
+            "hls": re.findall(r"#EXT-X-MEDIA:.*", (dest / "hls" / "master.m3u8").read_text()),
+            "dash": dash_audio_sets(dest / "dash" / "manifest.mpd")}
+
+
+@pytest.mark.timeout(300)
+def test_a_split_task_keeps_every_audio_track_as_an_unsplit_one_does(service, client, two_language_source, spawn,
+                                                                      tmp_path):
+    """The ladder's audio policy for a split task is an unsplit one's: every track by default, with
+    its language and default flag, or those of the languages it names; each encoded once."""
+    spawn("a"), spawn("b")
+    french = {**LADDER, "name": "split-fra", "audio": {**LADDER["audio"], "tracks": ["fra"]}}
+    tasks = {"split": client.submit(two_language_source, ladder=LADDER),
+             "whole": client.submit(two_language_source, ladder=LADDER, options={"split_seconds": 0}),
+             "french": client.submit(two_language_source, ladder=french)}
+    for name, tid in tasks.items():
+        st = wait_status(client, tid, timeout=240)
+        assert st["status"] == "succeeded", (name, st["last_error"])
+        assert kinds(st).count("split") == (name != "whole"), name
+        check_outputs(service, tid, tmp_path / name, tracks=1 if name == "french" else 2)
+    split = audio_outputs(tmp_path / "split")
+    assert split == audio_outputs(tmp_path / "whole")
+    assert split["mp4"] == [("eng", 1), ("fra", 0)] and len(split["hls"]) == 2
+    assert [tone(tmp_path / "split" / "180p.mp4", i) for i in range(2)] == pytest.approx([440, 660], abs=2)
+    french = audio_outputs(tmp_path / "french")
+    assert french["mp4"] == [("fra", 1)] and [lang for lang, _, _ in french["dash"]] == ["fr"]
+    assert tone(tmp_path / "french" / "180p.mp4") == pytest.approx(660, abs=2)
+    # Audio once: no chunk encoded any.
+    for tid in (tasks["split"], tasks["french"]):
+        for c in client.status(tid)["chunks"]:
+            transcoded = next(e for e in client.status(c["id"])["events"] if e["kind"] == "transcoded")["data"]
+            assert transcoded["audio"]["index"] == -1 and not any(r["has_audio"] for r in transcoded["renditions"])
 
 
 @pytest.mark.timeout(300)
@@ -219,3 +280,132 @@ def test_cancelling_a_parent_cancels_its_chunks(service, client, long_source, sp
             return s.get(Worker, running["worker_id"]).current_task_id != running["id"]
     wait_for(moved_on, 30, "the chunk's worker to stop it")
     assert "succeeded" not in kinds(client.status(running["id"]))
+
+
+# ---- at full size: a 120 s 1080p source against itself unsplit ---------------------------------
+
+FILM_SECONDS, FILM_RATE = 120, 24
+FILM_FRAMES = FILM_SECONDS * FILM_RATE
+AAC_FRAME_S = 1024 / 44100
+FILM_LADDER = {"name": "split-1080p", "gop_seconds": 2, "segment_seconds": 6,
+               "audio": {"codec": "aac", "bitrate": 128000},
+               "rungs": [{"name": "1080p", "height": 1080, "codec": "h264", "bitrate": 3_000_000,
+                          "preset": "superfast"},
+                         {"name": "360p", "height": 360, "codec": "h264", "bitrate": 600_000, "preset": "superfast"}]}
+FILM_SPLIT = {"FRAMEPRESS_SPLIT_SECONDS": "60", "FRAMEPRESS_CHUNK_SECONDS": "30"}
+
+
+@pytest.fixture(scope="module")
+def film(s3_service, tmp_path_factory):
+    """120 s of 1080p24 H.264 with B-frames and open GOPs, a keyframe every 3.5 s (neither on the
+    ladder's 2 s grid nor on the chunks' 30 s edges), and AAC; on disk and in the bucket."""
+    path = tmp_path_factory.mktemp("film") / "film.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y",
+                    "-f", "lavfi", "-i", f"testsrc2=size=1920x1080:rate={FILM_RATE}:duration={FILM_SECONDS}",
+                    "-f", "lavfi", "-i", f"sine=frequency=440:duration={FILM_SECONDS}",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+                    "-x264-params", "bframes=3:keyint=84:min-keyint=84:scenecut=0:open-gop=1",
+                    "-c:a", "aac", "-b:a", "128k", str(path)], check=True)
+    key = f"sources/{uuid.uuid4().hex[:8]}/film.mp4"
+    s3_service["client"].upload_file(str(path), BUCKET, key)
+    return {"uri": f"s3://{BUCKET}/{key}", "path": f"/{BUCKET}/{key}", "local": path, "bytes": path.stat().st_size}
+
+
+def video_packets(path) -> list[dict]:
+    """The video packets (one a frame) in decode order: pts_time, flags, size; read without decoding."""
+    return probe(path, "-select_streams", "v:0", "-show_entries", "packet=pts_time,flags,size")["packets"]
+
+
+def keyframe_times(packets: list[dict]) -> list[float]:
+    return sorted(round(float(p["pts_time"]), 3) for p in packets if "K" in p["flags"])
+
+
+def psnrs(source: Path, renditions: list[tuple[Path, int, int]]) -> list[float]:
+    """Average PSNR of each (rendition, width, height) against the source scaled to its size, the
+    source decoded once."""
+    n = len(renditions)
+    graph = [f"[0:v]split={n}" + "".join(f"[r{i}]" for i in range(n))]
+    graph += [f"[r{i}]scale={w}:{h}:flags=bicubic[s{i}]" for i, (_, w, h) in enumerate(renditions)]
+    graph += [f"[{i + 1}:v][s{i}]psnr[o{i}]" for i in range(n)]
+    cmd = ["ffmpeg", "-nostdin", "-i", str(source)] + [a for r, _, _ in renditions for a in ("-i", str(r))]
+    cmd += ["-filter_complex", ";".join(graph)] + [a for i in range(n) for a in ("-map", f"[o{i}]", "-f", "null", "-")]
+    err = subprocess.run(cmd, capture_output=True, text=True, check=True).stderr
+    # Each psnr filter logs its average when it ends; the graph numbers them in order (after split and the scales).
+    found = sorted((int(i), float(v)) for i, v in re.findall(r"Parsed_psnr_(\d+) .*average:([0-9.]+)", err))
+    assert len(found) == n, err[-2000:]
+    return [v for _, v in found]
+
+
+def av_ends(path) -> dict:
+    """End of the video, end and duration of the audio, seconds."""
+    streams = {s["codec_type"]: s for s in probe(path, "-show_entries", "stream=codec_type,start_time,duration")["streams"]}
+    end = {k: float(s["start_time"]) + float(s["duration"]) for k, s in streams.items()}
+    return {"video_end": end["video"], "audio_end": end["audio"], "audio_seconds": float(streams["audio"]["duration"])}
+
+
+def hls_seconds(playlist: Path) -> float:
+    return sum(float(line[8:].rstrip(",")) for line in playlist.read_text().splitlines() if line.startswith("#EXTINF:"))
+
+
+def wall_seconds(st: dict) -> float:
+    """From the task's first take to its success, by the database's clock."""
+    from datetime import datetime
+    taken = next(e["at"] for e in st["events"] if e["kind"] == "taken")
+    done = [e["at"] for e in st["events"] if e["kind"] == "succeeded"][-1]
+    return (datetime.fromisoformat(done) - datetime.fromisoformat(taken)).total_seconds()
+
+
+@pytest.mark.faults
+@pytest.mark.timeout(2400)
+def test_a_long_1080p_source_split_over_two_workers_matches_it_unsplit(service, client, film, spawn, tmp_path):
+    """The issue's check at its size: 30 s chunks on two workers against one worker's encode of the
+    whole source: the same frames and keyframes in every rendition, per-rung PSNR within 0.1 dB and
+    bitrate within 5 %, audio as long within one AAC frame and ending with the video."""
+    spawn("a", **FILM_SPLIT), spawn("b", **FILM_SPLIT)
+    proxy = service["proxy"]
+    proxy.got_bytes.clear()
+    split_id = client.submit(film["uri"], ladder=FILM_LADDER)
+    split = wait_status(client, split_id, timeout=1500)
+    assert split["status"] == "succeeded", split["last_error"]
+    pulled = proxy.got_bytes[film["path"]]
+    plan = next(e for e in split["events"] if e["kind"] == "split")["data"]
+    assert [[c["start"], c["end"]] for c in plan["chunks"]] == [[0, 30], [30, 60], [60, 90], [90, None]]
+    takers = {[e for e in client.status(c["id"])["events"] if e["kind"] == "taken"][-1]["worker_id"]
+              for c in split["chunks"]}
+    assert len(takers) == 2, "the chunks ran on both workers"
+    whole_id = client.submit(film["uri"], ladder=FILM_LADDER, options={"split_seconds": 0})
+    whole = wait_status(client, whole_id, timeout=1500)
+    assert whole["status"] == "succeeded", whole["last_error"]
+    assert "split" not in kinds(whole)
+    for tid, name in ((split_id, "split"), (whole_id, "whole")):
+        download_outputs(service, tid, tmp_path / name)
+
+    source_packets = video_packets(film["local"])
+    assert len(source_packets) == FILM_FRAMES
+    grid = [float(t) for t in range(0, FILM_SECONDS, 2)]
+    report = []
+    for rung, height in (("1080p", 1080), ("360p", 360)):
+        packets = {}
+        for name in ("split", "whole"):
+            for kind, path in (("mp4", tmp_path / name / f"{rung}.mp4"), ("hls", tmp_path / name / "hls" / f"{rung}.m3u8")):
+                packets[name, kind] = video_packets(path)
+                assert len(packets[name, kind]) == FILM_FRAMES, (name, kind, rung)
+                assert keyframe_times(packets[name, kind]) == grid, (name, kind, rung)
+        size = {name: sum(int(p["size"]) for p in packets[name, "mp4"]) for name in ("split", "whole")}
+        width = height * 16 // 9
+        split_psnr, whole_psnr = psnrs(film["local"], [(tmp_path / n / f"{rung}.mp4", width, height)
+                                                        for n in ("split", "whole")])
+        report.append(f"{rung}: PSNR {split_psnr:.3f} / {whole_psnr:.3f} dB, video bytes {size['split']} / "
+                      f"{size['whole']} ({size['split'] / size['whole'] - 1:+.2%})")
+        assert split_psnr == pytest.approx(whole_psnr, abs=0.1), report[-1]
+        assert size["split"] == pytest.approx(size["whole"], rel=0.05), report[-1]
+        ends = {name: av_ends(tmp_path / name / f"{rung}.mp4") for name in ("split", "whole")}
+        report.append(f"{rung}: split {ends['split']}, whole {ends['whole']}")
+        assert abs(ends["split"]["audio_seconds"] - ends["whole"]["audio_seconds"]) <= AAC_FRAME_S, report[-1]
+        assert abs(ends["split"]["audio_end"] - ends["split"]["video_end"]) <= 1 / FILM_RATE, report[-1]
+    audio_hls = [hls_seconds(tmp_path / n / "hls" / "audio_0.m3u8") for n in ("split", "whole")]
+    assert audio_hls[0] == pytest.approx(audio_hls[1], abs=AAC_FRAME_S)
+    report.append(f"source {film['bytes']} bytes, pulled {pulled} ({pulled / film['bytes']:.2f}x); wall: split "
+                  f"{wall_seconds(split):.1f} s (split step {plan['seconds']} s), whole {wall_seconds(whole):.1f} s")
+    print("\n".join(report))
+    assert pulled <= 2.2 * film["bytes"]
