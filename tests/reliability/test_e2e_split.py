@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from relsvc import BUCKET, WorkerProcess, cli, kinds, wait_for, wait_status
+from framepress.service.split.segment_copies import HEAD_BYTES
 from support.audio_tracks import audio_streams, dash_audio_sets, tone, two_language_args
 
 SECONDS, RATE = 12, 30
@@ -82,9 +83,9 @@ def download_outputs(service, task_id: str, dest: Path) -> list[str]:
     return download(s3, prefix, dest)
 
 
-def check_outputs(service, task_id: str, dest: Path, tracks: int = 1) -> None:
+def check_outputs(service, task_id: str, dest: Path, tracks: int = 1) -> list[str]:
     """Exact frames, keyframes on the grid, `tracks` audio tracks as long as the video, in both MP4
-    and HLS."""
+    and HLS. Returns the output's keys."""
     names = download_outputs(service, task_id, dest)
     assert "180p.mp4" in names and "hls/master.m3u8" in names and "dash/manifest.mpd" in names
     assert [n for n in names if n.startswith("hls/audio_") and n.endswith(".m3u8")] == \
@@ -110,6 +111,7 @@ def check_outputs(service, task_id: str, dest: Path, tracks: int = 1) -> None:
                               "-map", "0:v:0", "-map", "0:a:0", "-f", "null", "-"],
                              capture_output=True, text=True)
     assert decoded.returncode == 0 and decoded.stderr == "", decoded.stderr
+    return names
 
 
 @pytest.mark.timeout(300)
@@ -125,13 +127,22 @@ def test_a_long_source_is_split_over_two_workers_and_stitched(service, client, l
     assert [[c["start"], c["end"]] for c in split["chunks"]] == [[0, 4], [4, 8], [8, None]]
     assert [c["status"] for c in st["chunks"]] == ["succeeded"] * 3 and st["kind"] == "parent"
     assert {r["name"]: r["frames"] for r in st["renditions"]} == {"180p": FRAMES, "144p": FRAMES}
-    check_outputs(service, tid, tmp_path / "out")
+    outputs = check_outputs(service, tid, tmp_path / "out")
     # Every worker together pulled little more than twice the source: once whole to split it,
     # once in chunks (each its range and the header).
     pulled = proxy.got_bytes[long_source["path"]]
     print(f"source bytes pulled: {pulled} of {long_source['bytes']} ({pulled / long_source['bytes']:.2f}x)")
     assert pulled <= 2.2 * long_source["bytes"]
     stitched = next(e for e in st["events"] if e["kind"] == "stitched")["data"]
+    # The stitch pulled the chunks' MP4s and playlists, of their media segments only the boxes
+    # before the media data: the segments were copied within the store.
+    uploaded = next(e for e in st["events"] if e["kind"] == "uploaded")["data"]
+    segment_gets = {p: n for p, n in proxy.got_bytes.items() if f"/{tid}/.chunks/" in p and p.endswith(".m4s")}
+    assert stitched["copied_segments"] == len([k for k in outputs if k.endswith(".m4s")]) == len(segment_gets)
+    assert max(segment_gets.values()) <= HEAD_BYTES
+    assert sum(segment_gets.values()) < 0.5 * uploaded["copied_bytes"]
+    print(f"stitch: {stitched['pulled_bytes']} bytes pulled, {uploaded['bytes'] - uploaded['copied_bytes']} uploaded, "
+          f"{uploaded['copied_bytes']} copied within the store ({sum(segment_gets.values())} of them read)")
     chunk_runs = [next(e for e in client.status(c["id"])["events"] if e["kind"] == "succeeded")["data"]
                   for c in st["chunks"]]
     print(f"split {split['seconds']} s, stitch {stitched['seconds']} s, per chunk: wall "
@@ -405,7 +416,11 @@ def test_a_long_1080p_source_split_over_two_workers_matches_it_unsplit(service, 
         assert abs(ends["split"]["audio_end"] - ends["split"]["video_end"]) <= 1 / FILM_RATE, report[-1]
     audio_hls = [hls_seconds(tmp_path / n / "hls" / "audio_0.m3u8") for n in ("split", "whole")]
     assert audio_hls[0] == pytest.approx(audio_hls[1], abs=AAC_FRAME_S)
+    stitched = next(e for e in split["events"] if e["kind"] == "stitched")["data"]
+    uploaded = next(e for e in split["events"] if e["kind"] == "uploaded")["data"]
     report.append(f"source {film['bytes']} bytes, pulled {pulled} ({pulled / film['bytes']:.2f}x); wall: split "
-                  f"{wall_seconds(split):.1f} s (split step {plan['seconds']} s), whole {wall_seconds(whole):.1f} s")
+                  f"{wall_seconds(split):.1f} s (split step {plan['seconds']} s, stitch {stitched['seconds']} s: "
+                  f"{stitched['pulled_bytes']} bytes pulled, {uploaded['copied_bytes']} copied within the store), "
+                  f"whole {wall_seconds(whole):.1f} s")
     print("\n".join(report))
     assert pulled <= 2.2 * film["bytes"]

@@ -79,10 +79,11 @@ class TaskRun:
                 if self.spec.kind == TaskKind.PARENT:   # its chunks are done, or it was retried
                     if chunks.unfinished(self.store, self.spec.id):
                         return self._requeue_chunks()
-                    out, result, stitched = stitching.stitch(self, scratch)
+                    out, result, stitched, copies = stitching.stitch(self, scratch)
                     self._event(EventKind.STITCHED, f"{stitched['chunks']} chunks in {stitched['seconds']} s",
                                 **stitched)
                 else:
+                    copies = {}
                     source = self._pull(scratch)
                     if self.spec.kind == TaskKind.WHOLE:
                         split = splitting.split(self, source, scratch, ladder, self.split_rule)
@@ -90,7 +91,7 @@ class TaskRun:
                             return split
                     out = scratch / "out"
                     result = self._transcode(source, out, ladder)
-                uploaded = self._upload(out)
+                uploaded = self._upload(out, copies)
             self.stage = "succeed"
             data = self._succeed(result, uploaded)
         except BaseException:
@@ -177,7 +178,9 @@ class TaskRun:
                                         "worker_id": self.lease.worker_id, "kind": "media_warning"})
         return result
 
-    def _upload(self, out_dir: Path) -> dict[str, Any]:
+    def _upload(self, out_dir: Path, copies: dict[str, str]) -> dict[str, Any]:
+        """Every file under `out_dir` to the attempt's prefix; those whose key is in `copies`
+        are stand-ins, their objects copied within the store from the URI given."""
         self.stage = "upload"
         # Fencing before any object is written: a worker whose lease was taken over uploads nothing.
         self.store.check(self.lease)
@@ -187,14 +190,19 @@ class TaskRun:
         storage = self.storage.for_uri(staging)
         keys = [p.relative_to(out_dir).as_posix() for p in files]
         self._uploading = True
+
+        def put(path: Path, key: str) -> Transfer:
+            target = join_uri(staging, key)
+            return storage.copy(copies[key], target) if key in copies else storage.upload(path, target)
         with ThreadPoolExecutor(max(1, self.upload_concurrency)) as pool:
-            transfers = list(pool.map(lambda p, k: storage.upload(p, join_uri(staging, k)),
-                                      files, keys))
+            transfers = list(pool.map(put, files, keys))
         self.seconds["upload"] = time.monotonic() - t
         total = sum(tr.bytes for tr in transfers)
-        self._event(EventKind.UPLOADED, f"{len(keys)} objects, {total} bytes in "
+        copied = sum(tr.bytes for tr, k in zip(transfers, keys) if k in copies)
+        within = f" ({copied} copied within the store)" if copies else ""
+        self._event(EventKind.UPLOADED, f"{len(keys)} objects, {total} bytes{within} in "
                     f"{self.seconds['upload']:.3f} s", prefix=prefix, attempt_prefix=staging,
-                    keys=keys, objects=len(keys), bytes=total,
+                    keys=keys, objects=len(keys), bytes=total, copied_bytes=copied,
                     seconds=round(self.seconds["upload"], 4))
         return {"prefix": prefix, "keys": keys, "bytes": total}
 

@@ -19,24 +19,27 @@ _MDAT = b"mdat"
 def header_ranges(path: Path) -> list[tuple[int, int]]:
     """[start, end) byte ranges of everything but the media data: every top-level box in full
     except `mdat`, whose 8 or 16 header bytes are kept (the demuxer reads them to step over it)."""
-    size = path.stat().st_size
-    ranges: list[tuple[int, int]] = []
     with open(path, "rb") as f:
-        at = 0
-        while at + 8 <= size:
-            f.seek(at)
-            box_size, kind = struct.unpack(">I4s", f.read(8))
-            header = 8
-            if box_size == 1:                      # a 64-bit size follows
-                box_size = struct.unpack(">Q", f.read(8))[0]
-                header = 16
-            elif box_size == 0:                    # runs to the end of the file
-                box_size = size - at
-            if box_size < header:
-                raise ValueError(f"{path}: malformed box at byte {at}")
-            end = min(at + box_size, size)
-            ranges.append((at, at + header) if kind == _MDAT else (at, end))
-            at = end
+        return box_ranges(file_reader(f), path.stat().st_size, str(path))
+
+
+def box_ranges(read: Callable[[int, int], bytes], size: int, name: str) -> list[tuple[int, int]]:
+    """`header_ranges` of the `size` bytes `read(start, end)` gives (`name` for errors)."""
+    ranges: list[tuple[int, int]] = []
+    at = 0
+    while at + 8 <= size:
+        box_size, kind = struct.unpack(">I4s", read(at, at + 8))
+        header = 8
+        if box_size == 1:                      # a 64-bit size follows
+            box_size = struct.unpack(">Q", read(at + 8, at + 16))[0]
+            header = 16
+        elif box_size == 0:                    # runs to the end of the file
+            box_size = size - at
+        if box_size < header:
+            raise ValueError(f"{name}: malformed box at byte {at}")
+        end = min(at + box_size, size)
+        ranges.append((at, at + header) if kind == _MDAT else (at, end))
+        at = end
     return merge(ranges)
 
 
@@ -79,8 +82,6 @@ def file_reader(src: BinaryIO) -> Callable[[int, int], bytes]:
     return read
 
 
-
-
 def fetch(storage, uri: str, dest: Path, size: int, ranges: list[tuple[int, int]]) -> int:
     """A sparse copy of the object at `uri` (`size` bytes) at `dest` holding only `ranges`, read
     with ranged GETs. Returns the bytes read."""
@@ -88,4 +89,4 @@ def fetch(storage, uri: str, dest: Path, size: int, ranges: list[tuple[int, int]
                         lambda start, end: storage.read_range(uri, start, end))
 
 
-__all__ = ["INDEXED_FORMATS", "header_ranges", "merge", "total", "write_sparse", "file_reader", "fetch"]
+__all__ = ["INDEXED_FORMATS", "header_ranges", "box_ranges", "merge", "total", "write_sparse", "file_reader", "fetch"]

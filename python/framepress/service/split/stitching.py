@@ -8,30 +8,38 @@ source's times in their segments, so they play on under it). The audio tracks ar
 split encoded, each in its own rendition as a whole source's HLS has them; the master playlist
 (an audio group of every language) and the DASH manifest (an adaptation set per language) are
 written over them as for a whole source.
+
+Only what is remuxed or rewritten is pulled (the chunks' MP4s, the audio's, the playlists and
+init segments): the media segments stay in the store, each copied there to its stitched name
+when the outputs are uploaded, and the manifests are written over stand-ins of them
+(`segment_copies`).
 """
 from __future__ import annotations
 
 import dataclasses
 import math
-import re
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import select
 
 from framepress.dash import write_dash_manifest
 from framepress.engine import AudioRendition, Rendition, _dash_audios, _dash_videos
 from framepress.hls import write_master_playlist
+from framepress.media_playlist import read_media_playlist
 from framepress.service.attempt_output import ATTEMPTS_DIR, task_prefix
 from framepress.service.db import OutboxRow, RenditionRow, TaskEvent
 from framepress.service.errors import StorageError
 from framepress.service.outbox import PUBLISH
 from framepress.service.tasks import EventKind
 from framepress.service.split import chunks
+from framepress.service.split.segment_copies import SEGMENT_SUFFIX, write_stand_in
+from framepress.service.storage import Transfer
 
-_EXTINF = re.compile(r"#EXTINF:([0-9.]+)")
+# Puts a media segment (src) at its place in the stitched outputs (dst).
+PlaceSegment = Callable[[Path, Path], Any]
 # How long a stitch waits for its chunks' outputs to be published before it fails (and is retried).
 PUBLISH_WAIT_S = 120.0
 
@@ -47,9 +55,11 @@ class StitchResult:
         self.per_title: dict[str, Any] = {}  # the ladder chosen by the split, when per-title
 
 
-def stitch(run: Any, scratch: Path) -> tuple[Path, StitchResult, dict[str, Any]]:
-    """Pull the chunks' outputs and the audio, stitch them under `scratch/out`. Returns the
-    output directory, the result for the success and the `stitched` event's data."""
+def stitch(run: Any, scratch: Path) -> tuple[Path, StitchResult, dict[str, Any], dict[str, str]]:
+    """Pull the chunks' outputs and the audio (but their media segments), stitch them under
+    `scratch/out`. Returns the output directory, the result for the success, the `stitched`
+    event's data, and the outputs to copy within the store rather than upload: output key ->
+    the segment's URI (the files there are stand-ins, see `segment_copies`)."""
     run.stage = "stitch"
     t = time.monotonic()
     with run.store.db.session() as s:
@@ -62,18 +72,30 @@ def stitch(run: Any, scratch: Path) -> tuple[Path, StitchResult, dict[str, Any]]
                           .order_by(TaskEvent.id.desc()).limit(1)).first() or {}
     wait_until_published(run.store.db, chunk_ids)
     root = chunks.chunks_root(run.spec)
-    pulled = sum(_pull_prefix(run.storage, task_prefix(root, cid), scratch / "chunks" / str(i))
+    segments: dict[Path, Transfer] = {}   # local path -> the segment object left in the store
+    pulled = sum(_pull_prefix(run.storage, task_prefix(root, cid), scratch / "chunks" / str(i), segments)
                  for i, cid in enumerate(chunk_ids))
-    pulled += _pull_prefix(run.storage, chunks.audio_prefix(run.spec), scratch / "audio")
+    pulled += _pull_prefix(run.storage, chunks.audio_prefix(run.spec), scratch / "audio", segments)
+    out = scratch / "out"
+    copies: dict[str, str] = {}
+    fetched = 0
+
+    def place_segment(src: Path, dst: Path) -> None:
+        nonlocal fetched
+        obj = segments[src]
+        fetched += write_stand_in(run.storage.for_uri(obj.uri), obj.uri, obj.bytes, dst)
+        copies[dst.relative_to(out).as_posix()] = obj.uri
+
     parts_dirs = [scratch / "chunks" / str(i) for i in range(len(chunk_ids))]
     audio_dir = scratch / "audio"
-    result = assemble(parts_dirs, audio_dir if (audio_dir / "audio.mp4").is_file() else None, scratch / "out",
-                      first_rungs, tracks_of(split))
+    result = assemble(parts_dirs, audio_dir if (audio_dir / "audio.mp4").is_file() else None, out,
+                      first_rungs, tracks_of(split), place_segment)
     result.per_title = split.get("per_title", {})
     run.seconds["stitch"] = time.monotonic() - t
     data = {"chunks": len(chunk_ids), "renditions": {r.name: r.frames for r in result.renditions},
-            "audio": bool(result.audio), "pulled_bytes": pulled, "seconds": round(run.seconds["stitch"], 4)}
-    return scratch / "out", result, data
+            "audio": bool(result.audio), "pulled_bytes": pulled + fetched,
+            "copied_segments": len(copies), "seconds": round(run.seconds["stitch"], 4)}
+    return out, result, data, copies
 
 
 def wait_until_published(db: Any, chunk_ids: list[str], timeout_s: float = PUBLISH_WAIT_S) -> None:
@@ -111,10 +133,12 @@ def tracks_of(split: dict[str, Any]) -> list[AudioRendition]:
 
 
 def assemble(parts_dirs: list[Path], audio_dir: Path | None, out: Path,
-             rungs: dict[str, tuple[int, int, str, str]], audio: list[AudioRendition]) -> StitchResult:
+             rungs: dict[str, tuple[int, int, str, str]], audio: list[AudioRendition],
+             place_segment: PlaceSegment = shutil.copyfile) -> StitchResult:
     """The stitched outputs under `out` from the parts' output directories (in order) and the
     audio written by `parts.write_audio` into `audio_dir` (None: no audio), whose tracks are
-    `audio`. `rungs`: name -> (width, height, codec, codec string)."""
+    `audio`. `rungs`: name -> (width, height, codec, codec string). `place_segment(src, dst)`
+    puts a media segment of a part or of the audio at its place in `out`."""
     from framepress import parts, probe
     (out / "hls").mkdir(parents=True)
     if audio_dir is None:
@@ -124,25 +148,31 @@ def assemble(parts_dirs: list[Path], audio_dir: Path | None, out: Path,
         mp4 = out / f"{name}.mp4"
         frames = parts.join_parts([d / f"{name}.mp4" for d in parts_dirs],
                                   audio_dir / "audio.mp4" if audio else None, mp4)
-        playlist = join_playlists([d / "hls" / f"{name}.m3u8" for d in parts_dirs], out / "hls", name)
+        playlist = join_playlists([d / "hls" / f"{name}.m3u8" for d in parts_dirs], out / "hls", name,
+                                  place_segment)
         duration = probe(mp4).duration or 1.0
         renditions.append(Rendition(name=name, path=str(mp4), width=width, height=height, frames=frames,
                                     bytes=mp4.stat().st_size, bitrate=int(mp4.stat().st_size * 8 / duration),
                                     encode_fps=0.0, codec=codec, codec_string=codec_string,
                                     playlist=str(playlist), has_audio=bool(audio)))
-    tracks = []
-    if audio:
-        for p in (audio_dir / "hls").iterdir():
-            shutil.copyfile(p, out / "hls" / p.name)
-        tracks = [dataclasses.replace(a, playlist=str(out / "hls" / f"{a.name}.m3u8")) for a in audio]
+    tracks: list[AudioRendition] = []
+    for a in audio:   # each track's playlist and segments as the split wrote them
+        playlist = audio_dir / "hls" / f"{a.name}.m3u8"
+        media = read_media_playlist(playlist)
+        for name in (playlist.name, media.init):
+            shutil.copyfile(audio_dir / "hls" / name, out / "hls" / name)
+        for segment in media.segments:
+            place_segment(audio_dir / "hls" / segment.uri, out / "hls" / segment.uri)
+        tracks.append(dataclasses.replace(a, playlist=str(out / "hls" / playlist.name)))
     fps = next((st.fps for st in probe(renditions[0].path).streams if st.type == "video"), 0.0)
     master = write_master_playlist(out / "hls", renditions, fps, tracks)
     dash = write_dash_manifest(out / "dash", out / "hls", _dash_videos(renditions), _dash_audios(tracks), fps)
     return StitchResult(renditions, str(master), str(dash), tracks)
 
 
-def _pull_prefix(storage_router: Any, prefix: str, dest: Path) -> int:
-    """Download the objects under `prefix` (not its attempts') into `dest`; returns the bytes."""
+def _pull_prefix(storage_router: Any, prefix: str, dest: Path, segments: dict[Path, Transfer]) -> int:
+    """Download the objects under `prefix` (not its attempts') into `dest`, but the media
+    segments: those are listed in `segments` by the path they would have. Returns the bytes."""
     storage = storage_router.for_uri(prefix)
     base = prefix.rstrip("/") + "/"
     got = 0
@@ -151,30 +181,29 @@ def _pull_prefix(storage_router: Any, prefix: str, dest: Path) -> int:
         if rel.startswith(ATTEMPTS_DIR + "/"):
             continue
         target = dest / rel
+        if rel.endswith(SEGMENT_SUFFIX):
+            segments[target] = obj
+            continue
         target.parent.mkdir(parents=True, exist_ok=True)
         got += storage.download(obj.uri, target).bytes
     return got
 
 
-def join_playlists(playlists: list[Path], out_dir: Path, rung: str) -> Path:
+def join_playlists(playlists: list[Path], out_dir: Path, rung: str,
+                   place_segment: PlaceSegment = shutil.copyfile) -> Path:
     """One VOD media playlist of every segment of `playlists` in order, renamed
-    `<rung>_<n>.m4s` into `out_dir`, after the first playlist's init segment."""
+    `<rung>_<n>.m4s` into `out_dir` (by `place_segment(src, dst)`), after the first playlist's
+    init segment."""
     init_name = f"{rung}_init.mp4"
     shutil.copyfile(playlists[0].parent / init_name, out_dir / init_name)
     body, longest, n = [], 0.0, 0
     for playlist in playlists:
-        duration = None
-        for line in playlist.read_text().splitlines():
-            m = _EXTINF.match(line)
-            if m:
-                duration = float(m.group(1))
-            elif line and not line.startswith("#") and duration is not None:
-                name = f"{rung}_{n:05d}.m4s"
-                shutil.copyfile(playlist.parent / line, out_dir / name)
-                body += [f"#EXTINF:{duration:.6f},", name]
-                longest = max(longest, duration)
-                n += 1
-                duration = None
+        for segment in read_media_playlist(playlist).segments:
+            name = f"{rung}_{n:05d}{SEGMENT_SUFFIX}"
+            place_segment(playlist.parent / segment.uri, out_dir / name)
+            body += [f"#EXTINF:{segment.duration:.6f},", name]
+            longest = max(longest, segment.duration)
+            n += 1
     head = ["#EXTM3U", "#EXT-X-VERSION:7", f"#EXT-X-TARGETDURATION:{math.ceil(longest - 1e-3)}",
             "#EXT-X-MEDIA-SEQUENCE:0", "#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-INDEPENDENT-SEGMENTS",
             f'#EXT-X-MAP:URI="{init_name}"']
