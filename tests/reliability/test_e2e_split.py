@@ -358,6 +358,12 @@ def hls_seconds(playlist: Path) -> float:
     return sum(float(line[8:].rstrip(",")) for line in playlist.read_text().splitlines() if line.startswith("#EXTINF:"))
 
 
+def shown(line: str) -> str:
+    """A measured figure, printed as it is found (for the report) and returned for assertions."""
+    print(line)
+    return line
+
+
 def wall_seconds(st: dict) -> float:
     """From the task's first take to its success, by the database's clock."""
     from datetime import datetime
@@ -390,37 +396,36 @@ def test_a_long_1080p_source_split_over_two_workers_matches_it_unsplit(service, 
     assert "split" not in kinds(whole)
     for tid, name in ((split_id, "split"), (whole_id, "whole")):
         download_outputs(service, tid, tmp_path / name)
+    stitched = next(e for e in split["events"] if e["kind"] == "stitched")["data"]
+    uploaded = next(e for e in split["events"] if e["kind"] == "uploaded")["data"]
+    shown(f"source {film['bytes']} bytes, pulled {pulled} ({pulled / film['bytes']:.2f}x); wall: split "
+          f"{wall_seconds(split):.1f} s (split step {plan['seconds']} s, stitch {stitched['seconds']} s: "
+          f"{stitched['pulled_bytes']} bytes pulled, {uploaded['copied_bytes']} copied within the store), "
+          f"whole {wall_seconds(whole):.1f} s")
+    assert pulled <= 2.2 * film["bytes"]
 
     source_packets = video_packets(film["local"])
     assert len(source_packets) == FILM_FRAMES
     grid = [float(t) for t in range(0, FILM_SECONDS, 2)]
-    report = []
-    for rung, height in (("1080p", 1080), ("360p", 360)):
-        packets = {}
-        for name in ("split", "whole"):
-            for kind, path in (("mp4", tmp_path / name / f"{rung}.mp4"), ("hls", tmp_path / name / "hls" / f"{rung}.m3u8")):
-                packets[name, kind] = video_packets(path)
-                assert len(packets[name, kind]) == FILM_FRAMES, (name, kind, rung)
-                assert keyframe_times(packets[name, kind]) == grid, (name, kind, rung)
+    rungs = {"1080p": (1920, 1080), "360p": (640, 360)}
+    measured = iter(psnrs(film["local"], [(tmp_path / name / f"{rung}.mp4", w, h)
+                                          for rung, (w, h) in rungs.items() for name in ("split", "whole")]))
+    for rung in rungs:
+        packets = {(name, kind): video_packets(tmp_path / name / path)
+                   for name in ("split", "whole") for kind, path in (("mp4", f"{rung}.mp4"), ("hls", f"hls/{rung}.m3u8"))}
+        for (name, kind), found in packets.items():
+            assert len(found) == FILM_FRAMES, (name, kind, rung)
+        assert keyframe_times(packets["split", "mp4"]) == keyframe_times(packets["whole", "mp4"]) == grid, rung
+        assert keyframe_times(packets["split", "hls"]) == keyframe_times(packets["whole", "hls"]), rung
         size = {name: sum(int(p["size"]) for p in packets[name, "mp4"]) for name in ("split", "whole")}
-        width = height * 16 // 9
-        split_psnr, whole_psnr = psnrs(film["local"], [(tmp_path / n / f"{rung}.mp4", width, height)
-                                                        for n in ("split", "whole")])
-        report.append(f"{rung}: PSNR {split_psnr:.3f} / {whole_psnr:.3f} dB, video bytes {size['split']} / "
-                      f"{size['whole']} ({size['split'] / size['whole'] - 1:+.2%})")
-        assert split_psnr == pytest.approx(whole_psnr, abs=0.1), report[-1]
-        assert size["split"] == pytest.approx(size["whole"], rel=0.05), report[-1]
+        split_psnr, whole_psnr = next(measured), next(measured)
+        note = shown(f"{rung}: PSNR {split_psnr:.3f} / {whole_psnr:.3f} dB, video bytes {size['split']} / "
+                     f"{size['whole']} ({size['split'] / size['whole'] - 1:+.2%})")
+        assert split_psnr == pytest.approx(whole_psnr, abs=0.1), note
+        assert size["split"] == pytest.approx(size["whole"], rel=0.05), note
         ends = {name: av_ends(tmp_path / name / f"{rung}.mp4") for name in ("split", "whole")}
-        report.append(f"{rung}: split {ends['split']}, whole {ends['whole']}")
-        assert abs(ends["split"]["audio_seconds"] - ends["whole"]["audio_seconds"]) <= AAC_FRAME_S, report[-1]
-        assert abs(ends["split"]["audio_end"] - ends["split"]["video_end"]) <= 1 / FILM_RATE, report[-1]
+        note = shown(f"{rung}: split {ends['split']}, whole {ends['whole']}")
+        assert abs(ends["split"]["audio_seconds"] - ends["whole"]["audio_seconds"]) <= AAC_FRAME_S, note
+        assert abs(ends["split"]["audio_end"] - ends["split"]["video_end"]) <= 1 / FILM_RATE, note
     audio_hls = [hls_seconds(tmp_path / n / "hls" / "audio_0.m3u8") for n in ("split", "whole")]
     assert audio_hls[0] == pytest.approx(audio_hls[1], abs=AAC_FRAME_S)
-    stitched = next(e for e in split["events"] if e["kind"] == "stitched")["data"]
-    uploaded = next(e for e in split["events"] if e["kind"] == "uploaded")["data"]
-    report.append(f"source {film['bytes']} bytes, pulled {pulled} ({pulled / film['bytes']:.2f}x); wall: split "
-                  f"{wall_seconds(split):.1f} s (split step {plan['seconds']} s, stitch {stitched['seconds']} s: "
-                  f"{stitched['pulled_bytes']} bytes pulled, {uploaded['copied_bytes']} copied within the store), "
-                  f"whole {wall_seconds(whole):.1f} s")
-    print("\n".join(report))
-    assert pulled <= 2.2 * film["bytes"]
