@@ -10,6 +10,7 @@ import framepress
 from conftest import FFMPEG
 from framepress.languages import bcp47
 from pages import LADDER, players_beside
+from support.audio_tracks import two_language_args
 from support.browser import wait_js
 
 SECONDS = 6
@@ -21,10 +22,8 @@ def site(media_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("site")
     src = media_dir / "playback_src.mp4"  # two audio languages: English 440 Hz, French 660 Hz
     subprocess.run([FFMPEG, "-y", "-loglevel", "error", "-f", "lavfi", "-i",
-                    f"testsrc2=size=426x240:rate=30:duration={SECONDS}", "-f", "lavfi", "-i",
-                    f"sine=frequency=440:duration={SECONDS}", "-f", "lavfi", "-i", f"sine=frequency=660:duration={SECONDS}",
-                    "-map", "0:v", "-map", "1:a", "-map", "2:a", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
-                    "-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=fra", str(src)], check=True)
+                    f"testsrc2=size=426x240:rate=30:duration={SECONDS}", *two_language_args(SECONDS),
+                    "-c:v", "libx264", "-preset", "ultrafast", str(src)], check=True)
     result = framepress.transcode(src, root / "out", LADDER, dash=True)
     with players_beside(root) as (url, browser):
         yield url, browser, result
