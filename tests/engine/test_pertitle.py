@@ -92,26 +92,46 @@ def test_a_source_smaller_than_every_rung_gets_one_rung_at_its_size(media_dir, t
     assert (r.name, r.width, r.height) == ("144p", 256, 144)
     kept = [c for c in result.per_title["rungs"] if c["kept"]]
     assert [c["name"] for c in kept] == ["144p"]
-    assert 150000 <= kept[0]["bitrate"] <= 800000      # the lowest rung's limits
+    assert 0 < kept[0]["bitrate"] == kept[0]["needed"] <= 800000   # CRF's bits, within the lowest rung's maximum
     assert all("above the source" in c["reason"] for c in result.per_title["rungs"] if not c["kept"])
 
 
-def test_a_still_image_video_is_raised_to_the_minimum(media_dir, tmp_path):
+@pytest.fixture(scope="module")
+def still(media_dir):
+    """One test card held for 2 s."""
     src = media_dir / "still.mp4"
     subprocess.run([FFMPEG, "-y", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=1",
                     "-frames:v", "1", str(media_dir / "still.png")], check=True)
     subprocess.run([FFMPEG, "-y", "-loglevel", "error", "-loop", "1", "-i", str(media_dir / "still.png"),
                     "-t", "2", "-r", "30", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
                     str(src)], check=True)
+    return src
+
+
+def test_a_still_image_video_is_raised_to_the_minimum(still, tmp_path):
     floors = json.loads(json.dumps(SMALL))
     floors["rungs"][0]["min_bitrate"], floors["rungs"][1]["min_bitrate"] = 200000, 120000
-    result = framepress.transcode(src, tmp_path, floors, hwaccel="cpu")
+    result = framepress.transcode(still, tmp_path, floors, hwaccel="cpu")
     assert [c["bitrate"] for c in result.per_title["rungs"]] == [200000, 120000]
     assert all(c["needed"] < c["min_bitrate"] for c in result.per_title["rungs"])
     assert all("raised to the rung's minimum" in c["reason"] for c in result.per_title["rungs"])
     frames = {r.name: r.frames for r in result.renditions}
     assert frames == {"360p": 60, "180p": 60}
     assert result.seconds["analysis"] > 0
+
+
+def test_a_still_image_video_on_auto_gets_what_crf_spends(still, tmp_path):
+    # `auto` has no floors: the still picture gets the bits CRF spent on it, a small part of the
+    # fixed ladder's 800 kb/s, and the encode spends about that.
+    result = framepress.transcode(still, tmp_path, "auto", hwaccel="cpu")
+    [rung] = [c for c in result.per_title["rungs"] if c["kept"]]
+    assert rung["name"] == "360p" and rung["min_bitrate"] == 0
+    assert 0 < rung["bitrate"] == rung["needed"] < 0.25 * 800000, rung
+    assert "capped there" in rung["reason"]
+    [r] = result.renditions
+    assert r.frames == 60
+    stream = ffprobe_json(r.path, "-select_streams", "v:0", "-show_entries", "stream=bit_rate")["streams"][0]
+    assert int(stream["bit_rate"]) < 1.35 * rung["bitrate"], (stream, rung)
 
 
 def test_transcode_encodes_the_chosen_bitrates(hard, tmp_path):
@@ -138,7 +158,7 @@ def test_transcode_cli_with_ladder_auto(easy, tmp_path):
     result = json.loads(proc.stdout)
     assert [r["name"] for r in result["renditions"]] == ["360p"]
     [rung] = [c for c in result["per_title"]["rungs"] if c["kept"]]
-    assert rung["name"] == "360p" and 150000 <= rung["bitrate"] < 800000
+    assert rung["name"] == "360p" and 0 < rung["bitrate"] == rung["needed"] < 800000
     assert result["per_title"]["template"] == "auto" and "CRF 23" in rung["reason"]
 
 
@@ -179,6 +199,17 @@ def test_a_rung_too_close_to_the_one_above_is_dropped():
     dropped = next(r for r in choice.rungs if r.name == "480p")
     assert not dropped.kept and "dropped: 720p costs only 1.14×" in dropped.reason
     assert 1600000 < dropped.bitrate * MIN_STEP
+
+
+def test_auto_gives_a_still_picture_only_what_crf_needs():
+    # The bench's slides at 1080p: CRF 23 spent 116 kb/s at 1080p and 51 kb/s at 360p. Every rung
+    # gets its need on the power law through them (k = 0.75), far under the fixed ladder; 480p is
+    # within MIN_STEP of 360p, the lowest, and goes.
+    choice = decide(load_ladder("auto"), trials({1080: 116000, 360: 51000}), 1080)
+    assert chosen(choice) == {"1080p": 116000, "720p": 86000, "360p": 51000}
+    assert all(r.bitrate == r.needed and "capped there" in r.reason for r in choice.rungs)
+    assert all(r.min_bitrate == 0 for r in choice.rungs)
+    assert not next(r for r in choice.rungs if r.name == "480p").kept
 
 
 def test_a_fixed_ladder_switched_to_per_title_never_spends_more():

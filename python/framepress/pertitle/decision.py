@@ -7,7 +7,12 @@ Pure arithmetic over the trial figures, so the same trials always give the same 
   kept within 1..2. The rung's average bitrate is what CRF spent (`HEADROOM` 1: on the bench, more
   only moved the per-title points along the fixed ladder's curves at a higher cost).
 - Within the rung's limits: raised to `min_bitrate`, lowered to `max_bitrate` (0: the rung's own
-  bitrate, so a fixed ladder switched to per-title never spends more than it did).
+  bitrate, so a fixed ladder switched to per-title never spends more than it did). The built-in
+  `auto` has no minimums: a player needs no floor (it picks the highest rung whose advertised
+  bandwidth fits its throughput; a cheaper rung only plays on more links), and CRF's bits already
+  hold the quality. A floor binds only on content that needs less: clean still pictures cost
+  x264 CRF 23 26-455 kb/s at 1080p (49-59 dB at that size), where `auto`'s old 1 Mb/s floor
+  spent bits no viewer sees. A ladder may still set them (a CDN's or a contract's minimum).
 - The bits above what the target quality needs add no visible quality: every rung, the top one
   first, is capped there, however much the fixed ladder would have spent.
 - A rung whose bitrate is within `MIN_STEP` of the rung kept above it adds too little (a player
