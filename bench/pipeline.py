@@ -32,6 +32,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
+from framepress.bench import real_services
+from framepress.bench.real_services import delete_queues, s3_endpoint, scratch_database, settings_env
+
 BENCH_DIR = Path(__file__).resolve().parent
 WORK = BENCH_DIR / "work" / "sources"
 STAGES = ("queue wait", "database", "pull", "engine", "upload")
@@ -41,47 +44,8 @@ TARGETS = {"small": ("ms", 150.0), "reference": ("%", 3.0)}
 # ---- services ---------------------------------------------------------------------------------
 
 @contextmanager
-def scratch_database(admin_url: str) -> Iterator[str]:
-    import psycopg
-    name = f"framepress_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"{admin_url.rsplit('/', 1)[0]}/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@contextmanager
-def s3_endpoint() -> Iterator[str]:
-    if os.environ.get("AWS_ENDPOINT_URL"):
-        yield os.environ["AWS_ENDPOINT_URL"]
-        return
-    import logging
-    import socket
-    from moto.server import ThreadedMotoServer
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    os.environ.update(AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_ACCESS_KEY_ID="bench",
-                      AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
-    try:
-        yield os.environ["AWS_ENDPOINT_URL"]
-    finally:
-        server.stop()
-        for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
-            os.environ.pop(k, None)
-
-
-@contextmanager
 def worker_process(settings, log_path: Path) -> Iterator[subprocess.Popen]:
-    env = dict(os.environ)
-    for key, value in settings.__dict__.items():
-        if value is not None:
-            env["FRAMEPRESS_" + key.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
+    env = {**os.environ, **settings_env(settings)}
     exe = Path(sys.executable).with_name("framepress")
     with open(log_path, "w") as log:
         proc = subprocess.Popen([str(exe), "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -155,9 +119,8 @@ def measure_overhead(small_runs: int = 7, reference_runs: int = 3, *, ladder: st
     from framepress.config import Settings
     import boto3
 
-    pg_admin_url = pg_admin_url or os.environ.get("FRAMEPRESS_BENCH_PG",
-                                                  "postgresql://postgres@127.0.0.1:5432/test")
-    amqp_url = amqp_url or os.environ.get("FRAMEPRESS_BENCH_AMQP", "amqp://guest:guest@127.0.0.1:5672/%2F")
+    pg_admin_url = pg_admin_url or real_services.pg_admin_url()
+    amqp_url = amqp_url or real_services.amqp_url()
     sources = clips()
     results: dict[str, Any] = {}
     with ExitStack() as stack:
@@ -184,7 +147,7 @@ def measure_overhead(small_runs: int = 7, reference_runs: int = 3, *, ladder: st
         for name, runs in plan:
             if runs:
                 results[name] = summarize([run_one(client, uris[name], ladder) for _ in range(runs)])
-        _delete_queues(amqp_url, settings)
+        delete_queues(amqp_url, settings)
     first = results.get("small") or next(iter(results.values()))
     return {"clips": results, "split_s": first["split_s"], "tasks": sum(r["runs"] for r in results.values()),
             "stack": "RabbitMQ + Postgres + S3 (moto over HTTP) on loopback",
@@ -192,24 +155,6 @@ def measure_overhead(small_runs: int = 7, reference_runs: int = 3, *, ladder: st
                             f"tasks submitted one at a time to an idle worker, ladder `{ladder}` with "
                             f"HLS; the split is for the 1 s 360p clip (medians)."),
             "markdown": markdown(results)}
-
-
-def _delete_queues(amqp_url: str, settings) -> None:
-    """The run's queues: tasks, dead letters, and whatever else was declared under its prefix
-    (escalations, retry delay steps) when rabbitmqctl can list them."""
-    import pika
-    names = {settings.queue_name(), settings.queue_name(".dead")}
-    try:
-        listed = subprocess.run(["rabbitmqctl", "-q", "list_queues", "name"], capture_output=True,
-                                text=True, timeout=30).stdout.split()
-        names |= {n for n in listed if n.startswith(settings.queue_prefix)}
-    except (OSError, subprocess.TimeoutExpired):
-        pass
-    conn = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    ch = conn.channel()
-    for name in sorted(names):
-        ch.queue_delete(name)
-    conn.close()
 
 
 def markdown(results: dict[str, Any]) -> str:

@@ -3,7 +3,6 @@ both ladders). The section is put in place of an earlier one, leaving the rest o
 was (the other sections come from other runs)."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import matplotlib
@@ -11,6 +10,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
+
+from framepress.bench.report import put_section  # noqa: E402
 
 HEADING = "## Per-title ladders"
 
@@ -107,16 +108,7 @@ def write_section(res: dict, out: Path, command: str) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     for s in res["sources"]:
         plot_source(s, out)
-    path = out / "RESULTS.md"
-    text = path.read_text() if path.is_file() else "# framepress benchmark results\n"
-    new = "\n".join(section(res, command)).rstrip() + "\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: new + "\n", text, count=1).rstrip() + "\n"
-    else:
-        text = text.rstrip() + "\n\n" + new
-    path.write_text(text)
-    return path
+    return put_section(out, section(res, command))
 
 
 __all__ = ["write_section", "section", "plot_source"]

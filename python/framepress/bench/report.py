@@ -1,6 +1,7 @@
 """RESULTS.md from the modes' result dicts: tables first, then the plots."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -274,9 +275,40 @@ def render(results: dict, command: str = "") -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+_SECTION = re.compile(r"^## .*?(?=^## |\Z)", re.S | re.M)
+
+
+def _heading(section: str) -> str:
+    """A section's heading without the date in brackets: what identifies it across runs."""
+    return section.split("\n", 1)[0].split(" (", 1)[0].strip()
+
+
 def write_report(results: dict, out: Path, command: str = "") -> Path:
+    """RESULTS.md from `results`, keeping the sections of the old one that these results do not
+    write (those of the modes that write their own: `pertitle`, `split`)."""
     out.mkdir(parents=True, exist_ok=True)
     plots.make_plots(results, out)
     path = out / "RESULTS.md"
-    path.write_text(render(results, command))
+    text = render(results, command)
+    written = {_heading(s) for s in _SECTION.findall(text)}
+    old = path.read_text() if path.is_file() else ""
+    kept = [s.rstrip() for s in _SECTION.findall(old) if _heading(s) not in written]
+    path.write_text("\n\n".join([text.rstrip(), *kept]) + "\n")
+    return path
+
+
+def put_section(out: Path, lines: list[str]) -> Path:
+    """`out/RESULTS.md` with the section `lines` (its first line the heading) in place of an
+    earlier one of the same heading, or added at the end; the rest of the file as it was."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "RESULTS.md"
+    text = path.read_text() if path.is_file() else "# framepress benchmark results\n"
+    new = "\n".join(lines).rstrip() + "\n"
+    heading = _heading(new)
+    old = next((m for m in _SECTION.finditer(text) if _heading(m.group(0)) == heading), None)
+    if old:
+        text = (text[:old.start()] + new + "\n" + text[old.end():]).rstrip() + "\n"
+    else:
+        text = text.rstrip() + "\n\n" + new
+    path.write_text(text)
     return path

@@ -10,7 +10,7 @@ import click
 
 from framepress.cli import cli
 
-MODE_CHOICES = ("engine", "pipeline", "scale", "gpu", "pertitle", "all")
+MODE_CHOICES = ("engine", "pipeline", "scale", "gpu", "pertitle", "split", "all")
 
 
 def _summary_table(results: dict, modes: tuple[str, ...]) -> None:
@@ -69,6 +69,30 @@ def _pertitle(out: Path, source: Optional[Path], full: bool, as_json: bool) -> N
     click.echo(f"report: {report}")
 
 
+def _split(out: Path, source: Optional[Path], ladder: str, rounds: Optional[int], quick: bool,
+           seconds: Optional[float], chunk_seconds: Optional[float], as_json: bool) -> None:
+    from framepress.bench.split_mode import SplitBenchOptions, run_split_bench
+    from framepress.bench.split_report import write_section
+    command = _command_line("split", ladder, rounds, quick, seconds, None, source) + \
+        (f" --chunk-seconds {chunk_seconds:g}" if chunk_seconds else "")
+    opts = SplitBenchOptions(work_dir=out / "work", source=source, quick=quick, seconds=seconds,
+                             chunk_seconds=chunk_seconds, ladder=ladder, rounds=rounds or (1 if quick else 3))
+    say = (lambda line: None) if as_json else (lambda line: click.echo(line, err=True))
+    results = run_split_bench(opts, say=say)
+    (opts.work_dir / "split.json").write_text(json.dumps(results, indent=1))
+    report = write_section(results, out, command)
+    if as_json:
+        click.echo(json.dumps(results, indent=1))
+    elif results.get("skipped"):
+        click.echo(f"split: skipped ({results['skipped']})")
+    else:
+        sm = results["summary"]
+        click.echo(f"whole {sm['whole_wall_s']['median']:.1f} s, split {sm['split_wall_s']['median']:.1f} s: "
+                   f"ratio {sm['ratio']['median']:.3f} (goal <= {sm['goal_ratio']}: "
+                   f"{'met' if sm['goal_met'] else 'not met'})")
+        click.echo(f"report: {report}")
+
+
 @cli.command()
 @click.argument("mode", type=click.Choice(MODE_CHOICES), default="engine")
 @click.option("--source", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
@@ -87,12 +111,15 @@ def _pertitle(out: Path, source: Optional[Path], full: bool, as_json: bool) -> N
 @click.option("--no-quality", is_flag=True, help="Skip PSNR/SSIM.")
 @click.option("--full", is_flag=True,
               help="pertitle: 1080p30 20 s sources, sampled by the analysis (default: 720p30 4 s, analysed whole; a few minutes on 2 cores).")
+@click.option("--chunk-seconds", type=click.FloatRange(1, 600), default=None,
+              help="split: chunk length asked for (default 30; 8 with --quick), rounded to whole segments.")
 def bench(mode: str, source: Optional[Path], ladder: str, rounds: Optional[int], out: Path,
           as_json: bool, quick: bool, seconds: Optional[float], systems: Optional[str],
-          no_quality: bool, full: bool) -> None:
+          no_quality: bool, full: bool, chunk_seconds: Optional[float]) -> None:
     """Benchmark the engine against FFmpeg and PyAV, the pipeline's overhead, throughput against
-    workers, the GPU paths, and per-title ladders against the fixed one (`pertitle`, not part of
-    `all`); writes OUT/RESULTS.md with PNG plots."""
+    workers, the GPU paths, per-title ladders against the fixed one (`pertitle`), and one long
+    source split over two one-core workers against one worker (`split`: 120 s of 1080p, minutes;
+    neither is part of `all`); writes OUT/RESULTS.md with PNG plots."""
     if mode == "pertitle":
         _pertitle(out, source, full, as_json)
         return
@@ -101,6 +128,9 @@ def bench(mode: str, source: Optional[Path], ladder: str, rounds: Optional[int],
     from framepress.bench.runner import MODES, BenchOptions, run_bench
 
     load_ladder(ladder)                       # a bad ladder fails here, before any work
+    if mode == "split":
+        _split(out, source, ladder, rounds, quick, seconds, chunk_seconds, as_json)
+        return
     modes = MODES if mode == "all" else (mode,)
     opts = BenchOptions(modes=modes, out=out, source=source, ladder=ladder,
                         rounds=rounds or (1 if quick else 3), quick=quick, seconds=seconds,

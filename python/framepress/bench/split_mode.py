@@ -1,0 +1,224 @@
+"""`framepress bench split`: one long source on one worker against the same source split over two.
+
+Real `framepress worker` processes on RabbitMQ, Postgres and S3 (`real_services`), each pinned to
+one core with `taskset` to stand for one machine. Each round runs, with fresh workers:
+- whole: one worker (core 0), splitting off;
+- split: two workers (cores 0 and 1), the source split into chunks of about `chunk_seconds`.
+Wall: submit → the task's `succeeded`. Where it went comes from the tasks' events
+(`split_figures`); the fixed costs per chunk and the engine time per second of source feed a
+projection to a two-hour source on many workers (`split_projection`).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+from framepress.bench import machine, source as sources
+from framepress.bench.real_services import (amqp_url, delete_queues, pg_admin_url, s3_endpoint,
+                                            scratch_database, settings_env)
+from framepress.bench.service_run import started_workers
+from framepress.bench.split_figures import median_phases, per_chunk_costs, split_figures, whole_figures
+from framepress.bench.split_projection import Measured, projection, split_wall
+from framepress.bench.stats import summary
+from framepress.bench.systems import newest_ffmpeg, system_ffmpeg
+
+SOURCE = sources.SourceSpec(width=1920, height=1080, fps=30, seconds=120.0)   # issue 13's
+QUICK_SOURCE = sources.SourceSpec(width=1280, height=720, fps=30, seconds=32.0)
+CHUNK_SECONDS, QUICK_CHUNK_SECONDS = 30.0, 8.0
+CORES = (0, 1)
+GOAL_RATIO = 0.55          # issue 13: two one-core workers' wall ≤ 0.55 × one worker's, unsplit
+PROJECTED_SOURCE_S = 2 * 3600.0
+PROJECTED_WORKERS = (1, 10, 50, 200)
+POLL_S = 0.1
+
+
+@dataclass
+class SplitBenchOptions:
+    work_dir: Path
+    source: Optional[Path] = None
+    quick: bool = False
+    seconds: Optional[float] = None
+    chunk_seconds: Optional[float] = None
+    ladder: str = "default"
+    rounds: int = 1
+    cores: tuple[int, ...] = CORES
+    timeout_s: float = 3600.0          # per task
+
+
+@dataclass
+class Stack:
+    settings: Any
+    client: Any
+    s3: Any
+    bucket: str
+    cores: tuple[int, ...]
+    log_dir: Path
+
+
+def why_not_runnable(cores: tuple[int, ...]) -> Optional[str]:
+    if not shutil.which("taskset"):
+        return "taskset (util-linux) is not installed: the workers cannot be pinned to cores"
+    missing = sorted(set(cores) - os.sched_getaffinity(0))
+    if missing:
+        return (f"no core {', '.join(map(str, missing))} here to pin a worker to "
+                f"(this process may use {sorted(os.sched_getaffinity(0))})")
+    return None
+
+
+@contextmanager
+def service_stack(log_dir: Path, cores: tuple[int, ...] = CORES) -> Iterator[Stack]:
+    """A scratch database, a bucket, a queue prefix of their own; removed at the end."""
+    import boto3
+    from framepress.client import Client
+    from framepress.config import Settings
+    amqp = amqp_url()
+    with ExitStack() as stack:
+        db_url = stack.enter_context(scratch_database(pg_admin_url()))
+        stack.enter_context(s3_endpoint())
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="framepress-bench-")))
+        bucket = f"framepress-bench-{uuid.uuid4().hex[:8]}"
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=bucket)
+        settings = Settings.from_env({}, database_url=db_url, broker_url=amqp,
+                                     queue_prefix=f"bench-{uuid.uuid4().hex[:8]}.",
+                                     output_uri=f"s3://{bucket}/out", scratch_dir=str(scratch),
+                                     data_dir=str(scratch / "data"), metrics_port=0, hwaccel="cpu",
+                                     log_level="WARNING")
+        client = Client(settings)
+        stack.callback(client.close)
+        stack.callback(delete_queues, amqp, settings)
+        log_dir.mkdir(parents=True, exist_ok=True)
+        yield Stack(settings, client, s3, bucket, cores, log_dir)
+
+
+def timed_run(stack: Stack, source_uri: str, *, workers: int, split_seconds: float, chunk_seconds: float,
+              ladder: str = "default", timeout_s: float = 3600.0, name: str = "run") -> dict[str, Any]:
+    """Fresh pinned workers, one task submitted once they have registered, its record (see
+    `split_figures`) once it has succeeded and its outputs are published."""
+    settings = stack.settings.with_(split_seconds=split_seconds, chunk_seconds=chunk_seconds)
+    env = {**os.environ, **settings_env(settings)}
+    cores = stack.cores[:workers]
+    logs = stack.log_dir / name
+    logs.mkdir(parents=True, exist_ok=True)
+    with started_workers(env, stack.client.db, workers, cores=cores, log_dir=logs) as procs:
+        load = os.getloadavg()[0]
+        submitted = time.time()
+        task_id = stack.client.submit(source_uri, ladder=ladder, options={"hwaccel": "cpu"})
+        published = _wait_published(stack.client.db, task_id, submitted + timeout_s)
+    parent = stack.client.status(task_id)
+    if parent["status"] != "succeeded":
+        raise RuntimeError(f"task {task_id} {parent['status']}: {parent['last_error']}")
+    chunks = [stack.client.status(c["id"]) for c in parent.get("chunks", [])]
+    _delete_outputs(stack, task_id)      # moto keeps objects in memory
+    return {"submitted_at": submitted, "parent": parent, "chunks": chunks, "published_at": published,
+            "cores_by_pid": {p.pid: c for p, c in zip(procs, cores)}, "load_before": load}
+
+
+def _wait_published(db, task_id: str, deadline: float) -> dict[str, float]:
+    """Polls the task and its chunks until it settles and, if it succeeded, its publish job is
+    done; returns when each task's publish job was first seen done."""
+    from sqlalchemy import or_, select
+    from framepress.service.db import OutboxRow, Task, TaskStatus
+    from framepress.service.outbox import PUBLISH
+    published: dict[str, float] = {}
+    while True:
+        with db.session() as s:
+            states = dict(s.execute(select(Task.id, Task.status).where(
+                or_(Task.id == task_id, Task.parent_id == task_id))).all())
+            pending = set(s.scalars(select(OutboxRow.task_id).where(
+                OutboxRow.task_id.in_(list(states)), OutboxRow.kind == PUBLISH)))
+        now = time.time()
+        for tid, status in states.items():
+            if status == TaskStatus.SUCCEEDED and tid not in pending:
+                published.setdefault(tid, now)
+        top = states[task_id]
+        if top in TaskStatus.SETTLED and (top != TaskStatus.SUCCEEDED or task_id in published):
+            return published
+        if now > deadline:
+            raise TimeoutError(f"task {task_id} still {top} at its deadline")
+        time.sleep(POLL_S)
+
+
+def _delete_outputs(stack: Stack, task_id: str) -> None:
+    pages = stack.s3.get_paginator("list_objects_v2").paginate(Bucket=stack.bucket, Prefix=f"out/{task_id}/")
+    for page in pages:
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            stack.s3.delete_objects(Bucket=stack.bucket, Delete={"Objects": keys})
+
+
+def measured_model(whole: list[dict], split: list[dict]) -> Measured:
+    """The projection's inputs: medians over the rounds."""
+    phases = median_phases(split)
+    costs = per_chunk_costs(split)
+    return Measured(source_s=split[0]["source_s"], chunk_s=split[0]["chunk_length_s"],
+                    whole_wall_s=summary(f["wall_s"] for f in whole)["median"],
+                    pickup_s=phases["pickup"], pull_and_split_s=phases["pull and split"],
+                    engine_per_source_s=costs["engine_per_source_s"],
+                    fixed_per_chunk_s=costs["overhead_s"] + costs["gap_s"],
+                    requeue_s=phases["requeue and pickup"],
+                    stitch_and_upload_s=phases["stitch"] + phases["upload"], commit_s=phases["commit"])
+
+
+def summarise(rounds: list[dict], workers: int = len(CORES)) -> dict[str, Any]:
+    whole = [r["whole"] for r in rounds]
+    split = [r["split"] for r in rounds]
+    ratio = summary(r["ratio"] for r in rounds)
+    m = measured_model(whole, split)
+    return {"whole_wall_s": summary(f["wall_s"] for f in whole),
+            "split_wall_s": summary(f["wall_s"] for f in split),
+            "ratio": ratio, "goal_ratio": GOAL_RATIO, "goal_met": ratio["median"] <= GOAL_RATIO,
+            "whole_phases": median_phases(whole), "split_phases": median_phases(split),
+            "per_chunk": per_chunk_costs(split), "measured": m.to_dict(),
+            "workers": workers, "model_at_measured": [split_wall(m, m.source_s, n) for n in range(1, max(4, workers) + 1)],
+            "projection": projection(m, PROJECTED_SOURCE_S, PROJECTED_WORKERS)}
+
+
+def run_split_bench(opts: SplitBenchOptions, say: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
+    finished = lambda: time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())  # noqa: E731
+    why = why_not_runnable(opts.cores)
+    if why:
+        return {"mode": "split", "finished_at": finished(), "skipped": why}
+    spec = QUICK_SOURCE if opts.quick else SOURCE
+    if opts.seconds:
+        spec = sources.SourceSpec(spec.width, spec.height, spec.fps, opts.seconds)
+    chunk_s = opts.chunk_seconds or (QUICK_CHUNK_SECONDS if opts.quick else CHUNK_SECONDS)
+    if opts.source is None:
+        say(f"split: making the {spec.width}x{spec.height} {spec.seconds:g} s source (once)")
+    src = opts.source or sources.make_source(system_ffmpeg() or newest_ffmpeg(), spec,
+                                             opts.work_dir / "sources")
+    info = sources.probe_source(src)
+    rounds = []
+    with service_stack(opts.work_dir / "split-logs", opts.cores) as stack:
+        key = f"sources/{Path(src).name}"
+        stack.s3.upload_file(str(src), stack.bucket, key)
+        uri = f"s3://{stack.bucket}/{key}"
+        for i in range(opts.rounds):
+            say(f"split: round {i + 1}/{opts.rounds}, one worker, whole")
+            whole = timed_run(stack, uri, workers=1, split_seconds=0.0, chunk_seconds=chunk_s,
+                              ladder=opts.ladder, timeout_s=opts.timeout_s, name=f"round{i + 1}-whole")
+            say(f"split: round {i + 1}/{opts.rounds}, {len(opts.cores)} workers, split")
+            split = timed_run(stack, uri, workers=len(opts.cores), split_seconds=chunk_s,
+                              chunk_seconds=chunk_s, ladder=opts.ladder, timeout_s=opts.timeout_s,
+                              name=f"round{i + 1}-split")
+            w, s = whole_figures(whole), split_figures(split)
+            rounds.append({"whole": w, "split": s, "ratio": s["wall_s"] / w["wall_s"],
+                           "load_before": [whole["load_before"], split["load_before"]]})
+            say(f"split: whole {w['wall_s']:.1f} s, split {s['wall_s']:.1f} s, ratio {rounds[-1]['ratio']:.3f}")
+    return {"mode": "split", "finished_at": finished(), "machine": machine.machine_info(),
+            "source": {**info.to_dict(), "path": Path(src).name, "generated": opts.source is None},
+            "settings": {"ladder": Path(opts.ladder).name, "chunk_seconds": chunk_s,
+                         "split_seconds": chunk_s, "cores": list(opts.cores), "rounds": opts.rounds,
+                         "quick": opts.quick, "poll_s": POLL_S},
+            "rounds": rounds, "summary": summarise(rounds, len(opts.cores))}
+
+
+__all__ = ["SplitBenchOptions", "run_split_bench", "service_stack", "timed_run", "summarise",
+           "why_not_runnable", "measured_model"]
