@@ -70,7 +70,7 @@ def split_run() -> dict:
     """A parent taken by worker a at 0.1 s, split at 5 s into four chunks: b takes chunks 0 and 2,
     a chunks 1 and 3; the last chunk succeeds at 17.4 s, the parent is stitched by b."""
     chunks = [_chunk(0, "b", 11, 5.1, 5.0), _chunk(1, "a", 10, 5.3, 5.0),
-              _chunk(2, "b", 11, 10.8, 5.0), _chunk(3, "a", 10, 11.0, 6.0)]
+              _chunk(2, "b", 11, 11.0, 5.0), _chunk(3, "a", 10, 11.0, 6.0)]
     plan = [{"start": c["range"][0], "end": c["range"][1]} for c in chunks]
     parent = _task("p", 0.0, [("taken", 0.1, "a", {}), ("pulled", 0.5, "a", {"seconds": 0.3}),
                               ("split", 5.0, "a", {"seconds": 4.2, "duration": 32.0, "chunk_seconds": 8.0,
@@ -80,6 +80,7 @@ def split_run() -> dict:
                               ("succeeded", 20.5, "b", {})])
     epoch = datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp()
     return {"submitted_at": epoch - 0.05, "parent": parent, "chunks": chunks, "cores_by_pid": {10: 0, 11: 1},
+            "worker_cpu_s": [9.0, 10.0],
             "published_at": {"c0": epoch + 10.6, "c2": epoch + 16.5, "p": epoch + 21.0}}
 
 
@@ -94,23 +95,26 @@ def test_the_split_timeline_adds_up_and_finds_each_chunks_gap():
     assert [rows[c]["core"] for c in ("c0", "c1", "c2", "c3")] == [1, 0, 1, 0]
     # First chunks on a worker: from creation; later ones: from the worker's previous success.
     assert rows["c0"]["gap_s"] == pytest.approx(0.1) and rows["c1"]["gap_s"] == pytest.approx(0.3)
-    assert rows["c2"]["gap_s"] == pytest.approx(10.8 - 10.5) and rows["c3"]["gap_s"] == pytest.approx(11.0 - 10.7)
-    assert rows["c2"]["queue_wait_s"] == pytest.approx(5.8)
+    assert rows["c2"]["gap_s"] == pytest.approx(11.0 - 10.5) and rows["c3"]["gap_s"] == pytest.approx(11.0 - 10.7)
+    assert [rows[c]["after_previous"] for c in ("c0", "c1", "c2", "c3")] == [False, False, True, True]
+    assert rows["c2"]["queue_wait_s"] == pytest.approx(6.0)
     assert rows["c0"]["publish_s"] == pytest.approx(0.1) and rows["c1"]["publish_s"] is None
     assert f["publish_s"] == pytest.approx(0.5)
+    assert f["cpu_s"] == 19.0 and f["core_share"] == pytest.approx(19.0 / (2 * 20.55))
     costs = per_chunk_costs([f])
     assert costs["overhead_s"] == pytest.approx(0.4)
+    assert costs["gap_s"] == pytest.approx(0.4)     # 0.5 and 0.3: the chunks after another one
     assert costs["engine_per_source_s"] == pytest.approx(21.0 / 32.0)
 
 
 def test_a_task_that_was_not_split_has_no_split_timeline():
     run = split_run()
-    whole = {**run, "chunks": [], "parent": _task("w", 0.0, [
+    whole = {**run, "chunks": [], "worker_cpu_s": [9.5], "parent": _task("w", 0.0, [
         ("taken", 0.1, "a", {}), ("pulled", 0.4, "a", {}), ("transcoded", 9.4, "a", {}),
         ("uploaded", 9.9, "a", {}), ("succeeded", 10.0, "a", {"engine_seconds": 8.9})])}
     f = whole_figures(whole)
     assert f["phases"] == pytest.approx({"pickup": 0.15, "pull": 0.3, "engine": 9.0, "upload": 0.5, "commit": 0.1})
-    assert f["engine_s"] == 8.9 and f["publish_s"] is None
+    assert f["engine_s"] == 8.9 and f["publish_s"] is None and f["core_share"] == pytest.approx(9.5 / 10.05)
     with pytest.raises(ValueError, match="not split"):
         split_figures(whole)
     without = {**run, "parent": {**run["parent"], "events": run["parent"]["events"][:2]}}
@@ -191,6 +195,7 @@ def test_the_mode_end_to_end_on_a_tiny_source(tmp_path, services_env, capsys):
     assert all(c["engine_s"] > 0 and c["overhead_s"] > 0 and c["gap_s"] >= 0 for c in split["chunks"])
     assert split["source_s"] == pytest.approx(8, abs=0.1) and split["chunk_length_s"] == 2
     assert r["ratio"] == pytest.approx(split["wall_s"] / whole["wall_s"])
+    assert whole["cpu_s"] > 0 and split["cpu_s"] > 0 and whole["core_share"] > 0 and split["core_share"] > 0
     p = res["summary"]["projection"]
     assert [x["rounds"] for x in p["rows"]] == [math.ceil(3600 / w) for w in (1, 10, 50, 200)]
     text = (out / "RESULTS.md").read_text()

@@ -3,8 +3,9 @@ a split one (its parent's and its chunks' events).
 
 A run is what `split_mode` records of one task: `submitted_at` (the bench's clock, just before
 the submit), the task's `framepress status --json` (`parent`), its chunks' in range order
-(`chunks`), when each task's publish job was first seen done (`published_at`, by task id) and
-which core each worker pid was pinned to (`cores_by_pid`). Event times come from the database's
+(`chunks`), when each task's publish job was first seen done (`published_at`, by task id),
+which core each worker pid was pinned to (`cores_by_pid`) and each worker's CPU seconds from the
+submit to the end (`worker_cpu_s`). Event times come from the database's
 clock; the bench runs on the same machine, so the two compare.
 
 The phases of a run follow one another and add up to its wall (submit → `succeeded`).
@@ -48,7 +49,16 @@ def whole_figures(run: dict) -> dict[str, Any]:
     phases = {name: b - a for name, a, b in zip(WHOLE_PHASES, marks, marks[1:])}
     return {"wall_s": marks[-1] - marks[0], "phases": phases,
             "engine_s": _data(st, "succeeded")["engine_seconds"],
-            "publish_s": _published(run, st["id"], marks[-1])}
+            "publish_s": _published(run, st["id"], marks[-1]), **_cpu(run, marks[-1] - marks[0])}
+
+
+def _cpu(run: dict, wall: float) -> dict[str, Any]:
+    """The workers' CPU seconds over the run, and the share of their cores they had: below 1,
+    they waited for their cores (other work on them) or for something else (I/O, the services)."""
+    cpu = run.get("worker_cpu_s")
+    if not cpu:
+        return {}
+    return {"cpu_s": sum(cpu), "core_share": sum(cpu) / (wall * len(cpu))}
 
 
 def split_figures(run: dict) -> dict[str, Any]:
@@ -68,7 +78,7 @@ def split_figures(run: dict) -> dict[str, Any]:
             "stitch_s": _data(st, "stitched")["seconds"], "source_s": split["duration"],
             "chunk_seconds": split["chunk_seconds"], "chunk_length_s": _length(split["chunks"][0]),
             "chunks": rows,
-            "publish_s": _published(run, st["id"], marks[-1])}
+            "publish_s": _published(run, st["id"], marks[-1]), **_cpu(run, marks[-1] - marks[0])}
 
 
 def _length(planned: dict) -> float:
@@ -99,6 +109,7 @@ def chunk_rows(run: dict) -> list[dict[str, Any]]:
                      "publish_s": _published(run, c["id"], succeeded)})
     previous: dict[str, float] = {}
     for r in sorted(rows, key=lambda r: r["taken_at"]):
+        r["after_previous"] = r["worker_id"] in previous
         r["gap_s"] = r["taken_at"] - max(r["created_at"], previous.get(r["worker_id"], r["created_at"]))
         previous[r["worker_id"]] = r["succeeded_at"]
     return rows
@@ -109,15 +120,19 @@ def median_phases(figures: list[dict]) -> dict[str, float]:
 
 
 def per_chunk_costs(figures: list[dict]) -> dict[str, Optional[float]]:
-    """Medians over every chunk of every split run: the fixed costs a chunk adds, and its engine
-    time per second of source (chunks may differ in length: the last one takes the rest)."""
+    """Medians over every chunk of every split run (the gap: over those that followed another
+    on their worker): the fixed costs a chunk adds, and its engine time per second of source
+    (chunks may differ in length: the last one takes the rest)."""
     rows = [r for f in figures for r in f["chunks"]]
+    # A long source's chunks nearly all follow another on their worker: their gap is the one
+    # that repeats (a worker's first chunk only waits for the message).
+    later = [r for r in rows if r["after_previous"]] or rows
 
-    def med(key: str) -> Optional[float]:
-        values = [r[key] for r in rows if r[key] is not None]
+    def med(key: str, among: list[dict] = rows) -> Optional[float]:
+        values = [r[key] for r in among if r[key] is not None]
         return statistics.median(values) if values else None
     engine_rate = statistics.median(sum(r["engine_s"] for r in f["chunks"]) / f["source_s"] for f in figures)
-    return {"overhead_s": med("overhead_s"), "gap_s": med("gap_s"), "publish_s": med("publish_s"),
+    return {"overhead_s": med("overhead_s"), "gap_s": med("gap_s", later), "publish_s": med("publish_s"),
             "queue_wait_s": med("queue_wait_s"), "engine_s": med("engine_s"),
             "engine_per_source_s": engine_rate}
 

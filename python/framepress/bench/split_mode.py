@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
+import psutil
+
 from framepress.bench import machine, source as sources
 from framepress.bench.real_services import (amqp_url, delete_queues, pg_admin_url, s3_endpoint,
                                             scratch_database, settings_env)
@@ -37,6 +39,9 @@ GOAL_RATIO = 0.55          # issue 13: two one-core workers' wall ≤ 0.55 × on
 PROJECTED_SOURCE_S = 2 * 3600.0
 PROJECTED_WORKERS = (1, 10, 50, 200)
 POLL_S = 0.1
+# Split tasks make no thumbnails (no chunk sees the whole source): neither does the whole task here,
+# so both runs make the same outputs (MP4s, HLS, DASH).
+TASK_OPTIONS = {"hwaccel": "cpu", "thumbnail_seconds": 0}
 
 
 @dataclass
@@ -109,16 +114,24 @@ def timed_run(stack: Stack, source_uri: str, *, workers: int, split_seconds: flo
     logs.mkdir(parents=True, exist_ok=True)
     with started_workers(env, stack.client.db, workers, cores=cores, log_dir=logs) as procs:
         load = os.getloadavg()[0]
+        cpu_before = [_cpu_s(p.pid) for p in procs]
         submitted = time.time()
-        task_id = stack.client.submit(source_uri, ladder=ladder, options={"hwaccel": "cpu"})
+        task_id = stack.client.submit(source_uri, ladder=ladder, options=TASK_OPTIONS)
         published = _wait_published(stack.client.db, task_id, submitted + timeout_s)
+        cpu = [_cpu_s(p.pid) - before for p, before in zip(procs, cpu_before)]
     parent = stack.client.status(task_id)
     if parent["status"] != "succeeded":
         raise RuntimeError(f"task {task_id} {parent['status']}: {parent['last_error']}")
     chunks = [stack.client.status(c["id"]) for c in parent.get("chunks", [])]
     _delete_outputs(stack, task_id)      # moto keeps objects in memory
     return {"submitted_at": submitted, "parent": parent, "chunks": chunks, "published_at": published,
-            "cores_by_pid": {p.pid: c for p, c in zip(procs, cores)}, "load_before": load}
+            "cores_by_pid": {p.pid: c for p, c in zip(procs, cores)}, "worker_cpu_s": cpu,
+            "load_before": load}
+
+
+def _cpu_s(pid: int) -> float:
+    t = psutil.Process(pid).cpu_times()
+    return t.user + t.system
 
 
 def _wait_published(db, task_id: str, deadline: float) -> dict[str, float]:
@@ -174,6 +187,8 @@ def summarise(rounds: list[dict], workers: int = len(CORES)) -> dict[str, Any]:
     m = measured_model(whole, split)
     return {"whole_wall_s": summary(f["wall_s"] for f in whole),
             "split_wall_s": summary(f["wall_s"] for f in split),
+            "whole_core_share": summary(f["core_share"] for f in whole if "core_share" in f),
+            "split_core_share": summary(f["core_share"] for f in split if "core_share" in f),
             "ratio": ratio, "goal_ratio": GOAL_RATIO, "goal_met": ratio["median"] <= GOAL_RATIO,
             "whole_phases": median_phases(whole), "split_phases": median_phases(split),
             "per_chunk": per_chunk_costs(split), "measured": m.to_dict(),
@@ -214,7 +229,7 @@ def run_split_bench(opts: SplitBenchOptions, say: Callable[[str], None] = lambda
             say(f"split: whole {w['wall_s']:.1f} s, split {s['wall_s']:.1f} s, ratio {rounds[-1]['ratio']:.3f}")
     return {"mode": "split", "finished_at": finished(), "machine": machine.machine_info(),
             "source": {**info.to_dict(), "path": Path(src).name, "generated": opts.source is None},
-            "settings": {"ladder": Path(opts.ladder).name, "chunk_seconds": chunk_s,
+            "settings": {"ladder": Path(opts.ladder).name, "chunk_seconds": chunk_s, "options": TASK_OPTIONS,
                          "split_seconds": chunk_s, "cores": list(opts.cores), "rounds": opts.rounds,
                          "quick": opts.quick, "poll_s": POLL_S},
             "rounds": rounds, "summary": summarise(rounds, len(opts.cores))}

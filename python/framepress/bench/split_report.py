@@ -37,6 +37,10 @@ def _s(v) -> str:
     return "–" if v is None else f"{v:.2f}"
 
 
+def _share(s: dict | None) -> str:
+    return _spread(s, "{:.2f}") if s else "–"
+
+
 def _clock(seconds: float) -> str:
     m, s = divmod(round(seconds), 60)
     h, m = divmod(m, 60)
@@ -70,7 +74,8 @@ def section(res: dict, command: str) -> list[str]:
         f"**whole**, one worker on core {st['cores'][0]} with splitting off; **split**, "
         f"{len(st['cores'])} workers on cores {', '.join(map(str, st['cores']))} with the source "
         f"split into {n_chunks} chunks of {m['chunk_s']:g} s ({st['chunk_seconds']:g} s asked, "
-        f"rounded to whole segments). Wall: submit → `succeeded`, from the tasks' events (the "
+        f"rounded to whole segments). Both runs make the same outputs: MP4s, HLS and DASH, no "
+        f"thumbnails (split tasks make none). Wall: submit → `succeeded`, from the tasks' events (the "
         f"database's clock, on this machine). 1-minute load average before the runs: "
         f"{min(loads):.1f}–{max(loads):.1f}: other work on the machine lengthens the walls.", ""]
 
@@ -79,9 +84,13 @@ def section(res: dict, command: str) -> list[str]:
     lines += _table(["goal", "measured: split ÷ whole, median (min–max) over rounds", "met"],
                     [[f"{len(st['cores'])} one-core workers ≤ {sm['goal_ratio']} × one one-core worker, unsplit",
                       _spread(ratio, "{:.3f}"), "yes" if sm["goal_met"] else "**no**"]]) + [""]
-    lines += _table(["run", "workers", "wall s, median (min–max)"],
-                    [["whole", 1, _spread(sm["whole_wall_s"])],
-                     ["split", len(st["cores"]), _spread(sm["split_wall_s"])]]) + [""]
+    lines += _table(["run", "workers", "wall s, median (min–max)", "share of their cores the workers had"],
+                    [["whole", 1, _spread(sm["whole_wall_s"]), _share(sm.get("whole_core_share"))],
+                     ["split", len(st["cores"]), _spread(sm["split_wall_s"]), _share(sm.get("split_core_share"))]])
+    lines += ["", "Share of their cores: the workers' CPU seconds from the submit to the end ÷ (wall × "
+              "workers). Below 1 they waited: for their cores (other work on them) or for I/O and the "
+              "services. A split run whose workers had less of their cores than the whole run's "
+              "worker is slowed by the machine, not by the split.", ""]
 
     lines += ["### Where the wall goes", "",
               "Medians over the rounds; the phases follow one another and add up to the wall.", ""]
@@ -108,8 +117,9 @@ def section(res: dict, command: str) -> list[str]:
                      "publish s"], rows) + [""]
     pc = sm["per_chunk"]
     lines += [f"Fixed costs per chunk, medians over every chunk of every round: overhead "
-              f"{_s(pc['overhead_s'])} s, gap {_s(pc['gap_s'])} s (publish {_s(pc['publish_s'])} s of "
-              f"it), so {m['fixed_per_chunk_s']:.2f} s a chunk on top of its engine time "
+              f"{_s(pc['overhead_s'])} s, gap {_s(pc['gap_s'])} s (of the chunks that followed another "
+              f"on their worker; the publish job alone: {_s(pc['publish_s'])} s), so "
+              f"{m['fixed_per_chunk_s']:.2f} s a chunk on top of its engine time "
               f"({m['engine_per_source_s']:.3f} engine s per source second on one core: "
               f"{m['engine_per_source_s'] * m['chunk_s']:.1f} s for a {m['chunk_s']:g} s chunk).", ""]
     lines += projection_lines(sm)
