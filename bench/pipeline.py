@@ -115,39 +115,20 @@ def measure_overhead(small_runs: int = 7, reference_runs: int = 3, *, ladder: st
                      pg_admin_url: Optional[str] = None, amqp_url: Optional[str] = None,
                      warmup: int = 1) -> dict[str, Any]:
     """Median per-task figures for each clip on RabbitMQ + Postgres + S3; see the module doc."""
-    from framepress.client import Client
-    from framepress.config import Settings
-    import boto3
-
-    pg_admin_url = pg_admin_url or real_services.pg_admin_url()
-    amqp_url = amqp_url or real_services.amqp_url()
     sources = clips()
     results: dict[str, Any] = {}
-    with ExitStack() as stack:
-        db_url = stack.enter_context(scratch_database(pg_admin_url))
-        stack.enter_context(s3_endpoint())
-        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="framepress-bench-")))
-        bucket = f"framepress-bench-{uuid.uuid4().hex[:8]}"
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket=bucket)
-        settings = Settings.from_env({}, database_url=db_url, broker_url=amqp_url,
-                                     queue_prefix=f"bench-{uuid.uuid4().hex[:8]}.",
-                                     output_uri=f"s3://{bucket}/out", scratch_dir=str(scratch),
-                                     metrics_port=0, data_dir=str(scratch / "data"))
-        client = Client(settings)
-        stack.callback(client.close)
-        uris = {}
+    with real_services.service_stack(pg_admin_url, amqp_url) as stack, \
+            worker_process(stack.settings, stack.scratch / "worker.log"):
+        client, uris = stack.client, {}
         for name, path in sources.items():
-            s3.upload_file(str(path), bucket, f"sources/{path.name}")
-            uris[name] = f"s3://{bucket}/sources/{path.name}"
-        stack.enter_context(worker_process(settings, scratch / "worker.log"))
+            stack.s3.upload_file(str(path), stack.bucket, f"sources/{path.name}")
+            uris[name] = f"s3://{stack.bucket}/sources/{path.name}"
         plan = [("small", small_runs), ("reference", reference_runs)]
         for _ in range(warmup):  # the first task pays for imports and connections
             run_one(client, uris["small"], ladder)
         for name, runs in plan:
             if runs:
                 results[name] = summarize([run_one(client, uris[name], ladder) for _ in range(runs)])
-        delete_queues(amqp_url, settings)
     first = results.get("small") or next(iter(results.values()))
     return {"clips": results, "split_s": first["split_s"], "tasks": sum(r["runs"] for r in results.values()),
             "stack": "RabbitMQ + Postgres + S3 (moto over HTTP) on loopback",

@@ -176,6 +176,20 @@ def services_env(monkeypatch):
     monkeypatch.setenv("FRAMEPRESS_BENCH_AMQP", AMQP_URL)
 
 
+@pytest.mark.timeout(120)
+def test_a_task_that_fails_or_outlasts_its_deadline_stops_the_run(tmp_path, services_env):
+    from framepress.bench.real_services import service_stack
+    from framepress.bench.split_mode import timed_run
+    with service_stack(hwaccel="cpu", log_level="WARNING") as stack:
+        with pytest.raises(RuntimeError, match="escalated"):
+            timed_run(stack, f"s3://{stack.bucket}/no-such-source.mp4", cores=(0,), split_seconds=0,
+                      chunk_seconds=2, ladder=TINY_LADDER, log_dir=tmp_path / "missing")
+        stack.s3.upload_file(str(make_test_clip(tmp_path / "tiny.mp4", 2, "256x144")), stack.bucket, "tiny.mp4")
+        with pytest.raises(TimeoutError, match="at its deadline"):
+            timed_run(stack, f"s3://{stack.bucket}/tiny.mp4", cores=(0,), split_seconds=0, chunk_seconds=2,
+                      ladder=TINY_LADDER, timeout_s=0, log_dir=tmp_path / "late")
+
+
 @pytest.mark.timeout(180)
 def test_the_mode_end_to_end_on_a_tiny_source(tmp_path, services_env, capsys):
     src = make_test_clip(tmp_path / "tiny.mp4", 8, "256x144")

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import uuid
-from contextlib import contextmanager
-from typing import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Optional
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672/%2F"
@@ -79,3 +82,37 @@ def delete_queues(amqp: str, settings) -> None:
     for name in sorted(names):
         ch.queue_delete(name)
     conn.close()
+
+
+@dataclass
+class Stack:
+    settings: Any          # framepress.config.Settings for workers and the client
+    client: Any            # framepress.client.Client
+    s3: Any                # a boto3 S3 client
+    bucket: str
+    scratch: Path          # workers' scratch directories go under it
+
+
+@contextmanager
+def service_stack(pg_admin: Optional[str] = None, amqp: Optional[str] = None, **settings: Any) -> Iterator[Stack]:
+    """A scratch database, a bucket, a queue prefix and a scratch directory of their own, and
+    a client on them; all removed at the end. `settings`: more `Settings` fields."""
+    import boto3
+    from framepress.client import Client
+    from framepress.config import Settings
+    amqp = amqp or amqp_url()
+    with ExitStack() as stack:
+        db_url = stack.enter_context(scratch_database(pg_admin or pg_admin_url()))
+        stack.enter_context(s3_endpoint())
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="framepress-bench-")))
+        bucket = f"framepress-bench-{uuid.uuid4().hex[:8]}"
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=bucket)
+        config = Settings.from_env({}, database_url=db_url, broker_url=amqp,
+                                   queue_prefix=f"bench-{uuid.uuid4().hex[:8]}.",
+                                   output_uri=f"s3://{bucket}/out", scratch_dir=str(scratch),
+                                   metrics_port=0, data_dir=str(scratch / "data"), **settings)
+        client = Client(config)
+        stack.callback(client.close)
+        stack.callback(delete_queues, amqp, config)
+        yield Stack(config, client, s3, bucket, scratch)

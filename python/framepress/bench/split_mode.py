@@ -12,19 +12,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import time
-import uuid
-from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Optional
 
 import psutil
 
 from framepress.bench import machine, source as sources
-from framepress.bench.real_services import (amqp_url, delete_queues, pg_admin_url, s3_endpoint,
-                                            scratch_database, settings_env)
+from framepress.bench.real_services import Stack, service_stack, settings_env
 from framepress.bench.service_run import started_workers
 from framepress.bench.split_figures import median_phases, per_chunk_costs, split_figures, whole_figures
 from framepress.bench.split_projection import Measured, projection, split_wall
@@ -57,16 +53,6 @@ class SplitBenchOptions:
     timeout_s: float = 3600.0          # per task
 
 
-@dataclass
-class Stack:
-    settings: Any
-    client: Any
-    s3: Any
-    bucket: str
-    cores: tuple[int, ...]
-    log_dir: Path
-
-
 def why_not_runnable(cores: tuple[int, ...]) -> Optional[str]:
     if not shutil.which("taskset"):
         return "taskset (util-linux) is not installed: the workers cannot be pinned to cores"
@@ -77,42 +63,17 @@ def why_not_runnable(cores: tuple[int, ...]) -> Optional[str]:
     return None
 
 
-@contextmanager
-def service_stack(log_dir: Path, cores: tuple[int, ...] = CORES) -> Iterator[Stack]:
-    """A scratch database, a bucket, a queue prefix of their own; removed at the end."""
-    import boto3
-    from framepress.client import Client
-    from framepress.config import Settings
-    amqp = amqp_url()
-    with ExitStack() as stack:
-        db_url = stack.enter_context(scratch_database(pg_admin_url()))
-        stack.enter_context(s3_endpoint())
-        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="framepress-bench-")))
-        bucket = f"framepress-bench-{uuid.uuid4().hex[:8]}"
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket=bucket)
-        settings = Settings.from_env({}, database_url=db_url, broker_url=amqp,
-                                     queue_prefix=f"bench-{uuid.uuid4().hex[:8]}.",
-                                     output_uri=f"s3://{bucket}/out", scratch_dir=str(scratch),
-                                     data_dir=str(scratch / "data"), metrics_port=0, hwaccel="cpu",
-                                     log_level="WARNING")
-        client = Client(settings)
-        stack.callback(client.close)
-        stack.callback(delete_queues, amqp, settings)
-        log_dir.mkdir(parents=True, exist_ok=True)
-        yield Stack(settings, client, s3, bucket, cores, log_dir)
-
-
-def timed_run(stack: Stack, source_uri: str, *, workers: int, split_seconds: float, chunk_seconds: float,
-              ladder: str = "default", timeout_s: float = 3600.0, name: str = "run") -> dict[str, Any]:
-    """Fresh pinned workers, one task submitted once they have registered, its record (see
-    `split_figures`) once it has succeeded and its outputs are published."""
+def timed_run(stack: Stack, source_uri: str, *, cores: tuple[int, ...], split_seconds: float,
+              chunk_seconds: float, log_dir: Path, ladder: str = "default", timeout_s: float = 3600.0
+              ) -> dict[str, Any]:
+    """Fresh workers, one pinned to each of `cores`, one task submitted once they have
+    registered; the task's record (see `split_figures`) once it has succeeded and its outputs
+    are published. The workers' output goes to `log_dir`."""
     settings = stack.settings.with_(split_seconds=split_seconds, chunk_seconds=chunk_seconds)
     env = {**os.environ, **settings_env(settings)}
-    cores = stack.cores[:workers]
-    logs = stack.log_dir / name
-    logs.mkdir(parents=True, exist_ok=True)
-    with started_workers(env, stack.client.db, workers, cores=cores, log_dir=logs) as procs:
+    workers = len(cores)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with started_workers(env, stack.client.db, workers, cores=cores, log_dir=log_dir) as procs:
         load = os.getloadavg()[0]
         cpu_before = [_cpu_s(p.pid) for p in procs]
         submitted = time.time()
@@ -211,18 +172,18 @@ def run_split_bench(opts: SplitBenchOptions, say: Callable[[str], None] = lambda
                                              opts.work_dir / "sources")
     info = sources.probe_source(src)
     rounds = []
-    with service_stack(opts.work_dir / "split-logs", opts.cores) as stack:
+    logs = opts.work_dir / "split-logs"
+    with service_stack(hwaccel="cpu", log_level="WARNING") as stack:
         key = f"sources/{Path(src).name}"
         stack.s3.upload_file(str(src), stack.bucket, key)
         uri = f"s3://{stack.bucket}/{key}"
         for i in range(opts.rounds):
             say(f"split: round {i + 1}/{opts.rounds}, one worker, whole")
-            whole = timed_run(stack, uri, workers=1, split_seconds=0.0, chunk_seconds=chunk_s,
-                              ladder=opts.ladder, timeout_s=opts.timeout_s, name=f"round{i + 1}-whole")
+            whole = timed_run(stack, uri, cores=opts.cores[:1], split_seconds=0.0, chunk_seconds=chunk_s,
+                              ladder=opts.ladder, timeout_s=opts.timeout_s, log_dir=logs / f"round{i + 1}-whole")
             say(f"split: round {i + 1}/{opts.rounds}, {len(opts.cores)} workers, split")
-            split = timed_run(stack, uri, workers=len(opts.cores), split_seconds=chunk_s,
-                              chunk_seconds=chunk_s, ladder=opts.ladder, timeout_s=opts.timeout_s,
-                              name=f"round{i + 1}-split")
+            split = timed_run(stack, uri, cores=opts.cores, split_seconds=chunk_s, chunk_seconds=chunk_s,
+                              ladder=opts.ladder, timeout_s=opts.timeout_s, log_dir=logs / f"round{i + 1}-split")
             w, s = whole_figures(whole), split_figures(split)
             rounds.append({"whole": w, "split": s, "ratio": s["wall_s"] / w["wall_s"],
                            "load_before": [whole["load_before"], split["load_before"]]})
@@ -235,5 +196,5 @@ def run_split_bench(opts: SplitBenchOptions, say: Callable[[str], None] = lambda
             "rounds": rounds, "summary": summarise(rounds, len(opts.cores))}
 
 
-__all__ = ["SplitBenchOptions", "run_split_bench", "service_stack", "timed_run", "summarise",
+__all__ = ["SplitBenchOptions", "run_split_bench", "timed_run", "summarise",
            "why_not_runnable", "measured_model"]
