@@ -28,10 +28,12 @@ class _HeadReader:
         self.fetched = len(self.head)
 
     def __call__(self, start: int, end: int) -> bytes:
-        if end <= len(self.head):
-            return self.head[start:end]
-        self.fetched += end - start
-        return self.storage.read_range(self.uri, start, end)
+        cached = self.head[start:end]
+        if start + len(cached) == end:
+            return cached
+        rest = self.storage.read_range(self.uri, start + len(cached), end)
+        self.fetched += len(rest)
+        return cached + rest
 
 
 def write_stand_in(storage: Any, uri: str, size: int, dest: Path) -> int:
