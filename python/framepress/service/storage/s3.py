@@ -70,15 +70,15 @@ class S3Storage(Storage):
     def download(self, uri: str, dest: Path) -> Transfer:
         bucket, key = split_s3_uri(uri)
         with _reading(uri):
-            # One GET for the common small source; a large one is re-fetched in parallel ranges.
-            resp = self.client.get_object(Bucket=bucket, Key=key)
-            expected = resp["ContentLength"]
+            # The size first, so that no GET is begun and abandoned: a small object comes in one
+            # GET, a large one in parallel ranged GETs.
+            expected = self.client.head_object(Bucket=bucket, Key=key)["ContentLength"]
             if expected < MULTIPART_THRESHOLD:
+                resp = self.client.get_object(Bucket=bucket, Key=key)
                 with open(dest, "wb") as out:
                     for chunk in resp["Body"].iter_chunks(1024 * 1024):
                         out.write(chunk)
             else:
-                resp["Body"].close()
                 self.client.download_file(bucket, key, str(dest), Config=self.transfer)
         size = dest.stat().st_size
         if size != expected:
