@@ -143,6 +143,7 @@ def test_the_section_replaces_an_older_one_and_other_modes_keep_it(tmp_path):
     assert "stale" not in text and text.count(HEADING) == 1 and "kept too" in text
     assert text.index("## Engine") < text.index(HEADING) < text.index("## Per-title")
     assert "| 2 one-core workers ≤ 0.55 × one one-core worker, unsplit | 0.662 | **no** |" in text
+    assert "| split | 2 | 20.55 | 19.0 | 0.46 |" in text      # 19 CPU s of 2 × 20.55 s
     assert "| 200 | 5 of 900 |" in text      # 7200 s in 8 s chunks
     assert (tmp_path / PLOT).read_bytes().startswith(PNG)
     # A later run of another mode rewrites its own sections and keeps this one and per-title.

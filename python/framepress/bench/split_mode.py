@@ -148,6 +148,8 @@ def summarise(rounds: list[dict], workers: int = len(CORES)) -> dict[str, Any]:
     m = measured_model(whole, split)
     return {"whole_wall_s": summary(f["wall_s"] for f in whole),
             "split_wall_s": summary(f["wall_s"] for f in split),
+            "whole_cpu_s": summary(f["cpu_s"] for f in whole if "cpu_s" in f),
+            "split_cpu_s": summary(f["cpu_s"] for f in split if "cpu_s" in f),
             "whole_core_share": summary(f["core_share"] for f in whole if "core_share" in f),
             "split_core_share": summary(f["core_share"] for f in split if "core_share" in f),
             "ratio": ratio, "goal_ratio": GOAL_RATIO, "goal_met": ratio["median"] <= GOAL_RATIO,

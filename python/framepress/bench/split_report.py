@@ -21,7 +21,8 @@ _SPLIT_PHASE_NOTES = {
                       "encoded once and uploaded, the chunks committed",
     "chunks": "the split's commit → the last chunk's success",
     "requeue and pickup": "that chunk's publish job, the parent's message, a worker takes it",
-    "stitch": "every chunk's outputs pulled, MP4s remuxed with the audio, playlists joined",
+    "stitch": "the chunks' MP4s pulled and remuxed with the audio, their media segments copied "
+              "within the store, playlists and manifests written",
     "upload": "the stitched outputs uploaded",
     "commit": "renditions rows and the success committed",
 }
@@ -37,8 +38,8 @@ def _s(v) -> str:
     return "–" if v is None else f"{v:.2f}"
 
 
-def _share(s: dict | None) -> str:
-    return _spread(s, "{:.2f}") if s else "–"
+def _share(s: dict | None, fmt: str = "{:.2f}") -> str:
+    return _spread(s, fmt) if s else "–"
 
 
 def _clock(seconds: float) -> str:
@@ -84,9 +85,12 @@ def section(res: dict, command: str) -> list[str]:
     lines += _table(["goal", "measured: split ÷ whole, median (min–max) over rounds", "met"],
                     [[f"{len(st['cores'])} one-core workers ≤ {sm['goal_ratio']} × one one-core worker, unsplit",
                       _spread(ratio, "{:.3f}"), "yes" if sm["goal_met"] else "**no**"]]) + [""]
-    lines += _table(["run", "workers", "wall s, median (min–max)", "share of their cores the workers had"],
-                    [["whole", 1, _spread(sm["whole_wall_s"]), _share(sm.get("whole_core_share"))],
-                     ["split", len(st["cores"]), _spread(sm["split_wall_s"]), _share(sm.get("split_core_share"))]])
+    lines += _table(["run", "workers", "wall s, median (min–max)", "workers' CPU s",
+                     "share of their cores the workers had"],
+                    [["whole", 1, _spread(sm["whole_wall_s"]), _share(sm.get("whole_cpu_s"), "{:.1f}"),
+                      _share(sm.get("whole_core_share"))],
+                     ["split", len(st["cores"]), _spread(sm["split_wall_s"]), _share(sm.get("split_cpu_s"), "{:.1f}"),
+                      _share(sm.get("split_core_share"))]])
     lines += ["", "Share of their cores: the workers' CPU seconds from the submit to the end ÷ (wall × "
               "workers). Below 1 they waited: for their cores (other work on them) or for I/O and the "
               "services. A split run whose workers had less of their cores than the whole run's "
@@ -140,8 +144,9 @@ def projection_lines(sm: dict) -> list[str]:
              "ceil(C / N), and the split's and the stitch's per-chunk work.",
              f"- pull and split ({m['pull_and_split_s']:.2f} s) and stitch and upload "
              f"({m['stitch_and_upload_s']:.2f} s) for {m['source_s']:g} s of source, each on one "
-             "worker, scaled with the source's length (the source's bytes, the audio encode, every "
-             "rendition's bytes pulled and uploaded again); pickup, requeue and commit "
+             "worker, scaled with the source's length (the source's bytes, the audio encode, the "
+             "chunks' MP4s pulled and the joined ones uploaded, the segments copied); pickup, "
+             "requeue and commit "
              f"({m['pickup_s'] + m['requeue_s'] + m['commit_s']:.2f} s together) constant.",
              f"- one worker on the whole source: its measured wall ({m['whole_wall_s']:.1f} s) "
              "scaled with the length.",
