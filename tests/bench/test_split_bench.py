@@ -152,11 +152,13 @@ def test_the_section_replaces_an_older_one_and_other_modes_keep_it(tmp_path):
     assert "## GPU (later)" in text and text.count(HEADING) == 1 and "kept too" in text and "kept\n" in text
 
 
-def test_without_the_cores_to_pin_workers_to_the_mode_says_so(tmp_path):
+def test_without_the_cores_to_pin_workers_to_the_mode_says_so(tmp_path, monkeypatch):
     from framepress.bench.split_mode import SplitBenchOptions, run_split_bench
     res = run_split_bench(SplitBenchOptions(work_dir=tmp_path, cores=(0, 4095)))
     assert "no core 4095" in res["skipped"]
     assert "Skipped: no core 4095" in write_section(res, tmp_path, "framepress bench split").read_text()
+    monkeypatch.setenv("PATH", str(tmp_path))      # no taskset to be found
+    assert "taskset (util-linux) is not installed" in run_split_bench(SplitBenchOptions(work_dir=tmp_path))["skipped"]
 
 
 def test_a_worker_that_cannot_start_is_reported_with_its_output(tmp_path):
