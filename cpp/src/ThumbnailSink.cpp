@@ -1,8 +1,10 @@
 #include "framepress/ThumbnailSink.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 
@@ -18,6 +20,10 @@ int even(double v) { return std::max(2, static_cast<int>(std::lround(v / 2.0)) *
 struct FileCloser {
   void operator()(FILE* f) const { std::fclose(f); }
 };
+
+Error write_error(const std::string& path) {
+  return Error(ErrorKind::Output, "thumbnails", "cannot write " + path + ": " + std::strerror(errno));
+}
 
 }  // namespace
 
@@ -166,7 +172,9 @@ void ThumbnailSink::write_jpeg(const AVFrame* picture, const std::string& path) 
   enc->color_range = AVCOL_RANGE_JPEG;
   enc->time_base = AVRational{1, 1};
   enc->flags |= AV_CODEC_FLAG_QSCALE;
-  check(avcodec_open2(enc.get(), codec, nullptr), ErrorKind::Encode, "thumbnails", "cannot open the JPEG encoder");
+  check(avcodec_open2(enc.get(), codec, nullptr), ErrorKind::Encode, "thumbnails",
+        "cannot open the JPEG encoder for a " + std::to_string(picture->width) + "x" +
+            std::to_string(picture->height) + " picture");
   UniqueFrame frame = ref_frame(picture);
   frame->pts = 0;
   frame->quality = FF_QP2LAMBDA * 4;  // mjpeg's q:v 4: small tiles, no visible blocks
@@ -175,8 +183,10 @@ void ThumbnailSink::write_jpeg(const AVFrame* picture, const std::string& path) 
   UniquePacket pkt = make_packet();
   check(avcodec_receive_packet(enc.get(), pkt.get()), ErrorKind::Encode, "thumbnails", "cannot encode " + path);
   std::unique_ptr<FILE, FileCloser> file(std::fopen(path.c_str(), "wb"));
-  if (!file || std::fwrite(pkt->data, 1, pkt->size, file.get()) != static_cast<size_t>(pkt->size))
-    throw Error(ErrorKind::Output, "thumbnails", "cannot write " + path);
+  if (!file) throw write_error(path);
+  const bool written = std::fwrite(pkt->data, 1, pkt->size, file.get()) == static_cast<size_t>(pkt->size);
+  // A small image stays in stdio's buffer until the file is closed: a full disk may show only then.
+  if (!written || std::fclose(file.release()) != 0) throw write_error(path);
 }
 
 ThumbnailResult ThumbnailSink::finish() {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 
 import framepress
 from conftest import FFMPEG, ffprobe_json, make_clip
+from framepress.errors import EncodeError, OutputError
 
 SECONDS, RATE, INTERVAL = 7, 30, 0.25
 LADDER = {"name": "t", "gop_seconds": 1, "segment_seconds": 2, "rungs": [
@@ -110,3 +112,68 @@ def test_a_rotated_source_gives_upright_images(media_dir, tmp_path):
     assert int(errors.argmin()) == math.ceil(2 / 10 * RATE)
     turned_wrong = ((np.rot90(frames[6], 2) - rgb(Path(thumbs.poster), 180, 320)[0]) ** 2).mean()
     assert errors.min() * 10 < turned_wrong
+
+
+TINY_LADDER = {"name": "t", "gop_seconds": 1, "segment_seconds": 2, "rungs": [
+    {"name": "36p", "height": 36, "bitrate": 50_000, "preset": "ultrafast"}]}
+
+
+@pytest.fixture(scope="module")
+def tiny(media_dir) -> Path:
+    """64x36: its poster is a JPEG smaller than a stdio buffer, so a failed write shows only on close."""
+    return make_clip(media_dir / "thumbs_tiny.mp4", seconds=1, size="64x36", rate=RATE, audio=False)
+
+
+@pytest.fixture
+def staging_with(monkeypatch):
+    """Puts something in the engine's staging directory as soon as it is made, before the engine
+    writes there: `prepare(staging)`."""
+    def arrange(prepare):
+        made = tempfile.mkdtemp
+
+        def mkdtemp(*args, **kwargs):
+            path = made(*args, **kwargs)
+            prepare(Path(path))
+            return path
+        monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp)
+    return arrange
+
+
+def test_a_thumbnails_folder_that_cannot_be_made_fails_the_job(tiny, tmp_path, staging_with):
+    staging_with(lambda staging: (staging / "thumbs").write_text("a file where the folder goes"))
+    with pytest.raises(OutputError, match="cannot create .*thumbs") as info:
+        framepress.transcode(tiny, tmp_path, TINY_LADDER, thumbnails=INTERVAL, hwaccel="cpu")
+    assert info.value.step == "prepare output"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_poster_written_to_a_full_disk_fails_the_job(tiny, tmp_path, staging_with):
+    def full_disk(staging: Path) -> None:
+        (staging / "thumbs").mkdir()
+        (staging / "thumbs" / "poster.jpg").symlink_to("/dev/full")
+    staging_with(full_disk)
+    with pytest.raises(OutputError, match="cannot write .*poster.jpg: No space left on device") as info:
+        framepress.transcode(tiny, tmp_path, TINY_LADDER, thumbnails=INTERVAL, hwaccel="cpu")
+    assert info.value.step == "thumbnails"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_sprite_that_cannot_be_opened_for_writing_fails_the_job(tiny, tmp_path, staging_with):
+    staging_with(lambda staging: (staging / "thumbs" / "sprite_000.jpg").mkdir(parents=True))
+    with pytest.raises(OutputError, match="cannot write .*sprite_000.jpg: Is a directory") as info:
+        framepress.transcode(tiny, tmp_path, TINY_LADDER, thumbnails=INTERVAL, hwaccel="cpu")
+    assert info.value.step == "thumbnails"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_sprite_sheet_larger_than_jpeg_allows_is_an_encode_error(media_dir, tmp_path):
+    """A picture shown 255 times taller than wide (a broken header, say): each 160-wide tile is
+    40800 tall, two rows of them more than JPEG's 65500, and the encoder refuses the sheet."""
+    plain = make_clip(media_dir / "thumbs_for_tall.mp4", seconds=2, size="320x180", rate=RATE, audio=False)
+    src = media_dir / "thumbs_tall.mp4"
+    subprocess.run([FFMPEG, "-y", "-loglevel", "error", "-i", str(plain), "-c", "copy", "-aspect", "1:255",
+                    str(src)], check=True)
+    with pytest.raises(EncodeError, match="cannot open the JPEG encoder for a 800x81600 picture") as info:
+        framepress.transcode(src, tmp_path, TINY_LADDER, thumbnails=INTERVAL, hwaccel="cpu")
+    assert info.value.step == "thumbnails"
+    assert list(tmp_path.iterdir()) == []
