@@ -1,9 +1,15 @@
 #include "framepress/QualityMeter.h"
 
+extern "C" {
+#include <libavfilter/buffersink.h>
+#include <libavfilter/buffersrc.h>
+}
+
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <memory>
-#include <vector>
+#include <string>
 
 #include "framepress/error.h"
 
@@ -17,52 +23,16 @@ struct ParametersDeleter {
   void operator()(AVCodecParameters* p) const { avcodec_parameters_free(&p); }
 };
 
-// SSIM of one 8-bit plane as FFmpeg's ssim filter computes it: statistics of 4x4 blocks, summed
-// over windows of 2x2 blocks (8x8 pixels) that step by 4, averaged over the windows.
-double plane_ssim(const uint8_t* a, int a_stride, const uint8_t* b, int b_stride, int width, int height) {
-  const int bw = width / 4, bh = height / 4;
-  if (bw < 2 || bh < 2) return 1.0;
-  struct Sums {
-    int64_t s1, s2, ss, s12;
-  };
-  std::vector<Sums> blocks(static_cast<size_t>(bw) * bh);
-  for (int by = 0; by < bh; ++by)
-    for (int bx = 0; bx < bw; ++bx) {
-      Sums s{0, 0, 0, 0};
-      for (int y = 0; y < 4; ++y)
-        for (int x = 0; x < 4; ++x) {
-          const int pa = a[(by * 4 + y) * a_stride + bx * 4 + x], pb = b[(by * 4 + y) * b_stride + bx * 4 + x];
-          s.s1 += pa;
-          s.s2 += pb;
-          s.ss += pa * pa + pb * pb;
-          s.s12 += pa * pb;
-        }
-      blocks[static_cast<size_t>(by) * bw + bx] = s;
-    }
-  constexpr double c1 = .01 * .01 * 255 * 255 * 64, c2 = .03 * .03 * 255 * 255 * 64 * 63;
-  double total = 0;
-  for (int by = 0; by + 1 < bh; ++by)
-    for (int bx = 0; bx + 1 < bw; ++bx) {
-      Sums w{0, 0, 0, 0};
-      for (int dy = 0; dy < 2; ++dy)
-        for (int dx = 0; dx < 2; ++dx) {
-          const Sums& s = blocks[static_cast<size_t>(by + dy) * bw + bx + dx];
-          w.s1 += s.s1;
-          w.s2 += s.s2;
-          w.ss += s.ss;
-          w.s12 += s.s12;
-        }
-      const double s1 = w.s1, s2 = w.s2;
-      const double vars = w.ss * 64.0 - s1 * s1 - s2 * s2;
-      const double covar = w.s12 * 64.0 - s1 * s2;
-      total += (2 * s1 * s2 + c1) * (2 * covar + c2) / ((s1 * s1 + s2 * s2 + c1) * (vars + c2));
-    }
-  return total / ((bw - 1.0) * (bh - 1.0));
+// A figure the filters put on the frame they pass on ("%f" text).
+double metadata(const AVFrame* frame, const char* key) {
+  const AVDictionaryEntry* entry = av_dict_get(frame->metadata, key, nullptr, 0);
+  if (!entry) throw Error(ErrorKind::Encode, "quality", std::string("the quality filters gave no ") + key);
+  return std::strtod(entry->value, nullptr);
 }
 
 }  // namespace
 
-QualityMeter::QualityMeter(const AVCodecContext* encoder) : frame_(make_frame()) {
+QualityMeter::QualityMeter(const AVCodecContext* encoder) : frame_(make_frame()), measured_(make_frame()) {
   const AVCodec* codec = avcodec_find_decoder(encoder->codec_id);
   if (!codec) throw Error(ErrorKind::Encode, "quality", "no decoder for the rendition's codec");
   dec_.reset(avcodec_alloc_context3(codec));
@@ -75,6 +45,42 @@ QualityMeter::QualityMeter(const AVCodecContext* encoder) : frame_(make_frame())
   dec_->thread_count = 1;  // on the rung's own thread, beside its encoder
   check(avcodec_open2(dec_.get(), codec, nullptr), ErrorKind::Encode, "quality",
         "cannot open a decoder for the rendition");
+  build_filters(encoder->width, encoder->height);
+}
+
+// The decoded frame goes through psnr and then ssim, each against the reference (split in two);
+// what comes out is the decoded frame carrying both filters' figures.
+void QualityMeter::build_filters(int width, int height) {
+  graph_.reset(avfilter_graph_alloc());
+  if (!graph_) throw std::bad_alloc();
+  graph_->nb_threads = 1;  // on the rung's own thread, like the decoder
+  auto add = [this](const char* filter, const char* name, const std::string& args) {
+    const AVFilter* f = avfilter_get_by_name(filter);
+    if (!f) throw Error(ErrorKind::Encode, "quality", std::string("this FFmpeg has no ") + filter + " filter");
+    AVFilterContext* ctx = nullptr;
+    check(avfilter_graph_create_filter(&ctx, f, name, args.empty() ? nullptr : args.c_str(), nullptr, graph_.get()),
+          ErrorKind::Encode, "quality", std::string("cannot create the ") + filter + " filter");
+    return ctx;
+  };
+  const std::string frames = "video_size=" + std::to_string(width) + "x" + std::to_string(height) +
+                             ":pix_fmt=" + std::to_string(AV_PIX_FMT_YUV420P) + ":time_base=1/1:pixel_aspect=1/1";
+  decoded_in_ = add("buffer", "decoded", frames);
+  reference_in_ = add("buffer", "reference", frames);
+  AVFilterContext* split = add("split", "split", "2");
+  AVFilterContext* psnr = add("psnr", "psnr", "");
+  AVFilterContext* ssim = add("ssim", "ssim", "");
+  measured_out_ = add("buffersink", "measured", "");
+  const struct {
+    AVFilterContext* from;
+    unsigned out;
+    AVFilterContext* to;
+    unsigned in;
+  } links[] = {{decoded_in_, 0, psnr, 0}, {reference_in_, 0, split, 0}, {split, 0, psnr, 1},
+               {psnr, 0, ssim, 0},        {split, 1, ssim, 1},           {ssim, 0, measured_out_, 0}};
+  for (const auto& l : links)
+    check(avfilter_link(l.from, l.out, l.to, l.in), ErrorKind::Encode, "quality", "cannot link the quality filters");
+  check(avfilter_graph_config(graph_.get(), nullptr), ErrorKind::Encode, "quality",
+        "cannot configure the quality filters");
 }
 
 void QualityMeter::reference(const AVFrame* frame) {
@@ -93,6 +99,11 @@ void QualityMeter::finish() {
   const auto t0 = Clock::now();
   if (avcodec_send_packet(dec_.get(), nullptr) >= 0) receive();
   pending_.clear();
+  check(av_buffersrc_add_frame_flags(decoded_in_, nullptr, 0), ErrorKind::Encode, "quality",
+        "cannot end the quality filters");
+  check(av_buffersrc_add_frame_flags(reference_in_, nullptr, 0), ErrorKind::Encode, "quality",
+        "cannot end the quality filters");
+  collect();
   seconds_ += std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
@@ -107,31 +118,32 @@ void QualityMeter::receive() {
   }
 }
 
-void QualityMeter::compare(const AVFrame* a, const AVFrame* b) {
-  double ssim = 0, weights = 0;
-  for (int plane = 0; plane < 3; ++plane) {
-    const int w = plane ? (a->width + 1) / 2 : a->width, h = plane ? (a->height + 1) / 2 : a->height;
-    for (int y = 0; y < h; ++y) {
-      const uint8_t* ra = a->data[plane] + y * a->linesize[plane];
-      const uint8_t* rb = b->data[plane] + y * b->linesize[plane];
-      int64_t row = 0;
-      for (int x = 0; x < w; ++x) {
-        const int d = ra[x] - rb[x];
-        row += d * d;
-      }
-      squared_error_ += static_cast<double>(row);
-    }
-    samples_ += static_cast<double>(w) * h;
-    ssim += plane_ssim(a->data[plane], a->linesize[plane], b->data[plane], b->linesize[plane], w, h) * w * h;
-    weights += static_cast<double>(w) * h;
-  }
-  ssim_sum_ += ssim / weights;
-  ++frames_;
+void QualityMeter::compare(AVFrame* reference, AVFrame* decoded) {
+  // The pair shares one timestamp, a count: the filters pair frames by timestamp.
+  reference->pts = decoded->pts = pairs_++;
+  check(av_buffersrc_add_frame_flags(decoded_in_, decoded, 0), ErrorKind::Encode, "quality",
+        "cannot measure a decoded frame");
+  check(av_buffersrc_add_frame_flags(reference_in_, reference, 0), ErrorKind::Encode, "quality",
+        "cannot measure a decoded frame");
+  collect();
 }
 
+void QualityMeter::collect() {
+  while (true) {
+    const int ret = av_buffersink_get_frame(measured_out_, measured_.get());
+    if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return;
+    check(ret, ErrorKind::Encode, "quality", "cannot measure a decoded frame");
+    mse_sum_ += metadata(measured_.get(), "lavfi.psnr.mse_avg");
+    ssim_sum_ += metadata(measured_.get(), "lavfi.ssim.All");
+    ++frames_;
+    av_frame_unref(measured_.get());
+  }
+}
+
+// As the psnr filter's "average": from the mean of the frames' mean squared errors.
 double QualityMeter::psnr() const {
-  if (samples_ == 0) return 0;
-  const double mse = squared_error_ / samples_;
+  if (frames_ == 0) return 0;
+  const double mse = mse_sum_ / frames_;
   return mse > 0 ? 10 * std::log10(255.0 * 255.0 / mse) : 100.0;
 }
 

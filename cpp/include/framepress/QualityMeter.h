@@ -1,7 +1,8 @@
 // PSNR and SSIM of one rendition against the source at the rendition's size, measured while the
 // rung encodes: each packet is decoded again and compared with the frame the encoder was given
 // (the source scaled for this rung), so nothing is read back from disk or decoded twice from the
-// source. Numbers as FFmpeg's psnr and ssim filters compute them (all planes, weighted by size).
+// source. The comparison is FFmpeg's own psnr and ssim filters (their SIMD code, one thread, on
+// the rung's thread), so the figures are theirs: all planes, weighted by size.
 #pragma once
 
 #include <cstdint>
@@ -28,14 +29,21 @@ class QualityMeter {
   double seconds() const { return seconds_; }
 
  private:
+  void build_filters(int width, int height);
   void receive();
-  void compare(const AVFrame* reference, const AVFrame* decoded);
+  // Hands a decoded frame and the reference it matches to the filters (both references move).
+  void compare(AVFrame* reference, AVFrame* decoded);
+  void collect();
 
   UniqueCodecContext dec_;
-  UniqueFrame frame_;
+  UniqueFrame frame_, measured_;
   std::map<int64_t, UniqueFrame> pending_;  // by pts
-  double squared_error_ = 0;   // summed over every pixel of every plane
-  double samples_ = 0;
+  UniqueFilterGraph graph_;                 // [decoded][reference] -> psnr -> ssim -> measured
+  AVFilterContext* decoded_in_ = nullptr;
+  AVFilterContext* reference_in_ = nullptr;
+  AVFilterContext* measured_out_ = nullptr;
+  int64_t pairs_ = 0;          // frames handed to the filters (their timestamps)
+  double mse_sum_ = 0;         // of the frames' mean squared error over all planes
   double ssim_sum_ = 0;
   int64_t frames_ = 0;
   double seconds_ = 0;
