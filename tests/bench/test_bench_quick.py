@@ -8,7 +8,8 @@ import pytest
 
 from framepress.cli import main
 
-SYSTEMS = {"engine", "engine-outputs", "ffmpeg", "ffmpeg-new", "pyav", "ffmpeg-x4"}
+VARIANTS = {"engine-outputs", "engine-quality"}     # the engine doing more: their cost, not peers
+SYSTEMS = {"engine", *VARIANTS, "ffmpeg", "ffmpeg-new", "pyav", "ffmpeg-x4"}
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -46,11 +47,14 @@ def test_every_system_ran_with_positive_figures(quick):
 def test_ratios_are_consistent_with_the_raw_figures(quick):
     _, res = quick
     engine = res["systems"]["engine"]["rounds"]
-    assert set(res["ratios"]) == SYSTEMS - {"engine"}
-    for peer, ratios in res["ratios"].items():
-        rounds = res["systems"][peer]["rounds"]
+    assert set(res["ratios"]) == SYSTEMS - {"engine"} - VARIANTS
+    assert set(res["costs"]) == VARIANTS
+    # engine ÷ peer; the cost of a variant the other way round: variant ÷ engine
+    paired = [(ratios, engine, res["systems"][peer]["rounds"]) for peer, ratios in res["ratios"].items()]
+    paired += [(cost, res["systems"][name]["rounds"], engine) for name, cost in res["costs"].items()]
+    for ratios, numerator, denominator in paired:
         for metric, r in ratios.items():
-            raw = [e[metric] / p[metric] for e, p in zip(engine, rounds)]
+            raw = [n[metric] / d[metric] for n, d in zip(numerator, denominator)]
             assert r["median"] == pytest.approx(statistics.median(raw))
             assert r["min"] == pytest.approx(min(raw)) and r["max"] == pytest.approx(max(raw))
             assert r["min"] <= r["median"] <= r["max"]
@@ -59,12 +63,27 @@ def test_ratios_are_consistent_with_the_raw_figures(quick):
         assert s["summary"]["wall_s"]["median"] == pytest.approx(statistics.median(walls))
 
 
+def test_only_the_quality_variant_measures_quality(quick):
+    _, res = quick
+    for name, s in res["systems"].items():
+        for row in s["rounds"]:
+            if name == "engine-quality":
+                assert row["stage_seconds"]["quality"] > 0
+            elif "stage_seconds" in row:
+                assert "quality" not in row["stage_seconds"], name
+
+
 def test_report_and_plot_are_written(quick):
     out, res = quick
     text = (out / "RESULTS.md").read_text()
     for needle in ("## Machine and versions", "### Time and memory", "### Engine ÷ peer",
-                   "### Quality per rung", "### Targets (issue 2)", "x264 core", "fps_per_rung.png"):
+                   "### Quality per rung", "### Targets (issue 2)", "x264 core", "fps_per_rung.png",
+                   "### Cost of the optional work"):
         assert needle in text
+    cost = res["costs"]["engine-quality"]["cpu_s"]["median"]
+    verdict = "yes" if cost <= 1.15 else "**no**"
+    assert f"| engine-quality | PSNR and SSIM per rendition | {cost:.3f}" in text
+    assert f"≤ 1.15: {verdict} |" in text
     for name in SYSTEMS:
         assert f"| {name} |" in text or f"| **{name}** |" in text
     assert (out / "fps_per_rung.png").read_bytes().startswith(PNG)

@@ -53,9 +53,11 @@ def _source(opts: EngineBenchOptions) -> Path:
 
 
 def _select(opts: EngineBenchOptions) -> list[System]:
-    # engine-outputs: the engine's ratio to it is the cost of the player outputs.
+    # engine-outputs and engine-quality: the plain engine doing more; their ratios to it are the
+    # cost of the player outputs and of measuring quality.
     every = opts.system_list or [engine_system(opts.hwaccel),
-                                 engine_system(opts.hwaccel, name="engine-outputs", is_engine=False, outputs=True)
+                                 engine_system(opts.hwaccel, name="engine-outputs", is_engine=False, outputs=True),
+                                 engine_system(opts.hwaccel, name="engine-quality", is_engine=False, quality=True)
                                  ] + peer_systems()
     every = every + list(opts.extra_systems)
     if opts.systems:
@@ -125,7 +127,7 @@ def run_engine_bench(opts: EngineBenchOptions, progress: Progress = Progress()) 
     plan = make_plan(ladder, info)
     active = [s for s in systems if not s.unavailable]
     results: dict[str, dict] = {
-        s.name: {"label": s.label, "is_engine": s.is_engine, "rounds": [], "error": s.unavailable,
+        s.name: {"label": s.label, "is_engine": s.is_engine, "adds": s.adds, "rounds": [], "error": s.unavailable,
                  "skipped": bool(s.unavailable)} for s in systems}
     progress.add(opts.rounds * len(active) + (len(active) * len(plan.rungs) if opts.measure_quality else 0))
 
@@ -153,10 +155,12 @@ def run_engine_bench(opts: EngineBenchOptions, progress: Progress = Progress()) 
     for r in results.values():
         r["summary"] = stats.summarise_rounds(r["rounds"]) if r["rounds"] else {}
     engine = next((r for r in results.values() if r["is_engine"] and r["rounds"]), None)
-    ratios = {}
+    ratios, costs = {}, {}
     if engine:
         for name, r in results.items():
-            if not r["is_engine"] and r["rounds"]:
+            if r["adds"] and r["rounds"]:      # what the extra work costs: variant ÷ engine
+                costs[name] = stats.paired_ratios(r["rounds"], engine["rounds"])
+            elif not r["is_engine"] and r["rounds"]:
                 ratios[name] = stats.paired_ratios(engine["rounds"], r["rounds"])
     return {
         "mode": "engine",
@@ -171,6 +175,7 @@ def run_engine_bench(opts: EngineBenchOptions, progress: Progress = Progress()) 
                      "plan": plan.to_dict(), "gop_seconds": ladder.gop_seconds},
         "systems": results,
         "ratios": ratios,
+        "costs": costs,
     }
 
 

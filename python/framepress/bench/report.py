@@ -8,6 +8,7 @@ from typing import Optional
 from framepress.bench import plots
 
 PSNR_SLACK_DB = 0.05     # issue 2: per-rung PSNR ≥ the system ffmpeg CLI's − 0.05 dB
+COST_GOALS = {"engine-quality": 1.15}   # issue 14: PSNR + SSIM for at most 15 % more CPU
 
 
 def _spread(s: dict, fmt: str = "{:.2f}") -> str:
@@ -114,6 +115,8 @@ def engine_section(res: dict) -> list[str]:
         lines += _table(["peer", "wall", "CPU", "peak memory", "PSNR engine − peer, dB (per rung)"],
                         rows) + [""]
         lines += targets_section(res)
+    if res.get("costs"):
+        lines += costs_section(res)
 
     if any(s.get("rungs") for s in ran.values()):
         lines += quality_section(ran)
@@ -166,6 +169,20 @@ def targets_section(res: dict) -> list[str]:
     if not rows:
         return []
     return ["### Targets (issue 2)", ""] + _table(["target", "engine", "met"], rows) + [""]
+
+
+def costs_section(res: dict) -> list[str]:
+    """What the engine's optional work costs: the same run with it ÷ the plain engine run."""
+    rows = []
+    for name, r in res["costs"].items():
+        goal = COST_GOALS.get(name)
+        met = "–" if goal is None else f"≤ {goal:g}: " + ("yes" if r["cpu_s"]["median"] <= goal else "**no**")
+        rows.append([name, res["systems"][name]["adds"], _spread(r["cpu_s"], "{:.3f}"),
+                     _spread(r["wall_s"], "{:.3f}"), _spread(r["peak_rss_mb"], "{:.3f}"), met])
+    return (["### Cost of the optional work", "",
+             "The engine run that also does it ÷ the plain engine run (MP4s only), paired round by round, "
+             "median (min–max): 1.150 is 15 % more.", ""]
+            + _table(["system", "adds", "CPU", "wall", "peak memory", "CPU goal"], rows) + [""])
 
 
 def quality_section(ran: dict) -> list[str]:

@@ -22,9 +22,9 @@ ENGINE_SNIPPET = """
 import json, sys
 import framepress
 src, out, ladder, hwaccel = sys.argv[1:5]
-players = sys.argv[5:] == ["outputs"]  # what players and CDNs get: HLS, DASH, trick play, thumbnails
+players = "outputs" in sys.argv[5:]  # what players and CDNs get: HLS, DASH, trick play, thumbnails
 result = framepress.transcode(src, out, ladder=ladder, hls=players, dash=players, thumbnails=10 if players else 0,
-                              hwaccel=hwaccel)
+                              quality="quality" in sys.argv[5:], hwaccel=hwaccel)
 json.dump(result.to_dict(), sys.stdout)
 """
 
@@ -92,17 +92,20 @@ class System:
     unavailable: str = ""      # why it cannot run here ("" when it can)
     is_engine: bool = False    # the system the others are compared with
     prints_result: bool = False   # writes the engine's result JSON on stdout
+    adds: str = ""             # the engine doing more than the plain engine run: what it adds
 
 
 def engine_system(hwaccel: str = "cpu", python: str = sys.executable, *, name: str = "engine",
-                  is_engine: bool = True, outputs: bool = False) -> System:
-    """The engine writing MP4s; with `outputs`, also HLS, DASH, I-frame playlists and thumbnails."""
+                  is_engine: bool = True, outputs: bool = False, quality: bool = False) -> System:
+    """The engine writing MP4s; with `outputs`, also HLS, DASH, I-frame playlists and thumbnails;
+    with `quality`, measuring each rendition's PSNR and SSIM as it encodes."""
     def commands(source: str, plan: Plan, out: Path) -> list[list[str]]:
         return [[python, "-c", ENGINE_SNIPPET, source, str(out), plan.ladder.to_json(), hwaccel]
-                + (["outputs"] if outputs else [])]
-    what = "MP4s, HLS, DASH, I-frame playlists and thumbnails" if outputs else "MP4s"
-    return System(name, f"framepress engine (hwaccel={hwaccel}): {what}", commands, is_engine=is_engine,
-                  prints_result=True)
+                + (["outputs"] if outputs else []) + (["quality"] if quality else [])]
+    adds = ", ".join(what for what, on in (("HLS, DASH, I-frame playlists and thumbnails", outputs),
+                                            ("PSNR and SSIM per rendition", quality)) if on)
+    return System(name, f"framepress engine (hwaccel={hwaccel}): MP4s" + (f", {adds}" if adds else ""), commands,
+                  is_engine=is_engine, prints_result=True, adds=adds)
 
 
 def peer_systems(python: str = sys.executable) -> list[System]:

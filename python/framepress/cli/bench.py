@@ -107,7 +107,7 @@ def _split(out: Path, source: Optional[Path], ladder: str, rounds: Optional[int]
 @click.option("--seconds", type=click.FloatRange(0.5, 600), default=None,
               help="Length of the generated clip.")
 @click.option("--systems", default=None,
-              help="Comma-separated subset of engine,engine-outputs,ffmpeg,ffmpeg-new,pyav,ffmpeg-x4.")
+              help="Comma-separated subset of engine,engine-outputs,engine-quality,ffmpeg,ffmpeg-new,pyav,ffmpeg-x4.")
 @click.option("--no-quality", is_flag=True, help="Skip PSNR/SSIM.")
 @click.option("--full", is_flag=True,
               help="pertitle: 1080p30 20 s sources, sampled by the analysis (default: 720p30 4 s, analysed whole; a few minutes on 2 cores).")
