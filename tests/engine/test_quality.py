@@ -39,6 +39,15 @@ def test_psnr_and_ssim_match_ffmpegs_filters(source, tmp_path):
     assert 20 < small.psnr < large.psnr < 60 and 0.5 < small.ssim < large.ssim < 1
 
 
+@pytest.mark.parametrize("codec", ["hevc", "av1"])
+def test_other_codecs_are_decoded_and_measured_the_same_way(source, tmp_path, codec):
+    ladder = {**LADDER, "rungs": [{**LADDER["rungs"][0], "codec": codec}]}
+    (r,) = framepress.transcode(source, tmp_path, ladder, quality=True, hwaccel="cpu").renditions
+    psnr, ssim = ffmpeg_metrics(r.path, source, r.width, r.height)
+    assert r.psnr == pytest.approx(psnr, abs=0.15) and r.ssim == pytest.approx(ssim, abs=0.002)
+    assert 20 < r.psnr < 60
+
+
 def test_not_measured_unless_asked(source, tmp_path):
     result = framepress.transcode(source, tmp_path, LADDER, hwaccel="cpu")
     assert [(r.psnr, r.ssim) for r in result.renditions] == [(0.0, 0.0), (0.0, 0.0)]
