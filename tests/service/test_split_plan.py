@@ -13,8 +13,10 @@ MP4 = "mov,mp4,m4a,3gp,3g2,mj2"
     # a last piece shorter than a segment joins the chunk before it
     (13, 4, 2, 1, [(0, 4), (4, 8), (8, None)]),
     (14.5, 4, 2, 1, [(0, 4), (4, 8), (8, 12), (12, None)]),
-    # whole segments: 30 s of 4 s segments is 32 s
-    (120, 30, 4, 2, [(0, 32), (32, 64), (64, 96), (96, None)]),
+    # whole segments: 30 s of 4 s segments is at most 32 s, the 30 segments shared out evenly
+    (120, 30, 4, 2, [(0, 32), (32, 64), (64, 92), (92, None)]),
+    (121, 30, 4, 2, [(0, 32), (32, 64), (64, 92), (92, None)]),
+    (134, 30, 4, 2, [(0, 28), (28, 56), (56, 84), (84, 108), (108, None)]),
     # whole segments that are whole GOPs too: 3 s segments, 2 s GOPs -> 6 s steps
     (20, 5, 3, 2, [(0, 6), (6, 12), (12, None)]),
     # shorter than one chunk: one range, the whole source

@@ -41,17 +41,25 @@ class SplitRule:
 def chunk_ranges(duration: float, chunk_seconds: float, segment_seconds: float,
                  gop_seconds: float) -> list[tuple[float, Optional[float]]]:
     """[start, end) ranges covering the source, the last one open (None: to the end). Each is a
-    whole number of segments (and GOPs); a last piece shorter than one segment joins the one before."""
+    whole number of steps (segments that are whole GOPs too), at most about `chunk_seconds` long;
+    a last piece shorter than one segment joins the step before it. The steps are shared out as
+    evenly as the count allows, longest first: 120 s of 4 s steps in 30 s chunks is 32, 32, 28,
+    28 s, so two workers finish together (32, 32, 32, 24 would leave one idle while the other
+    does a third 32)."""
     step = segment_seconds
     for k in range(1, 11):  # the shortest whole number of segments that is also of GOPs
         if abs(k * segment_seconds / gop_seconds - round(k * segment_seconds / gop_seconds)) < 1e-6:
             step = k * segment_seconds
             break
-    length = max(1, round(chunk_seconds / step)) * step
-    count = max(1, math.ceil(duration / length - 1e-9))
-    if count > 1 and duration - (count - 1) * length < segment_seconds:
-        count -= 1
-    return [(i * length, (i + 1) * length if i < count - 1 else None) for i in range(count)]
+    per_chunk = max(1, round(chunk_seconds / step))
+    steps = math.floor(duration / step + 1e-9)
+    if duration - steps * step >= segment_seconds:
+        steps += 1
+    steps = max(1, steps)
+    count = math.ceil(steps / per_chunk)
+    sizes = [steps // count + (1 if i < steps % count else 0) for i in range(count)]
+    starts = [sum(sizes[:i]) * step for i in range(count)]
+    return [(start, starts[i + 1] if i < count - 1 else None) for i, start in enumerate(starts)]
 
 
 __all__ = ["SplitRule", "chunk_ranges", "DEFAULT_CHUNK_SECONDS"]
