@@ -11,6 +11,7 @@
 #include "framepress/Encoder.h"
 #include "framepress/HwDevice.h"
 #include "framepress/PartJoiner.h"
+#include "framepress/SourceRemux.h"
 #include "framepress/SourceSpan.h"
 #include "framepress/StandaloneAudio.h"
 #include "framepress/Transcoder.h"
@@ -228,6 +229,17 @@ PYBIND11_MODULE(_engine, m) {
     }
     return py::dict("first"_a = span.first, "end"_a = span.end, "packets"_a = span.packets);
   }, "path"_a, "start"_a, "end"_a);
+
+  m.def("remux_to_mp4", [](const std::string& source, const std::string& out, const py::object& tracks) {
+    const fp::AudioPolicy policy = audio_policy_from(tracks);
+    fp::RemuxResult copied;
+    {
+      py::gil_scoped_release release;
+      copied = fp::SourceRemux::to_mp4(source, out, policy);
+    }
+    return py::dict("video_packets"_a = copied.video_packets, "audio_streams"_a = copied.audio_streams,
+                    "left_out"_a = copied.left_out);
+  }, "source"_a, "out"_a, "tracks"_a);
 
   m.def("write_audio", [](const std::string& source, const std::string& out_dir, int64_t bitrate,
                           double segment_seconds, const py::object& tracks) {

@@ -20,9 +20,10 @@ std::string join(const std::vector<int>& items) {
   return out;
 }
 
-// The streams `policy` keeps, in source order; a note in `warnings` when it leaves some out.
-std::vector<int> select(const std::vector<AVStream*>& streams, int best, const AudioPolicy& policy,
-                        std::vector<std::string>& warnings) {
+}  // namespace
+
+std::vector<int> AudioTracks::select(const std::vector<AVStream*>& streams, int best, const AudioPolicy& policy,
+                                     std::vector<std::string>& warnings) {
   std::vector<int> audio, keep;
   for (const AVStream* st : streams) audio.push_back(st->index);
   if (policy.keep == "languages") {
@@ -45,8 +46,6 @@ std::vector<int> select(const std::vector<AVStream*>& streams, int best, const A
                        (keep.size() == 1 ? "only stream " + join(keep) + " is kept" : "streams " + join(keep) + " are kept"));
   return keep;
 }
-
-}  // namespace
 
 AudioTracks::AudioTracks(Demuxer& demuxer, const AudioPolicy& policy, int64_t bitrate, const Timeline& timeline,
                          AudioResult& report) {

@@ -1,8 +1,8 @@
 #include "framepress/PartJoiner.h"
 
-#include <cstring>
 #include <memory>
 
+#include "framepress/CopiedStream.h"
 #include "framepress/Demuxer.h"
 #include "framepress/error.h"
 #include "framepress/ffmpeg.h"
@@ -76,32 +76,11 @@ int64_t PartJoiner::join(const std::vector<std::string>& video_parts, const std:
   check(avformat_alloc_output_context2(&raw, nullptr, "mp4", out.c_str()), ErrorKind::Output, "join",
         "cannot create " + out);
   UniqueFormatOutput format(raw);
-  auto add = [&](const AVStream* in) {
-    AVStream* st = avformat_new_stream(format.get(), nullptr);
-    if (!st) throw std::bad_alloc();
-    check(avcodec_parameters_copy(st->codecpar, in->codecpar), ErrorKind::Output, "join", "out of memory");
-    st->codecpar->codec_tag = 0;
-    st->time_base = in->time_base;
-    st->avg_frame_rate = in->avg_frame_rate;
-    st->sample_aspect_ratio = in->sample_aspect_ratio;
-    st->disposition = in->disposition;  // which audio track players start with
-    if (const AVDictionaryEntry* lang = av_dict_get(in->metadata, "language", nullptr, 0))
-      check(av_dict_set(&st->metadata, "language", lang->value, 0), ErrorKind::Output, "join", "out of memory");
-    return st;
-  };
   const AVStream* video_in = video.streams().front();
-  AVStream* video_out = add(video_in);
+  AVStream* video_out = add_copied_stream(format.get(), video_in, "join");
   std::vector<AVStream*> audio_out;
   if (a)
-    for (const AVStream* in : sound->streams()) audio_out.push_back(add(in));
-#if LIBAVFORMAT_VERSION_INT < AV_VERSION_INT(60, 15, 100)
-  // Rotation: since FFmpeg 6.1 the codec parameters copied above carry it; before, the stream does.
-  if (const uint8_t* matrix = Demuxer::display_matrix(video_in)) {
-    uint8_t* data = av_stream_new_side_data(video_out, AV_PKT_DATA_DISPLAYMATRIX, kDisplayMatrixSize);
-    if (!data) throw std::bad_alloc();
-    std::memcpy(data, matrix, kDisplayMatrixSize);
-  }
-#endif
+    for (const AVStream* in : sound->streams()) audio_out.push_back(add_copied_stream(format.get(), in, "join"));
   check(avio_open(&format->pb, out.c_str(), AVIO_FLAG_WRITE), ErrorKind::Output, "join", "cannot write " + out);
   Options opts;
   opts.set("movflags", "+faststart");

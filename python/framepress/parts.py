@@ -25,6 +25,24 @@ def range_span(source: str | os.PathLike, start: float, end: float | None) -> By
 
 
 @dataclass(frozen=True)
+class IndexedCopy:
+    """What `copy_to_mp4` wrote."""
+    video_packets: int
+    audio_streams: int      # the audio tracks copied
+    left_out: list[str]     # a sentence per source stream not copied, and why
+
+
+def copy_to_mp4(source: str | os.PathLike, out: str | os.PathLike, *,
+                tracks: str | Sequence[str] = "all") -> IndexedCopy:
+    """Copy (no encoding) the video and the audio tracks the ladder's `audio.tracks` keeps from a
+    source without a sample index (MPEG-TS, Matroska) into the MP4 `out`, timestamps as the source
+    has them, so `range_span` and time ranges work on it as on the source. Other streams are left
+    out. InputError when MP4 cannot hold the video or a kept audio track."""
+    raw = _engine.remux_to_mp4(_check_input(source), str(out), tracks if isinstance(tracks, str) else list(tracks))
+    return IndexedCopy(**raw)
+
+
+@dataclass(frozen=True)
 class StandaloneAudio:
     """What `write_audio` made, as a whole source's transcode reports it."""
     audio: AudioTrack                        # the default track's stream and every warning
@@ -50,4 +68,4 @@ def join_parts(parts: list[str | os.PathLike], audio: str | os.PathLike | None,
                               _check_input(audio) if audio else "", str(out))
 
 
-__all__ = ["ByteSpan", "range_span", "StandaloneAudio", "write_audio", "join_parts"]
+__all__ = ["ByteSpan", "range_span", "IndexedCopy", "copy_to_mp4", "StandaloneAudio", "write_audio", "join_parts"]

@@ -36,18 +36,28 @@ def video_frames(path) -> list[dict]:
     return probe(path, "-select_streams", "v:0", "-show_entries", "frame=pts_time,key_frame")["frames"]
 
 
-@pytest.fixture(scope="module")
-def long_source(s3_service, tmp_path_factory):
-    """12 s of 320x180 H.264 with B-frames (a keyframe every 2 s) and AAC, in the bucket."""
-    path = tmp_path_factory.mktemp("split") / "source.mp4"
+def source_in_bucket(s3_service, path: Path, audio_codec: str = "aac", *extra: str) -> dict:
+    """12 s of 320x180 H.264 with B-frames (a keyframe every 2 s) and audio, in the container
+    `path` names, in the bucket."""
     subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y",
                     "-f", "lavfi", "-i", f"testsrc2=size=320x180:rate={RATE}:duration={SECONDS}",
                     "-f", "lavfi", "-i", f"sine=frequency=440:duration={SECONDS}",
                     "-c:v", "libx264", "-preset", "veryfast", "-g", str(2 * RATE), "-pix_fmt", "yuv420p",
-                    "-c:a", "aac", "-b:a", "64k", str(path)], check=True)
-    key = f"sources/{uuid.uuid4().hex[:8]}/long.mp4"
+                    "-c:a", audio_codec, *extra, str(path)], check=True)
+    key = f"sources/{uuid.uuid4().hex[:8]}/{path.name}"
     s3_service["client"].upload_file(str(path), BUCKET, key)
     return {"uri": f"s3://{BUCKET}/{key}", "path": f"/{BUCKET}/{key}", "bytes": path.stat().st_size}
+
+
+@pytest.fixture(scope="module")
+def long_source(s3_service, tmp_path_factory):
+    return source_in_bucket(s3_service, tmp_path_factory.mktemp("split") / "long.mp4", "aac", "-b:a", "64k")
+
+
+@pytest.fixture(scope="module")
+def broadcast_source(s3_service, tmp_path_factory):
+    """As `long_source`, in MPEG-TS: no sample index to read a range's bytes from."""
+    return source_in_bucket(s3_service, tmp_path_factory.mktemp("split") / "broadcast.ts", "aac", "-b:a", "64k")
 
 
 @pytest.fixture
@@ -152,6 +162,44 @@ def test_a_long_source_is_split_over_two_workers_and_stitched(service, client, l
     assert [c["id"] for c in shown["chunks"]] == [c["id"] for c in st["chunks"]]
     text = cli(service["env"], "status", tid)
     assert "chunks" in text and all(c["id"][:8] in text for c in st["chunks"])
+
+
+@pytest.mark.timeout(300)
+def test_a_long_mpeg_ts_source_is_split_through_an_mp4_copy(service, client, broadcast_source, spawn, tmp_path):
+    spawn("a"), spawn("b")
+    proxy = service["proxy"]
+    proxy.got_bytes.clear()
+    tid = client.submit(broadcast_source["uri"], ladder=LADDER)
+    st = wait_status(client, tid, timeout=240)
+    assert st["status"] == "succeeded", st["last_error"]
+    split = next(e for e in st["events"] if e["kind"] == "split")["data"]
+    assert split["source_copy"].endswith(f"/{tid}/.chunks/source.mp4")
+    assert [[c["start"], c["end"]] for c in split["chunks"]] == [[0, 4], [4, 8], [8, None]]
+    assert {r["name"]: r["frames"] for r in st["renditions"]} == {"180p": FRAMES, "144p": FRAMES}
+    check_outputs(service, tid, tmp_path / "out")   # with the scratch gone, the copy too
+    # The split pulled the source once; the chunks only their ranges of the copy (and its header).
+    copy_path = "/" + split["source_copy"].split("://", 1)[1]
+    from_source, from_copy = proxy.got_bytes[broadcast_source["path"]], proxy.got_bytes[copy_path]
+    assert from_source == broadcast_source["bytes"] and 0 < from_copy < 1.2 * split["copy_bytes"]
+    pulled = from_source + from_copy
+    print(f"bytes pulled: {pulled} of {broadcast_source['bytes']} ({pulled / broadcast_source['bytes']:.2f}x), "
+          f"the copy {split['copy_bytes']} bytes")
+    assert pulled <= 2.2 * broadcast_source["bytes"]
+
+
+@pytest.mark.timeout(300)
+def test_a_long_source_whose_audio_mp4_cannot_hold_runs_whole(service, client, s3_service, spawn, tmp_path):
+    """SMPTE 302M audio (broadcast PCM) cannot be copied into an MP4: the task is not split, says
+    why, and is transcoded whole."""
+    source = source_in_bucket(s3_service, tmp_path / "pcm.ts", "s302m", "-strict", "-2", "-ar", "48000", "-ac", "2")
+    spawn("a")
+    tid = client.submit(source["uri"], ladder=LADDER)
+    st = wait_status(client, tid, timeout=240)
+    assert st["status"] == "succeeded", st["last_error"]
+    assert "split" not in kinds(st) and st["kind"] == "whole"
+    why = next(e for e in st["events"] if e["kind"] == "not_split")
+    assert "MP4 cannot hold the source's stream 1 (audio, s302m)" in why["message"]
+    assert {r["name"]: r["frames"] for r in st["renditions"]} == {"180p": FRAMES, "144p": FRAMES}
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,11 @@ class AudioTracks {
   AudioTracks(Demuxer& demuxer, const AudioPolicy& policy, int64_t bitrate, const Timeline& timeline,
               AudioResult& report);
 
+  // The streams (indexes) of `streams` that `policy` keeps, in source order, `best` being the
+  // default one; a note in `warnings` when it leaves some out.
+  static std::vector<int> select(const std::vector<AVStream*>& streams, int best, const AudioPolicy& policy,
+                                 std::vector<std::string>& warnings);
+
   bool empty() const { return tracks_.empty(); }
   // The track a source stream feeds, -1 for none.
   int track_of(int stream_index) const;

@@ -39,6 +39,7 @@ class Demuxer {
   int audio_index() const { return audio_index_; }
   AVStream* video_stream() const { return video_index_ >= 0 ? format_->streams[video_index_] : nullptr; }
   AVStream* stream(int index) const { return format_->streams[index]; }
+  int stream_count() const { return static_cast<int>(format_->nb_streams); }
   AVStream* audio_stream() const { return audio_index_ >= 0 ? format_->streams[audio_index_] : nullptr; }
   // Every audio stream in source order that is still read (not discarded: drop_audio discards them all).
   std::vector<AVStream*> audio_streams() const;

@@ -42,6 +42,7 @@ class EventKind:
     CANCELLED = "cancelled"
     SPLIT = "split"          # a parent task was split into chunk tasks
     STITCHED = "stitched"    # a parent's outputs were put together from its chunks'
+    NOT_SPLIT = "not_split"  # a source long enough to split was transcoded whole, and why
 
 
 @dataclass(frozen=True)

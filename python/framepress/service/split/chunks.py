@@ -40,15 +40,21 @@ def audio_prefix(parent: TaskSpec) -> str:
     return join_uri(chunks_root(parent), "audio")
 
 
+def source_copy_uri(parent: TaskSpec) -> str:
+    """Where the split puts its MP4 copy of a source that has no sample index, for the chunks."""
+    return join_uri(chunks_root(parent), "source.mp4")
+
+
 def create(store: TaskStore, lease: Lease, parent: TaskSpec, chunks: list[dict[str, Any]], queue: str,
            event: dict[str, Any]) -> list[str]:
-    """Commit the chunk tasks (each `{"start", "end", "ladder", "options"}`), their messages and the parent's
+    """Commit the chunk tasks (each `{"start", "end", "ladder", "options"}`, and a `source_uri`
+    when they read a copy of the parent's source), their messages and the parent's
     `split` event under the parent's lease, which it gives up: the chunks hold the work now."""
     ids = [str(uuid.uuid4()) for _ in chunks]
     with store.guarded(lease, progress=0.0, worker_id=None, lease_expires_at=None) as s:
         now = now_of(s)
         for chunk_id, c in zip(ids, chunks):
-            s.add(Task(id=chunk_id, source_uri=parent.source_uri, output_uri=chunks_root(parent),
+            s.add(Task(id=chunk_id, source_uri=c.get("source_uri", parent.source_uri), output_uri=chunks_root(parent),
                        ladder=c["ladder"], options={**_inherited(parent.options), **c["options"]},
                        status=TaskStatus.QUEUED, attempts=0, max_attempts=parent.max_attempts,
                        priority=parent.priority, progress=0.0, lease_token=0, created_at=now,
@@ -178,5 +184,5 @@ def summaries(s: Session, parent: Task) -> dict[str, Any]:
     return out
 
 
-__all__ = ["CHUNKS_DIR", "chunks_root", "audio_prefix", "create", "queue_parent_when_done", "escalate_parent",
+__all__ = ["CHUNKS_DIR", "chunks_root", "audio_prefix", "source_copy_uri", "create", "queue_parent_when_done", "escalate_parent",
            "cancel_unsettled", "unfinished", "requeue_unfinished", "of_parent", "summaries"]

@@ -9,8 +9,6 @@ import math
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from framepress.service.split.source_ranges import INDEXED_FORMATS
-
 DEFAULT_CHUNK_SECONDS = 30.0
 
 
@@ -27,14 +25,12 @@ class SplitRule:
                          float(options.get("chunk_seconds", self.chunk_seconds) or DEFAULT_CHUNK_SECONDS),
                          self.queue)
 
-    def why_not(self, duration: float, container: str) -> Optional[str]:
-        """None when a source of `duration` s in `container` is split; else why it is not."""
+    def why_not(self, duration: float) -> Optional[str]:
+        """None when a source of `duration` s is split; else why it is not."""
         if self.split_seconds <= 0:
             return "splitting is off"
         if duration <= self.split_seconds:
             return f"{duration:.1f} s is not longer than {self.split_seconds:g} s"
-        if container not in INDEXED_FORMATS:
-            return f"a {container} source has no sample index to read chunks from"
         return None
 
 
