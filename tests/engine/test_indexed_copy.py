@@ -11,10 +11,7 @@ from conftest import FFMPEG, ffprobe_json, make_clip, video_frames
 from framepress.errors import InputError
 from framepress.parts import copy_to_mp4, range_span
 from framepress.service.split.source_ranges import file_reader, header_ranges, merge, write_sparse
-
-LADDER = {"name": "copy", "gop_seconds": 1, "segment_seconds": 2,
-          "rungs": [{"name": "144p", "height": 144, "bitrate": 150_000, "preset": "ultrafast"}]}
-EDGES = [0.0, 2.0, 4.0, None]
+from test_parts import EDGES, LADDER
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """Split and stitch with `framepress worker` processes, Postgres, RabbitMQ and S3 (moto, through
 the counting proxy): a 12 s source over the 6 s threshold becomes three 4 s chunks on two
-workers, and the stitched outputs are what one worker would have made of it."""
+workers, and the stitched outputs are what one worker would have made of it. An MPEG-TS source
+is split through an MP4 copy."""
 from __future__ import annotations
 
 import json
@@ -124,12 +125,12 @@ def check_outputs(service, task_id: str, dest: Path, tracks: int = 1) -> list[st
     return names
 
 
-@pytest.mark.timeout(300)
-def test_a_long_source_is_split_over_two_workers_and_stitched(service, client, long_source, spawn, tmp_path):
+def split_over_two_workers(service, client, spawn, uri: str) -> tuple[str, dict, dict]:
+    """`uri` submitted to two workers, split into three chunks and stitched, with the bytes pulled
+    counted from the submission: the task's id, status and `split` event's data."""
     spawn("a"), spawn("b")
-    proxy = service["proxy"]
-    proxy.got_bytes.clear()
-    tid = client.submit(long_source["uri"], ladder=LADDER)
+    service["proxy"].got_bytes.clear()
+    tid = client.submit(uri, ladder=LADDER)
     st = wait_status(client, tid, timeout=240)
     assert st["status"] == "succeeded", st["last_error"]
     assert kinds(st).count("split") == 1 and kinds(st)[-3:] == ["stitched", "uploaded", "succeeded"]
@@ -137,6 +138,13 @@ def test_a_long_source_is_split_over_two_workers_and_stitched(service, client, l
     assert [[c["start"], c["end"]] for c in split["chunks"]] == [[0, 4], [4, 8], [8, None]]
     assert [c["status"] for c in st["chunks"]] == ["succeeded"] * 3 and st["kind"] == "parent"
     assert {r["name"]: r["frames"] for r in st["renditions"]} == {"180p": FRAMES, "144p": FRAMES}
+    return tid, st, split
+
+
+@pytest.mark.timeout(300)
+def test_a_long_source_is_split_over_two_workers_and_stitched(service, client, long_source, spawn, tmp_path):
+    tid, st, split = split_over_two_workers(service, client, spawn, long_source["uri"])
+    proxy = service["proxy"]
     outputs = check_outputs(service, tid, tmp_path / "out")
     # Every worker together pulled little more than twice the source: once whole to split it,
     # once in chunks (each its range and the header).
@@ -166,20 +174,13 @@ def test_a_long_source_is_split_over_two_workers_and_stitched(service, client, l
 
 @pytest.mark.timeout(300)
 def test_a_long_mpeg_ts_source_is_split_through_an_mp4_copy(service, client, broadcast_source, spawn, tmp_path):
-    spawn("a"), spawn("b")
-    proxy = service["proxy"]
-    proxy.got_bytes.clear()
-    tid = client.submit(broadcast_source["uri"], ladder=LADDER)
-    st = wait_status(client, tid, timeout=240)
-    assert st["status"] == "succeeded", st["last_error"]
-    split = next(e for e in st["events"] if e["kind"] == "split")["data"]
+    tid, _, split = split_over_two_workers(service, client, spawn, broadcast_source["uri"])
     assert split["source_copy"].endswith(f"/{tid}/.chunks/source.mp4")
-    assert [[c["start"], c["end"]] for c in split["chunks"]] == [[0, 4], [4, 8], [8, None]]
-    assert {r["name"]: r["frames"] for r in st["renditions"]} == {"180p": FRAMES, "144p": FRAMES}
     check_outputs(service, tid, tmp_path / "out")   # with the scratch gone, the copy too
     # The split pulled the source once; the chunks only their ranges of the copy (and its header).
     copy_path = "/" + split["source_copy"].split("://", 1)[1]
-    from_source, from_copy = proxy.got_bytes[broadcast_source["path"]], proxy.got_bytes[copy_path]
+    got = service["proxy"].got_bytes
+    from_source, from_copy = got[broadcast_source["path"]], got[copy_path]
     assert from_source == broadcast_source["bytes"] and 0 < from_copy < 1.2 * split["copy_bytes"]
     pulled = from_source + from_copy
     print(f"bytes pulled: {pulled} of {broadcast_source['bytes']} ({pulled / broadcast_source['bytes']:.2f}x), "
