@@ -54,7 +54,8 @@ def create(store: TaskStore, lease: Lease, parent: TaskSpec, chunks: list[dict[s
     with store.guarded(lease, progress=0.0, worker_id=None, lease_expires_at=None) as s:
         now = now_of(s)
         for chunk_id, c in zip(ids, chunks):
-            s.add(Task(id=chunk_id, source_uri=c.get("source_uri", parent.source_uri), output_uri=chunks_root(parent),
+            s.add(Task(id=chunk_id, source_uri=c.get("source_uri", parent.source_uri),
+                       output_uri=chunks_root(parent),
                        ladder=c["ladder"], options={**_inherited(parent.options), **c["options"]},
                        status=TaskStatus.QUEUED, attempts=0, max_attempts=parent.max_attempts,
                        priority=parent.priority, progress=0.0, lease_token=0, created_at=now,
@@ -184,5 +185,5 @@ def summaries(s: Session, parent: Task) -> dict[str, Any]:
     return out
 
 
-__all__ = ["CHUNKS_DIR", "chunks_root", "audio_prefix", "source_copy_uri", "create", "queue_parent_when_done", "escalate_parent",
-           "cancel_unsettled", "unfinished", "requeue_unfinished", "of_parent", "summaries"]
+__all__ = ["CHUNKS_DIR", "chunks_root", "audio_prefix", "source_copy_uri", "create", "queue_parent_when_done",
+           "escalate_parent", "cancel_unsettled", "unfinished", "requeue_unfinished", "of_parent", "summaries"]
