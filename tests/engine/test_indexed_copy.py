@@ -11,6 +11,7 @@ from conftest import FFMPEG, ffprobe_json, make_clip, video_frames
 from framepress.errors import InputError
 from framepress.parts import copy_to_mp4, range_span
 from framepress.service.split.source_ranges import file_reader, header_ranges, merge, write_sparse
+from support.audio_tracks import TONES, audio_streams, tone
 from test_parts import EDGES, LADDER
 
 
@@ -68,3 +69,25 @@ def test_audio_mp4_cannot_hold_is_refused(media_dir, tmp_path):
                     "-c:a", "s302m", "-strict", "-2", "-ac", "2", str(source)], check=True)
     with pytest.raises(InputError, match="MP4 cannot hold the source's stream 1 .audio, s302m"):
         copy_to_mp4(source, tmp_path / "copy.mp4")
+
+
+def test_the_copy_keeps_the_audio_the_policy_keeps_and_leaves_out_other_streams(media_dir, tmp_path):
+    """Matroska with an English and a French track and subtitles: a French-only ladder's copy holds
+    the video and the French track, each stream left out is named, and the tone is French's."""
+    subtitles = tmp_path / "subs.srt"
+    subtitles.write_text("1\n00:00:00,000 --> 00:00:01,000\nhello\n")
+    source = media_dir / "languages.mkv"
+    subprocess.run([FFMPEG, "-y", "-loglevel", "error", "-i", str(subtitles),
+                    "-f", "lavfi", "-i", "testsrc2=size=128x72:rate=30:duration=2",
+                    "-f", "lavfi", "-i", f"sine=frequency={TONES['eng']}:duration=2",
+                    "-f", "lavfi", "-i", f"sine=frequency={TONES['fra']}:duration=2",
+                    "-map", "1:v", "-map", "2:a", "-map", "3:a", "-map", "0:s", "-c:a", "aac", "-c:s", "srt",
+                    "-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=fra",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(source)], check=True)
+    made = copy_to_mp4(source, tmp_path / "copy.mp4", tracks=["fra"])
+    assert made.video_packets == 60 and made.audio_streams == 1
+    assert made.left_out == ["stream 1 (audio, aac): the audio policy does not keep it",
+                             "stream 3 (subtitle, subrip): not video or audio the ladder uses"]
+    assert audio_streams(tmp_path / "copy.mp4") == [("fra", 1)]
+    assert tone(tmp_path / "copy.mp4") == pytest.approx(TONES["fra"], abs=2)
+    assert len(video_frames(tmp_path / "copy.mp4")) == 60
