@@ -167,7 +167,8 @@ Encoder::Encoder(const RungOptions& rung, const EncoderSetup& s) : codec_(rung.c
     // frame threads cost 0.2-0.6 dB at these rate caps (measured on the reference clip); slices
     // cost next to nothing and add no latency.
     const bool sliced = s.threads >= 2 && s.threads <= 4;
-    set_private(c, "x264-params", std::string("scenecut=0:open-gop=0") + (sliced ? ":sliced-threads=1" : ""));
+    set_private(c, "x264-params", std::string("scenecut=0:open-gop=0") + (sliced ? ":sliced-threads=1" : "") +
+                                      (s.measure_quality ? ":psnr=1:ssim=1" : ""));
     if (rung.crf >= 0) set_private(c, "crf", std::to_string(rung.crf));
   } else if (rung.codec == VideoCodec::Hevc) {
     set_private(c, "preset", rung.preset);

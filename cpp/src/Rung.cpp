@@ -27,6 +27,12 @@ void Rung::finish() {
   mp4_->finish();
   if (hls_) hls_->finish();
   mux_s_ += since(t1);
+  // x264 logs its PSNR and SSIM when it closes: close it now, while its figures are awaited.
+  if (encoder_stats_) {
+    auto t2 = Clock::now();
+    encoder_.reset();
+    encode_s_ += since(t2);
+  }
 }
 
 void Rung::open(const AVFrame* first) {
@@ -40,9 +46,13 @@ void Rung::open(const AVFrame* first) {
   encoding.threads = setup_.encoder_threads;
   encoding.gop_seconds = setup_.gop_seconds;
   encoding.color_from = first;
+  encoding.measure_quality = setup_.quality && Encoder::self_measures(rung_.codec, encoding.nvenc_frames);
   encoder_ = std::make_unique<Encoder>(rung_, encoding);
   codec_string_ = encoder_->codec_string();
-  if (setup_.quality) quality_ = std::make_unique<QualityMeter>(encoder_->ctx());
+  if (encoding.measure_quality)
+    encoder_stats_ = std::make_unique<EncoderLogStats>(encoder_->ctx());
+  else if (setup_.quality)
+    quality_ = std::make_unique<QualityMeter>(encoder_->ctx());
 
   mp4_ = std::make_unique<Muxer>(setup_.out_dir + "/" + rung_.name + ".mp4", "mp4",
                                  std::map<std::string, std::string>{{"movflags", "+faststart"}});
@@ -114,6 +124,12 @@ void Rung::write_audio(const AVPacket* pkt) {
   mux_s_ += since(t0);
 }
 
+std::string Rung::quality_warning() const {
+  if (!encoder_stats_ || encoder_stats_->complete()) return "";
+  return "rendition " + rung_.name + ": x264 logged no PSNR and SSIM summary (is FFmpeg's log routed elsewhere?); "
+         "its quality is reported as 0";
+}
+
 RenditionResult Rung::result() const {
   RenditionResult r;
   r.name = rung_.name;
@@ -138,6 +154,9 @@ RenditionResult Rung::result() const {
   if (quality_) {
     r.psnr = quality_->psnr();
     r.ssim = quality_->ssim();
+  } else if (encoder_stats_) {
+    r.psnr = encoder_stats_->psnr();
+    r.ssim = encoder_stats_->ssim();
   }
   // The encoder's speed: measuring quality (inside encode and mux time) is not encoding.
   double busy = scale_s_ + encode_s_ + mux_s_ - quality_seconds();

@@ -276,6 +276,7 @@ void Transcoder::fill_result() {
     encode_s += r->encode_seconds();
     mux_s += r->mux_seconds();
     quality_s += r->quality_seconds();
+    if (std::string warning = r->quality_warning(); !warning.empty()) result_.warnings.push_back(warning);
   }
   if (options_.quality) result_.seconds["quality"] = quality_s;
   result_.seconds["decode"] = decode_s_;

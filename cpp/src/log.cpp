@@ -1,9 +1,11 @@
 #include "framepress/log.h"
 
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
 
+#include "framepress/EncoderLogStats.h"
 #include "framepress/ffmpeg.h"
 
 namespace fp {
@@ -14,6 +16,15 @@ thread_local std::string t_last_error;
 bool g_echo = false;
 
 void capture(void* avcl, int level, const char* fmt, va_list args) {
+  // x264's summary (its PSNR and SSIM) comes at info level, with its encoder's context.
+  if (level == AV_LOG_INFO && avcl && EncoderLogStats::listening()) {
+    char message[512];
+    va_list copy;
+    va_copy(copy, args);
+    std::vsnprintf(message, sizeof(message), fmt, copy);
+    va_end(copy);
+    EncoderLogStats::offer(avcl, message);
+  }
   if (level > AV_LOG_ERROR && !(g_echo && level <= AV_LOG_WARNING)) return;
   char line[1024];
   int print_prefix = 1;

@@ -84,8 +84,8 @@ class Rendition:
     codec_string: str = ""      # RFC 6381, e.g. avc1.640028
     playlist: str = ""          # media playlist path when HLS was written
     has_audio: bool = False
-    psnr: float = 0.0           # dB, against the source at this size (quality=True); 0 when not measured
-    ssim: float = 0.0
+    psnr: float = 0.0           # dB, all planes, against the source at this size (quality=True); 0 when not measured
+    ssim: float = 0.0           # mean over frames; luma only for H.264 (x264's own), all planes for HEVC/AV1
 
 
 @dataclass

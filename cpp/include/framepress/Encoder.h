@@ -20,6 +20,9 @@ struct EncoderSetup {
   bool global_header = true;
   const AVFrame* color_from = nullptr;  // colour properties to signal: the rung's first scaled frame
   AVBufferRef* nvenc_frames = nullptr;  // GPU frames context: encode with NVENC from GPU memory
+  // libx264 measures PSNR and SSIM of its own reconstruction (logged when it closes; the
+  // bitstream is the same) where self_measures() says it can.
+  bool measure_quality = false;
 };
 
 class Encoder {
@@ -32,6 +35,8 @@ class Encoder {
   bool receive(AVPacket* pkt);
 
   AVCodecContext* ctx() const { return ctx_.get(); }
+  // Whether this encoder measures its own quality (libx264 on the CPU): see EncoderLogStats.
+  static bool self_measures(VideoCodec codec, bool nvenc) { return codec == VideoCodec::H264 && !nvenc; }
   // RFC 6381 codec string for HLS CODECS, e.g. "avc1.64001f".
   std::string codec_string() const;
 

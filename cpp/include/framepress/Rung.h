@@ -8,6 +8,7 @@
 
 #include "framepress/DeviceBackend.h"
 #include "framepress/Encoder.h"
+#include "framepress/EncoderLogStats.h"
 #include "framepress/FrameScaler.h"
 #include "framepress/Muxer.h"
 #include "framepress/QualityMeter.h"
@@ -47,6 +48,8 @@ class Rung {
   void finish();
 
   RenditionResult result() const;
+  // Why the rendition has no quality figures though they were asked for ("" when it has them).
+  std::string quality_warning() const;
   double scale_seconds() const { return scale_s_; }
   double encode_seconds() const { return encode_s_; }
   double mux_seconds() const { return mux_s_; }
@@ -63,7 +66,8 @@ class Rung {
   std::unique_ptr<FrameScaler> scaler_;
   std::unique_ptr<Encoder> encoder_;
   std::unique_ptr<Muxer> mp4_, hls_;
-  std::unique_ptr<QualityMeter> quality_;
+  std::unique_ptr<QualityMeter> quality_;           // quality of other encoders: decoded again
+  std::unique_ptr<EncoderLogStats> encoder_stats_;  // libx264's own figures
   int mp4_video_ = 0, hls_video_ = 0;
   std::vector<int> mp4_audio_;  // by track  // HLS audio has playlists of its own
   std::vector<UniquePacket> pending_audio_;  // audio that arrived before the first frame

@@ -109,7 +109,9 @@ struct RenditionResult {
   int64_t frames = 0, bytes = 0, bitrate = 0;
   double encode_fps = 0;
   bool has_audio = false;
-  double psnr = 0, ssim = 0;      // against the source at this size; 0 when not measured
+  // Against the source at this size; 0 when not measured. PSNR of all planes; SSIM of luma for
+  // x264 rungs (x264's own figure), of all planes for the others (FFmpeg's ssim filter).
+  double psnr = 0, ssim = 0;
 };
 
 // An audio track written as CMAF segments of its own beside the video rungs' (HLS and DASH).
