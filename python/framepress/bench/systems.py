@@ -103,7 +103,7 @@ def engine_system(hwaccel: str = "cpu", python: str = sys.executable, *, name: s
         return [[python, "-c", ENGINE_SNIPPET, source, str(out), plan.ladder.to_json(), hwaccel]
                 + (["outputs"] if outputs else []) + (["quality"] if quality else [])]
     adds = ", ".join(what for what, on in (("HLS, DASH, I-frame playlists and thumbnails", outputs),
-                                            ("PSNR and SSIM per rendition", quality)) if on)
+                                            ("PSNR and SSIM per rendition (x264 rungs: by x264, SSIM of luma)", quality)) if on)
     return System(name, f"framepress engine (hwaccel={hwaccel}): MP4s" + (f", {adds}" if adds else ""), commands,
                   is_engine=is_engine, prints_result=True, adds=adds)
 
