@@ -31,13 +31,17 @@ bool number_after(const char* text, const char* key, double& out) {
 EncoderLogStats::EncoderLogStats(const AVCodecContext* encoder) : context_(encoder) {
   std::lock_guard<std::mutex> lock(g_mutex);
   g_registered[context_] = this;
-  ++g_count;
+  g_count = static_cast<int>(g_registered.size());
 }
 
-EncoderLogStats::~EncoderLogStats() {
+EncoderLogStats::~EncoderLogStats() { stop(); }
+
+// A freed context's address can come back for another encoder, registered by then: only our own entry goes.
+void EncoderLogStats::stop() {
   std::lock_guard<std::mutex> lock(g_mutex);
-  g_registered.erase(context_);
-  --g_count;
+  auto it = g_registered.find(context_);
+  if (it != g_registered.end() && it->second == this) g_registered.erase(it);
+  g_count = static_cast<int>(g_registered.size());
 }
 
 bool EncoderLogStats::listening() { return g_count.load(std::memory_order_relaxed) > 0; }

@@ -31,6 +31,7 @@ void Rung::finish() {
   if (encoder_stats_) {
     auto t2 = Clock::now();
     encoder_.reset();
+    encoder_stats_->stop();
     encode_s_ += since(t2);
   }
 }

@@ -21,6 +21,9 @@ class EncoderLogStats {
   // logged at AV_LOG_INFO with `context`.
   static void offer(const void* context, const char* message);
 
+  // The encoder has closed: no more of its lines (its context's address may be reused).
+  void stop();
+
   // Both summary lines were seen (after the encoder closed).
   bool complete() const;
   double psnr() const;  // "Global": from the mean squared error of all planes, as the psnr filter's average

@@ -1,7 +1,7 @@
 // PSNR and SSIM of one rendition against the source at the rendition's size, measured while the
-// rung encodes, for encoders that do not measure themselves (x264 does: EncoderLogStats): each packet is decoded again and compared with the frame the encoder was given
-// (the source scaled for this rung), so nothing is read back from disk or decoded twice from the
-// source. The comparison is FFmpeg's own psnr and ssim filters (their SIMD code, one thread, on
+// rung encodes, for encoders that do not measure themselves (x264 does: EncoderLogStats): each
+// packet is decoded again and compared with the frame the encoder was given (the source scaled for
+// this rung), so nothing is read back from disk or decoded twice from the source. The comparison is FFmpeg's own psnr and ssim filters (their SIMD code, one thread, on
 // the rung's thread), so the figures are theirs: all planes, weighted by size.
 #pragma once
 
