@@ -63,8 +63,8 @@ def test_x264s_figures_are_the_filters_on_the_frames_it_was_given(source, tmp_pa
         assert (r.width, r.height) == (320, 180)
         assert r.psnr == pytest.approx(ffmpeg_metrics(r.path, source, 320, 180)[0], abs=0.05), r.name
     assert blocky.psnr < good.psnr - 3
-    # x264's SSIM windows sit 2 pixels off the DCT blocks (the ssim filter's sit on them), so they
-    # see more of the blocks' edges: the same on a good rendition, lower on a blocky one.
+    # x264's SSIM windows sit 2 pixels off the DCT blocks (the ssim filter's on them), so they see
+    # more block edges: the filter's figure on a clean rendition, lower on a blocky one.
     assert good.ssim == pytest.approx(ffmpeg_metrics(good.path, source, 320, 180, "Y")[1], abs=0.002)
     filter_ssim = ffmpeg_metrics(blocky.path, source, 320, 180, "Y")[1]
     assert filter_ssim - 0.03 < blocky.ssim < filter_ssim
