@@ -49,18 +49,26 @@ def _command_line(mode: str, ladder: str, rounds: Optional[int], quick: bool,
     return " ".join(parts)
 
 
+def _run_section(run, opts, name: str, write_section, out: Path, command: str, as_json: bool) -> tuple[dict, Path]:
+    """Run a mode that writes its own section of RESULTS.md; its figures kept as work/NAME.json
+    and, with --json, printed."""
+    say = (lambda line: None) if as_json else (lambda line: click.echo(line, err=True))
+    results = run(opts, say=say)
+    (opts.work_dir / f"{name}.json").write_text(json.dumps(results, indent=1))
+    report = write_section(results, out, command)
+    if as_json:
+        click.echo(json.dumps(results, indent=1))
+    return results, report
+
+
 def _pertitle(out: Path, source: Optional[Path], full: bool, as_json: bool) -> None:
     from framepress.bench.pertitle_mode import PerTitleOptions, run_pertitle_bench
     from framepress.bench.pertitle_report import write_section
     command = "framepress bench pertitle" + (" --full" if full else "") + \
         (f" --source {shlex.quote(source.name)}" if source else "")
     opts = PerTitleOptions(work_dir=out / "work", full=full, extra_sources=[source] if source else [])
-    say = (lambda line: None) if as_json else (lambda line: click.echo(line, err=True))
-    results = run_pertitle_bench(opts, say=say)
-    (opts.work_dir / "pertitle.json").write_text(json.dumps(results, indent=1))
-    report = write_section(results, out, command)
+    results, report = _run_section(run_pertitle_bench, opts, "pertitle", write_section, out, command, as_json)
     if as_json:
-        click.echo(json.dumps(results, indent=1))
         return
     for s in results["sources"]:
         click.echo(f"{s['name']:16} {s['kind']:5} BD-rate {s['bd_rate_pct']} %  BD-PSNR {s['bd_psnr_db']} dB  "
@@ -77,13 +85,10 @@ def _split(out: Path, source: Optional[Path], ladder: str, rounds: Optional[int]
         (f" --chunk-seconds {chunk_seconds:g}" if chunk_seconds else "")
     opts = SplitBenchOptions(work_dir=out / "work", source=source, quick=quick, seconds=seconds,
                              chunk_seconds=chunk_seconds, ladder=ladder, rounds=rounds or (1 if quick else 3))
-    say = (lambda line: None) if as_json else (lambda line: click.echo(line, err=True))
-    results = run_split_bench(opts, say=say)
-    (opts.work_dir / "split.json").write_text(json.dumps(results, indent=1))
-    report = write_section(results, out, command)
+    results, report = _run_section(run_split_bench, opts, "split", write_section, out, command, as_json)
     if as_json:
-        click.echo(json.dumps(results, indent=1))
-    elif results.get("skipped"):
+        return
+    if results.get("skipped"):
         click.echo(f"split: skipped ({results['skipped']})")
     else:
         sm = results["summary"]
