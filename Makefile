@@ -60,8 +60,12 @@ services:
 demo: build
 	$(VENV)/bin/framepress demo
 
+# Most tests wait on services, worker processes and browsers rather than compute, so the suite
+# runs on more processes than cores.
+PYTEST_PROCESSES ?= 3
+
 test: build services test-deps players
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(PYTEST_PROCESSES)
 
 # Long fault-injection runs (services stopped for minutes, crashes), left out of `make test`.
 faults: build services
