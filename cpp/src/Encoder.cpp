@@ -72,6 +72,9 @@ Av1Level av1_level(const uint8_t* d, int size) {
 // apart: no encoder puts a keyframe of its own off the grid in real video.
 constexpr double kBackstopFps = 1000;
 
+// The rate cap's buffer, as a fraction full, at the start of a later part of a split source.
+constexpr const char* kMidStreamVbv = ":vbv-init=0.5";
+
 // libx265 and libsvtav1 ignore thread_count and size their own pools from the machine's cores, so
 // every HEVC/AV1 rung would start a full pool and defeat the balancing of rungs over workers.
 // x265: a pool of `threads`; wavefront rows keep a small pool busy, and frame threads, which
@@ -168,7 +171,7 @@ Encoder::Encoder(const RungOptions& rung, const EncoderSetup& s) : codec_(rung.c
     // cost next to nothing and add no latency.
     const bool sliced = s.threads >= 2 && s.threads <= 4;
     set_private(c, "x264-params", std::string("scenecut=0:open-gop=0") + (sliced ? ":sliced-threads=1" : "") +
-                                      (s.measure_quality ? ":psnr=1:ssim=1" : ""));
+                                      (s.measure_quality ? ":psnr=1:ssim=1" : "") + (s.mid_stream ? kMidStreamVbv : ""));
     if (rung.crf >= 0) set_private(c, "crf", std::to_string(rung.crf));
   } else if (rung.codec == VideoCodec::Hevc) {
     set_private(c, "preset", rung.preset);
@@ -176,6 +179,7 @@ Encoder::Encoder(const RungOptions& rung, const EncoderSetup& s) : codec_(rung.c
     std::string params = "scenecut=0:open-gop=0:log-level=error:keyint=" + std::to_string(backstop) +
                          ":min-keyint=" + std::to_string(gop);
     if (s.threads > 0) params += x265_threads(s.threads);
+    if (s.mid_stream) params += kMidStreamVbv;
     set_private(c, "x265-params", params);
     if (rung.crf >= 0) set_private(c, "crf", std::to_string(rung.crf));
   } else {  // av1

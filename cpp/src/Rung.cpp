@@ -47,6 +47,7 @@ void Rung::open(const AVFrame* first) {
   encoding.threads = setup_.encoder_threads;
   encoding.gop_seconds = setup_.gop_seconds;
   encoding.color_from = first;
+  encoding.mid_stream = setup_.later_part;
   encoding.measure_quality = setup_.quality && Encoder::self_measures(rung_.codec, encoding.nvenc_frames);
   encoder_ = std::make_unique<Encoder>(rung_, encoding);
   codec_string_ = encoder_->codec_string();
@@ -73,7 +74,7 @@ void Rung::open(const AVFrame* first) {
                                                {"hls_fmp4_init_filename", rung_.name + "_init.mp4"},
                                                {"hls_segment_filename", dir + "/" + rung_.name + "_%05d.m4s"},
                                                {"hls_flags", "independent_segments"}};
-    if (setup_.times_in_segments) options["hls_segment_options"] = "movflags=+frag_discont";
+    if (setup_.later_part) options["hls_segment_options"] = "movflags=+frag_discont";
     hls_ = std::make_unique<Muxer>(dir + "/" + rung_.name + ".m3u8", "hls", options);
     hls_video_ = hls_->add_stream(encoder_->ctx(), setup_.display_matrix);
     hls_->write_header();

@@ -329,7 +329,7 @@ void Transcoder::open_rungs() {
   setup.hls = options_.hls;
   // A range from the very start is written as a whole source is (its first decode times below
   // zero are shifted to zero there, as they are for the whole), so its segments match the whole's.
-  setup.times_in_segments = range_.has_value() && options_.start > 0;
+  setup.later_part = range_.has_value() && options_.start > 0;
   setup.gop_seconds = options_.gop_seconds;
   setup.segment_seconds = options_.segment_seconds;
   setup.time_base = video_->time_base;

@@ -21,9 +21,11 @@ namespace fp {
 struct RungSetup {
   std::string out_dir;
   bool hls = false;
-  // A part of a source: HLS segments carry the source's times themselves (not an offset in the
-  // init segment's edit list), so the parts' segments play on under any one part's init segment.
-  bool times_in_segments = false;
+  // A part of a source after its start, continuing the parts before it: HLS segments carry the
+  // source's times themselves (not an offset in the init segment's edit list), so the parts'
+  // segments play on under any one part's init segment; the encoder's rate control picks up
+  // mid-stream (EncoderSetup::mid_stream).
+  bool later_part = false;
   double gop_seconds = 2.0;
   double segment_seconds = 4.0;
   int encoder_threads = 0;
