@@ -69,7 +69,7 @@ test: build services test-deps players
 
 # Long fault-injection runs (services stopped for minutes, crashes), left out of `make test`.
 faults: build services
-	$(VENV)/bin/pytest -q -m faults
+	$(VENV)/bin/pytest -q -m faults -n $(PYTEST_PROCESSES)
 
 bench: build
 	$(VENV)/bin/python bench/ladder.py
