@@ -163,6 +163,10 @@ def test_a_long_source_is_split_over_two_workers_and_stitched(service, client, l
           f"{uploaded['copied_bytes']} copied within the store ({sum(segment_gets.values())} of them read)")
     chunk_runs = [next(e for e in client.status(c["id"])["events"] if e["kind"] == "succeeded")["data"]
                   for c in st["chunks"]]
+    # A chunk's outputs stay where its attempt wrote them, read from there by the stitch: no copy
+    # publishes them.
+    for c in st["chunks"]:
+        assert all(f"/{c['id']}/.attempts/" in r["uri"] for r in client.status(c["id"])["renditions"])
     print(f"split {split['seconds']} s, stitch {stitched['seconds']} s, per chunk: wall "
           f"{[c['wall_seconds'] for c in chunk_runs]} s, engine {[c['engine_seconds'] for c in chunk_runs]} s")
     # `framepress status` lists the chunks.

@@ -1,15 +1,12 @@
 """Chunk tasks in Postgres: made under the parent's lease, counted by it, escalating it."""
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 
-from framepress.service.db import OutboxRow, Task, TaskStatus, connect
+from framepress.service.db import Task, TaskStatus, connect
 from framepress.service.errors import StorageError
 from framepress.service.split import chunks
-from framepress.service.split.stitching import wait_until_published
+from framepress.service.split.stitching import outputs_prefix
 from framepress.service.tasks import TaskStore
 
 LADDER = {"name": "t", "gop_seconds": 1, "segment_seconds": 2, "audio": {"codec": "aac", "bitrate": 64000},
@@ -47,36 +44,6 @@ def test_a_chunk_out_of_attempts_at_its_take_escalates_its_parent(settings):
     assert [c["status"] for c in st["chunks"]] == ["escalated", "cancelled"]
 
 
-def _stage_publish(db, task_id: str) -> int:
-    from framepress.service.outbox import PUBLISH
-    with db.session() as s:
-        row = OutboxRow(kind=PUBLISH, target="", payload={}, task_id=task_id)
-        s.add(row)
-        s.flush()
-        return row.id
-
-
-def test_the_stitch_waits_for_its_chunks_outputs_to_be_published(settings):
-    """The last chunk's success queues the parent before that chunk's publish job has run."""
-    db = connect(settings)
-    parent_id, ids = split_parent(TaskStore(db))
-    row_id = _stage_publish(db, ids[1])
-
-    def publisher():
-        time.sleep(1.0)
-        with db.session() as s:
-            s.delete(s.get(OutboxRow, row_id))
-    thread = threading.Thread(target=publisher)
-    started = time.monotonic()
-    thread.start()
-    wait_until_published(db, ids)
-    thread.join()
-    assert time.monotonic() - started >= 1.0
-
-
-def test_a_publish_that_never_comes_fails_the_stitch(settings):
-    db = connect(settings)
-    parent_id, ids = split_parent(TaskStore(db))
-    _stage_publish(db, ids[0])
-    with pytest.raises(StorageError, match="1 chunk"):
-        wait_until_published(db, ids, timeout_s=0.5)
+def test_a_chunk_without_renditions_rows_fails_the_stitch_clearly():
+    with pytest.raises(StorageError, match="no renditions rows"):
+        outputs_prefix([])

@@ -90,11 +90,9 @@ def chunk_rows(run: dict) -> list[dict[str, Any]]:
     """Per chunk: its range, the core it ran on, and seconds of
     - queue wait: created (the split's commit) → taken;
     - gap: the same worker's previous chunk's success (or the chunk's creation, for the worker's
-      first chunk) → taken: that chunk's publish job, the message's hop, the take;
+      first chunk) → taken: the message's hop, the take;
     - engine: inside the engine; overhead: the rest of the chunk's wall in its worker (message
-      received → success committed: lease, pull of its byte ranges, upload, database);
-    - publish: success → its outputs at their final keys (seen by polling, so late by up to
-      the poll interval)."""
+      received → success committed: lease, pull of its byte ranges, upload, database)."""
     rows = []
     for c in run["chunks"]:
         taken = [e for e in c["events"] if e["kind"] == "taken"][-1]
@@ -105,8 +103,7 @@ def chunk_rows(run: dict) -> list[dict[str, Any]]:
                      "created_at": _t(c["created_at"]), "taken_at": _t(taken["at"]),
                      "succeeded_at": succeeded, "queue_wait_s": _t(taken["at"]) - _t(c["created_at"]),
                      "engine_s": done["engine_seconds"], "wall_s": done["wall_seconds"],
-                     "overhead_s": done["wall_seconds"] - done["engine_seconds"],
-                     "publish_s": _published(run, c["id"], succeeded)})
+                     "overhead_s": done["wall_seconds"] - done["engine_seconds"]})
     previous: dict[str, float] = {}
     for r in sorted(rows, key=lambda r: r["taken_at"]):
         r["after_previous"] = r["worker_id"] in previous
@@ -132,7 +129,7 @@ def per_chunk_costs(figures: list[dict]) -> dict[str, Optional[float]]:
         values = [r[key] for r in among if r[key] is not None]
         return statistics.median(values) if values else None
     engine_rate = statistics.median(sum(r["engine_s"] for r in f["chunks"]) / f["source_s"] for f in figures)
-    return {"overhead_s": med("overhead_s"), "gap_s": med("gap_s", later), "publish_s": med("publish_s"),
+    return {"overhead_s": med("overhead_s"), "gap_s": med("gap_s", later),
             "queue_wait_s": med("queue_wait_s"), "engine_s": med("engine_s"),
             "engine_per_source_s": engine_rate}
 

@@ -8,8 +8,8 @@ each term is carried to another source length:
 - engine per chunk: the engine seconds per second of source (all chunks of the measured run) ×
   the chunk length: the same for every chunk, so only the number of rounds ceil(C / N) grows;
 - fixed per chunk: a chunk's wall in its worker less its engine time (lease, pull of its byte
-  ranges, upload, database), plus the gap before its worker takes it (the worker's previous
-  chunk's publish job, the message's hop): the same for every chunk, paid once per round;
+  ranges, upload, database), plus the gap before its worker takes it (the message's hop, the
+  take): the same for every chunk, paid once per round;
 - pull and split (the whole source pulled by one worker, the audio encoded once, the chunk
   plan) and stitch and upload (every chunk's outputs pulled, remuxed, uploaded again): one
   worker each, scaled in proportion to the source's length;

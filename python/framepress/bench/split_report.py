@@ -20,7 +20,7 @@ _SPLIT_PHASE_NOTES = {
     "pull and split": "the whole source pulled, probed, its chunk byte ranges found, the audio "
                       "encoded once and uploaded, the chunks committed",
     "chunks": "the split's commit → the last chunk's success",
-    "requeue and pickup": "that chunk's publish job, the parent's message, a worker takes it",
+    "requeue and pickup": "the parent's message, a worker takes it",
     "stitch": "the chunks' MP4s pulled and remuxed with the audio, their media segments copied "
               "within the store, playlists and manifests written",
     "upload": "the stitched outputs uploaded",
@@ -109,20 +109,19 @@ def section(res: dict, command: str) -> list[str]:
 
     lines += ["### Per chunk (last round)", "",
               "Queue wait: created → taken. Gap: the same worker's previous chunk's success (its "
-              "first: the chunk's creation) → taken, which holds that chunk's publish job and the "
-              "message's hop. Overhead: the chunk's wall in its worker less the engine (lease, pull "
-              "of its byte ranges, upload, database). Publish: success → outputs at their final keys "
-              f"(polled every {st['poll_s']:g} s).", ""]
+              "first: the chunk's creation) → taken: the message's hop and the take (a chunk's "
+              "outputs stay where its attempt wrote them; no publish job copies them). Overhead: the "
+              "chunk's wall in its worker less the engine (lease, pull of its byte ranges, upload, "
+              "database).", ""]
     rows = [[i, f"{c['range'][0]:g}–{'end' if c['range'][1] is None else format(c['range'][1], 'g')}",
              "–" if c["core"] is None else c["core"], _s(c["queue_wait_s"]), _s(c["gap_s"]),
-             _s(c["engine_s"]), _s(c["overhead_s"]), _s(c["publish_s"])]
+             _s(c["engine_s"]), _s(c["overhead_s"])]
             for i, c in enumerate(last["chunks"])]
-    lines += _table(["chunk", "range s", "core", "queue wait s", "gap s", "engine s", "overhead s",
-                     "publish s"], rows) + [""]
+    lines += _table(["chunk", "range s", "core", "queue wait s", "gap s", "engine s", "overhead s"], rows) + [""]
     pc = sm["per_chunk"]
     lines += [f"Fixed costs per chunk, medians over every chunk of every round: overhead "
               f"{_s(pc['overhead_s'])} s, gap {_s(pc['gap_s'])} s (of the chunks that followed another "
-              f"on their worker; the publish job alone: {_s(pc['publish_s'])} s), so "
+              f"on their worker), so "
               f"{m['fixed_per_chunk_s']:.2f} s a chunk on top of its engine time "
               f"({m['engine_per_source_s']:.3f} engine s per source second on one core: "
               f"{m['engine_per_source_s'] * m['chunk_s']:.1f} s for a {m['chunk_s']:g} s chunk).", ""]

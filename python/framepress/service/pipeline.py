@@ -207,7 +207,11 @@ class TaskRun:
         return {"prefix": prefix, "keys": keys, "bytes": total}
 
     def _succeed(self, result, uploaded: dict[str, Any]) -> dict[str, Any]:
-        prefix = uploaded["prefix"]
+        # A chunk's outputs are scratch that only its parent's stitch reads: they stay where this
+        # attempt wrote them (its renditions rows say where), with no copy to publish them, so its
+        # worker takes the next chunk at once.
+        in_place = self.spec.kind == TaskKind.CHUNK
+        prefix = self.attempt_prefix if in_place else uploaded["prefix"]
         targets = _targets(result, load_ladder(self.spec.ladder))
         rows = [{"name": r.name, "uri": join_uri(prefix, f"{r.name}.mp4"),
                  "playlist_uri": join_uri(prefix, "hls", f"{r.name}.m3u8") if r.playlist else None,
@@ -227,7 +231,7 @@ class TaskRun:
                 "renditions": [r["uri"] for r in rows]}
         # The lease guard and the publish job in one transaction: only the attempt that commits
         # success ever writes the task's output keys.
-        outgoing = [Outgoing.publish_objects(self.attempt_prefix, prefix)]
+        outgoing = [] if in_place else [Outgoing.publish_objects(self.attempt_prefix, prefix)]
         if self.spec.kind == TaskKind.PARENT:   # the chunks' outputs and the audio: scratch
             outgoing.append(Outgoing.delete_objects(chunks.chunks_root(self.spec)))
         then = (chunks.queue_parent_when_done(self.split_rule.queue, self.spec)

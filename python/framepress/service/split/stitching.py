@@ -29,10 +29,9 @@ from framepress.dash import write_dash_manifest
 from framepress.engine import AudioRendition, Rendition, _dash_audios, _dash_videos
 from framepress.hls import write_master_playlist
 from framepress.media_playlist import read_media_playlist
-from framepress.service.attempt_output import ATTEMPTS_DIR, task_prefix
-from framepress.service.db import OutboxRow, RenditionRow, TaskEvent
+from framepress.service.attempt_output import ATTEMPTS_DIR
+from framepress.service.db import RenditionRow, TaskEvent
 from framepress.service.errors import StorageError
-from framepress.service.outbox import PUBLISH
 from framepress.service.tasks import EventKind
 from framepress.service.split import chunks
 from framepress.service.split.segment_copies import SEGMENT_SUFFIX, write_stand_in
@@ -40,8 +39,6 @@ from framepress.service.storage import Transfer
 
 # Puts a media segment (src) at its place in the stitched outputs (dst).
 PlaceSegment = Callable[[Path, Path], Any]
-# How long a stitch waits for its chunks' outputs to be published before it fails (and is retried).
-PUBLISH_WAIT_S = 120.0
 
 
 class StitchResult:
@@ -65,15 +62,14 @@ def stitch(run: Any, scratch: Path) -> tuple[Path, StitchResult, dict[str, Any],
     with run.store.db.session() as s:
         rows = chunks.of_parent(s, run.spec.id)
         chunk_ids = [c.id for c in rows]   # every one succeeded (see TaskRun)
-        first_rungs = {r.name: (r.width, r.height, r.codec or "", r.codec_string or "")
-                       for r in s.scalars(select(RenditionRow).where(RenditionRow.task_id == chunk_ids[0]))}
+        renditions = {cid: list(s.scalars(select(RenditionRow).where(RenditionRow.task_id == cid)))
+                      for cid in chunk_ids}
         split = s.scalars(select(TaskEvent.data).where(TaskEvent.task_id == run.spec.id,
                                                        TaskEvent.kind == EventKind.SPLIT)
                           .order_by(TaskEvent.id.desc()).limit(1)).first() or {}
-    wait_until_published(run.store.db, chunk_ids)
-    root = chunks.chunks_root(run.spec)
+    first_rungs = {r.name: (r.width, r.height, r.codec or "", r.codec_string or "") for r in renditions[chunk_ids[0]]}
     segments: dict[Path, Transfer] = {}   # local path -> the segment object left in the store
-    pulled = sum(_pull_prefix(run.storage, task_prefix(root, cid), scratch / "chunks" / str(i), segments)
+    pulled = sum(_pull_prefix(run.storage, outputs_prefix(renditions[cid]), scratch / "chunks" / str(i), segments)
                  for i, cid in enumerate(chunk_ids))
     pulled += _pull_prefix(run.storage, chunks.audio_prefix(run.spec), scratch / "audio", segments)
     out = scratch / "out"
@@ -98,21 +94,12 @@ def stitch(run: Any, scratch: Path) -> tuple[Path, StitchResult, dict[str, Any],
     return out, result, data, copies
 
 
-def wait_until_published(db: Any, chunk_ids: list[str], timeout_s: float = PUBLISH_WAIT_S) -> None:
-    """A chunk's success commits before its outputs reach their final keys (the publish job its
-    worker runs from the outbox right after, or any relay later): the last chunk's success queues
-    the parent at once, so its stitch can start before them."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        with db.session() as s:
-            pending = set(s.scalars(select(OutboxRow.task_id).where(OutboxRow.task_id.in_(chunk_ids),
-                                                                    OutboxRow.kind == PUBLISH)))
-        if not pending:
-            return
-        if time.monotonic() > deadline:
-            raise StorageError(f"outputs of {len(pending)} chunk(s) not published after {timeout_s:.0f} s",
-                               step="stitch")
-        time.sleep(0.25)
+def outputs_prefix(renditions: list[RenditionRow]) -> str:
+    """Where a chunk's outputs are: the prefix of its succeeded attempt, which its renditions rows
+    point into (chunks' outputs are not copied anywhere else)."""
+    if not renditions:
+        raise StorageError("a succeeded chunk has no renditions rows", step="stitch")
+    return renditions[0].uri.rsplit("/", 1)[0]
 
 
 def track_data(track: AudioRendition) -> dict[str, Any]:
