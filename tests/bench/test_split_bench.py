@@ -128,7 +128,9 @@ def test_the_section_replaces_an_older_one_and_other_modes_keep_it(tmp_path):
         ("taken", 0.1, "a", {}), ("pulled", 0.4, "a", {}), ("transcoded", 30.4, "a", {}),
         ("uploaded", 30.9, "a", {}), ("succeeded", 31.0, "a", {"engine_seconds": 30.0})])})
     split = split_figures(run)
-    rounds = [{"whole": whole, "split": split, "ratio": split["wall_s"] / whole["wall_s"], "load_before": [0.5, 0.7]}]
+    busy = [{**whole, "wall_s": 33.0}, {**whole, "wall_s": 35.0}]
+    rounds = [{"whole": whole, "split": split, "ratio": split["wall_s"] / whole["wall_s"], "load_before": [0.5, 0.7, 0.6],
+               "busy_whole": busy, "busy_ratio": split["wall_s"] / 34.0}]
     res = {"mode": "split", "finished_at": "now", "machine": {"cores": 2},
            "source": {"path": "src.mp4", "width": 1280, "height": 720, "codec": "h264", "fps": 30.0,
                       "seconds": 32.0, "has_audio": True},
@@ -142,6 +144,8 @@ def test_the_section_replaces_an_older_one_and_other_modes_keep_it(tmp_path):
     assert "stale" not in text and text.count(HEADING) == 1 and "kept too" in text
     assert text.index("## Engine") < text.index(HEADING) < text.index("## Per-title")
     assert "| 2 one-core workers ≤ 0.55 × one one-core worker, unsplit | 0.662 | **no** |" in text
+    assert "| the same, the one worker's neighbour core as busy as in the split run (see below) | 0.604 | **no** |" in text
+    assert "| whole, every core busy (each of the 2 tasks) | 1 | 34.00 (33.00–35.00) |" in text
     assert "| split | 2 | 20.55 | 19.0 | 0.46 |" in text      # 19 CPU s of 2 × 20.55 s
     assert "| 200 | 5 of 900 |" in text      # 7200 s in 8 s chunks
     assert (tmp_path / PLOT).read_bytes().startswith(PNG)
@@ -211,6 +215,10 @@ def test_the_mode_end_to_end_on_a_tiny_source(tmp_path, services_env, capsys):
     assert all(c["engine_s"] > 0 and c["overhead_s"] > 0 and c["gap_s"] >= 0 for c in split["chunks"])
     assert split["source_s"] == pytest.approx(8, abs=0.1) and split["chunk_length_s"] == 2
     assert r["ratio"] == pytest.approx(split["wall_s"] / whole["wall_s"])
+    # The source whole on both workers at once: a task each, each with its own worker's CPU.
+    busy = r["busy_whole"]
+    assert len(busy) == 2 and all(b["engine_s"] > 0 and b["cpu_s"] > 0 for b in busy), busy
+    assert r["busy_ratio"] == pytest.approx(split["wall_s"] / ((busy[0]["wall_s"] + busy[1]["wall_s"]) / 2))
     assert whole["cpu_s"] > 0 and split["cpu_s"] > 0 and whole["core_share"] > 0 and split["core_share"] > 0
     p = res["summary"]["projection"]
     assert [x["rounds"] for x in p["rows"]] == [math.ceil(3600 / w) for w in (1, 10, 50, 200)]

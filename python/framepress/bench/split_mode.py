@@ -3,7 +3,11 @@
 Real `framepress worker` processes on RabbitMQ, Postgres and S3 (`real_services`), each pinned to
 one core with `taskset` to stand for one machine. Each round runs, with fresh workers:
 - whole: one worker (core 0), splitting off;
-- split: two workers (cores 0 and 1), the source split into chunks of about `chunk_seconds`.
+- split: two workers (cores 0 and 1), the source split into chunks of about `chunk_seconds`;
+- whole, every core busy: two workers (cores 0 and 1), each given the source whole at once. The
+  cores of a VM share their physical core, caches and memory bandwidth: a split's workers slow each
+  other down where the lone whole worker had its neighbour idle. This run gives the one-core
+  worker's wall under the same neighbours, for a second ratio.
 Wall: submit → the task's `succeeded`. Where it went comes from the tasks' events
 (`split_figures`); the fixed costs per chunk and the engine time per second of source feed a
 projection to a two-hour source on many workers (`split_projection`).
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,25 +74,38 @@ def timed_run(stack: Stack, source_uri: str, *, cores: tuple[int, ...], split_se
     """Fresh workers, one pinned to each of `cores`, one task submitted once they have
     registered; the task's record (see `split_figures`) once it has succeeded and its outputs
     are published. The workers' output goes to `log_dir`."""
+    return timed_runs(stack, source_uri, cores=cores, tasks=1, split_seconds=split_seconds,
+                      chunk_seconds=chunk_seconds, log_dir=log_dir, ladder=ladder, timeout_s=timeout_s)[0]
+
+
+def timed_runs(stack: Stack, source_uri: str, *, cores: tuple[int, ...], tasks: int, split_seconds: float,
+               chunk_seconds: float, log_dir: Path, ladder: str = "default", timeout_s: float = 3600.0
+               ) -> list[dict[str, Any]]:
+    """As `timed_run`, with `tasks` tasks submitted at once: a record for each. With a task for
+    every worker, a record's CPU seconds are those of the worker that took it."""
     settings = stack.settings.with_(split_seconds=split_seconds, chunk_seconds=chunk_seconds)
     env = {**os.environ, **settings_env(settings)}
-    workers = len(cores)
     log_dir.mkdir(parents=True, exist_ok=True)
-    with started_workers(env, stack.client.db, workers, cores=cores, log_dir=log_dir) as procs:
+    with started_workers(env, stack.client.db, len(cores), cores=cores, log_dir=log_dir) as procs:
         load = os.getloadavg()[0]
         cpu_before = [_cpu_s(p.pid) for p in procs]
         submitted = time.time()
-        task_id = stack.client.submit(source_uri, ladder=ladder, options=TASK_OPTIONS)
-        published = _wait_published(stack.client.db, task_id, submitted + timeout_s)
-        cpu = [_cpu_s(p.pid) - before for p, before in zip(procs, cpu_before)]
-    parent = stack.client.status(task_id)
-    if parent["status"] != "succeeded":
-        raise RuntimeError(f"task {task_id} {parent['status']}: {parent['last_error']}")
-    chunks = [stack.client.status(c["id"]) for c in parent.get("chunks", [])]
-    _delete_outputs(stack, task_id)      # moto keeps objects in memory
-    return {"submitted_at": submitted, "parent": parent, "chunks": chunks, "published_at": published,
-            "cores_by_pid": {p.pid: c for p, c in zip(procs, cores)}, "worker_cpu_s": cpu,
-            "load_before": load}
+        task_ids = [stack.client.submit(source_uri, ladder=ladder, options=TASK_OPTIONS) for _ in range(tasks)]
+        published = {tid: _wait_published(stack.client.db, tid, submitted + timeout_s) for tid in task_ids}
+        cpu = {p.pid: _cpu_s(p.pid) - before for p, before in zip(procs, cpu_before)}
+    records = []
+    for tid in task_ids:
+        parent = stack.client.status(tid)
+        if parent["status"] != "succeeded":
+            raise RuntimeError(f"task {tid} {parent['status']}: {parent['last_error']}")
+        chunks = [stack.client.status(c["id"]) for c in parent.get("chunks", [])]
+        _delete_outputs(stack, tid)      # moto keeps objects in memory
+        taker = [e for e in parent["events"] if e["kind"] == "taken"][-1]["data"].get("pid")
+        records.append({"submitted_at": submitted, "parent": parent, "chunks": chunks, "published_at": published[tid],
+                        "cores_by_pid": {p.pid: c for p, c in zip(procs, cores)},
+                        "worker_cpu_s": [cpu[taker]] if tasks == len(procs) and taker in cpu else list(cpu.values()),
+                        "load_before": load})
+    return records
 
 
 def _cpu_s(pid: int) -> float:
@@ -146,7 +164,11 @@ def summarise(rounds: list[dict], workers: int = len(CORES)) -> dict[str, Any]:
     split = [r["split"] for r in rounds]
     ratio = summary(r["ratio"] for r in rounds)
     m = measured_model(whole, split)
-    return {"whole_wall_s": summary(f["wall_s"] for f in whole),
+    busy = [f for r in rounds for f in r.get("busy_whole", [])]
+    with_busy = {"busy_whole_wall_s": summary(f["wall_s"] for f in busy),
+                 "busy_whole_core_share": summary(f["core_share"] for f in busy if "core_share" in f),
+                 "busy_ratio": summary(r["busy_ratio"] for r in rounds)} if busy else {}
+    return {**with_busy,"whole_wall_s": summary(f["wall_s"] for f in whole),
             "split_wall_s": summary(f["wall_s"] for f in split),
             "whole_cpu_s": summary(f["cpu_s"] for f in whole if "cpu_s" in f),
             "split_cpu_s": summary(f["cpu_s"] for f in split if "cpu_s" in f),
@@ -186,10 +208,17 @@ def run_split_bench(opts: SplitBenchOptions, say: Callable[[str], None] = lambda
             say(f"split: round {i + 1}/{opts.rounds}, {len(opts.cores)} workers, split")
             split = timed_run(stack, uri, cores=opts.cores, split_seconds=chunk_s, chunk_seconds=chunk_s,
                               ladder=opts.ladder, timeout_s=opts.timeout_s, log_dir=logs / f"round{i + 1}-split")
-            w, s = whole_figures(whole), split_figures(split)
+            say(f"split: round {i + 1}/{opts.rounds}, the source whole on each of {len(opts.cores)} workers at once")
+            busy = timed_runs(stack, uri, cores=opts.cores, tasks=len(opts.cores), split_seconds=0.0,
+                              chunk_seconds=chunk_s, ladder=opts.ladder, timeout_s=opts.timeout_s,
+                              log_dir=logs / f"round{i + 1}-busy")
+            w, s, b = whole_figures(whole), split_figures(split), [whole_figures(r) for r in busy]
+            busy_wall = statistics.mean(f["wall_s"] for f in b)
             rounds.append({"whole": w, "split": s, "ratio": s["wall_s"] / w["wall_s"],
-                           "load_before": [whole["load_before"], split["load_before"]]})
-            say(f"split: whole {w['wall_s']:.1f} s, split {s['wall_s']:.1f} s, ratio {rounds[-1]['ratio']:.3f}")
+                           "busy_whole": b, "busy_ratio": s["wall_s"] / busy_wall,
+                           "load_before": [whole["load_before"], split["load_before"], busy[0]["load_before"]]})
+            say(f"split: whole {w['wall_s']:.1f} s, split {s['wall_s']:.1f} s, ratio {rounds[-1]['ratio']:.3f}; "
+                f"whole with every core busy {busy_wall:.1f} s, ratio {rounds[-1]['busy_ratio']:.3f}")
     return {"mode": "split", "finished_at": finished(), "machine": machine.machine_info(),
             "source": {**info.to_dict(), "path": Path(src).name, "generated": opts.source is None},
             "settings": {"ladder": Path(opts.ladder).name, "chunk_seconds": chunk_s, "options": TASK_OPTIONS,
@@ -198,5 +227,5 @@ def run_split_bench(opts: SplitBenchOptions, say: Callable[[str], None] = lambda
             "rounds": rounds, "summary": summarise(rounds, len(opts.cores))}
 
 
-__all__ = ["SplitBenchOptions", "run_split_bench", "timed_run", "summarise",
+__all__ = ["SplitBenchOptions", "run_split_bench", "timed_run", "timed_runs", "summarise",
            "why_not_runnable", "measured_model"]
