@@ -168,7 +168,7 @@ def summarise(rounds: list[dict], workers: int = len(CORES)) -> dict[str, Any]:
     with_busy = {"busy_whole_wall_s": summary(f["wall_s"] for f in busy),
                  "busy_whole_core_share": summary(f["core_share"] for f in busy if "core_share" in f),
                  "busy_ratio": summary(r["busy_ratio"] for r in rounds)} if busy else {}
-    return {**with_busy,"whole_wall_s": summary(f["wall_s"] for f in whole),
+    return {**with_busy, "whole_wall_s": summary(f["wall_s"] for f in whole),
             "split_wall_s": summary(f["wall_s"] for f in split),
             "whole_cpu_s": summary(f["cpu_s"] for f in whole if "cpu_s" in f),
             "split_cpu_s": summary(f["cpu_s"] for f in split if "cpu_s" in f),

@@ -86,7 +86,7 @@ def section(res: dict, command: str) -> list[str]:
               _spread(ratio, "{:.3f}"), "yes" if sm["goal_met"] else "**no**"]]
     if "busy_ratio" in sm:
         busy = sm["busy_ratio"]
-        goals.append([f"the same, the one worker's neighbour core as busy as in the split run (see below)",
+        goals.append(["the same, the one worker's neighbour core as busy as in the split run (see below)",
                       _spread(busy, "{:.3f}"), "yes" if busy["median"] <= sm["goal_ratio"] else "**no**"])
     lines += _table(["goal", "measured: split ÷ whole, median (min–max) over rounds", "met"], goals) + [""]
     runs = [["whole", 1, _spread(sm["whole_wall_s"]), _share(sm.get("whole_cpu_s"), "{:.1f}"),
