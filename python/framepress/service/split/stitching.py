@@ -62,8 +62,9 @@ def stitch(run: Any, scratch: Path) -> tuple[Path, StitchResult, dict[str, Any],
     with run.store.db.session() as s:
         rows = chunks.of_parent(s, run.spec.id)
         chunk_ids = [c.id for c in rows]   # every one succeeded (see TaskRun)
-        renditions = {cid: list(s.scalars(select(RenditionRow).where(RenditionRow.task_id == cid)))
-                      for cid in chunk_ids}
+        renditions: dict[str, list[RenditionRow]] = {cid: [] for cid in chunk_ids}
+        for r in s.scalars(select(RenditionRow).where(RenditionRow.task_id.in_(chunk_ids))):
+            renditions[r.task_id].append(r)
         split = s.scalars(select(TaskEvent.data).where(TaskEvent.task_id == run.spec.id,
                                                        TaskEvent.kind == EventKind.SPLIT)
                           .order_by(TaskEvent.id.desc()).limit(1)).first() or {}
